@@ -1,0 +1,19 @@
+public import CLI
+
+/// The busybox table: every applet this build ships, one row each. Adding an applet
+/// is one line here; `coreos --help`, `coreos install-links` and argv[0] dispatch all
+/// read this table. Only applets that work are listed.
+public enum AppletTable {
+    public static var all: [Applet] {
+        [
+            Applet(
+                "systemd-escape", summary: "escape strings for systemd unit names (systemd-escape compatible)",
+                run: SystemdEscapeCommand.main),
+        ]
+    }
+
+    /// The applet answering to `name` (canonical name or alias).
+    public static func applet(named name: String) -> Applet? {
+        all.first { $0.names.contains(name) }
+    }
+}

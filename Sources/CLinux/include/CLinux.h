@@ -1,0 +1,56 @@
+// Linux calls that Swift cannot make directly: variadic functions (prctl, ioctl),
+// syscalls without a glibc wrapper (pivot_root), and ELF introspection of loaded
+// libraries. Everything here is a thin, documented wrapper; policy lives in Swift.
+#ifndef COREOS_CLINUX_H
+#define COREOS_CLINUX_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// glibc's run-time version string, e.g. "2.36".
+const char *coreos_libc_version(void);
+
+/// Finds the loaded shared object whose file name contains `library_substring`
+/// (e.g. "libsystemd.so") and returns the highest numeric suffix among its ELF
+/// symbol-version definitions that start with `version_prefix` (e.g. "LIBSYSTEMD_"),
+/// which for libsystemd is the systemd release it was built from.
+/// Returns -1 when the library is not loaded or has no such definitions.
+long coreos_loaded_library_version(const char *library_substring, const char *version_prefix);
+
+/// Copies the path of the loaded shared object containing `symbol_address` into `buffer`.
+/// Returns 0 on success, -1 if the address is not inside a loaded object.
+int coreos_library_path_of(const void *symbol_address, char *buffer, size_t buffer_size);
+
+/// pivot_root(2); glibc has no wrapper. Returns 0 or -1 with errno set.
+int coreos_pivot_root(const char *new_root, const char *put_old);
+
+/// prctl(PR_SET_PDEATHSIG, signal). Returns 0 or -1 with errno set.
+int coreos_set_parent_death_signal(int signal_number);
+
+/// prctl(PR_SET_CHILD_SUBREAPER, on). Returns 0 or -1 with errno set.
+int coreos_set_child_subreaper(int on);
+
+/// prctl(PR_SET_NAME, name): the thread name shown by ps/top (truncated to 15 bytes).
+int coreos_set_process_name(const char *name);
+
+/// ioctl(fd, request, argument) for requests whose argument is a pointer.
+int coreos_ioctl_pointer(int fd, unsigned long request, void *argument);
+
+/// The CLONE_NEW* flags, so Swift code does not depend on sched.h macros.
+int coreos_clone_new_mount(void);
+int coreos_clone_new_uts(void);
+int coreos_clone_new_ipc(void);
+int coreos_clone_new_user(void);
+int coreos_clone_new_pid(void);
+int coreos_clone_new_net(void);
+int coreos_clone_new_cgroup(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,113 @@
+#define _GNU_SOURCE
+#include "CLinux.h"
+
+#include <dlfcn.h>
+#include <elf.h>
+#include <errno.h>
+#include <gnu/libc-version.h>
+#include <link.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+const char *coreos_libc_version(void) { return gnu_get_libc_version(); }
+
+struct version_search {
+    const char *library_substring;
+    const char *version_prefix;
+    long best;
+    int found;
+};
+
+// Dynamic-section pointers are link-time addresses in the file; glibc relocates only
+// some of them in place. A value below the load base is unrelocated.
+static uintptr_t relocate(uintptr_t value, uintptr_t base) {
+    return value < base ? value + base : value;
+}
+
+static int visit_object(struct dl_phdr_info *info, size_t size, void *context) {
+    (void)size;
+    struct version_search *search = context;
+    if (info->dlpi_name == NULL || strstr(info->dlpi_name, search->library_substring) == NULL) return 0;
+    search->found = 1;
+    const ElfW(Dyn) *dynamic = NULL;
+    for (int i = 0; i < info->dlpi_phnum; i++) {
+        if (info->dlpi_phdr[i].p_type == PT_DYNAMIC) {
+            dynamic = (const ElfW(Dyn) *)(info->dlpi_addr + info->dlpi_phdr[i].p_vaddr);
+            break;
+        }
+    }
+    if (dynamic == NULL) return 1;
+    uintptr_t strtab = 0, verdef = 0;
+    long verdef_count = 0;
+    for (const ElfW(Dyn) *d = dynamic; d->d_tag != DT_NULL; d++) {
+        if (d->d_tag == DT_STRTAB) strtab = relocate(d->d_un.d_ptr, info->dlpi_addr);
+        else if (d->d_tag == DT_VERDEF) verdef = relocate(d->d_un.d_ptr, info->dlpi_addr);
+        else if (d->d_tag == DT_VERDEFNUM) verdef_count = (long)d->d_un.d_val;
+    }
+    if (strtab == 0 || verdef == 0) return 1;
+    size_t prefix_length = strlen(search->version_prefix);
+    const unsigned char *cursor = (const unsigned char *)verdef;
+    for (long n = 0; n < verdef_count; n++) {
+        const ElfW(Verdef) *definition = (const ElfW(Verdef) *)cursor;
+        if (definition->vd_cnt > 0) {
+            const ElfW(Verdaux) *aux = (const ElfW(Verdaux) *)(cursor + definition->vd_aux);
+            const char *name = (const char *)(strtab + aux->vda_name);
+            if (strncmp(name, search->version_prefix, prefix_length) == 0) {
+                char *end = NULL;
+                long value = strtol(name + prefix_length, &end, 10);
+                if (end != name + prefix_length && *end == '\0' && value > search->best) search->best = value;
+            }
+        }
+        if (definition->vd_next == 0) break;
+        cursor += definition->vd_next;
+    }
+    return 1;
+}
+
+long coreos_loaded_library_version(const char *library_substring, const char *version_prefix) {
+    struct version_search search = {library_substring, version_prefix, -1, 0};
+    dl_iterate_phdr(visit_object, &search);
+    return search.best;
+}
+
+int coreos_library_path_of(const void *symbol_address, char *buffer, size_t buffer_size) {
+    Dl_info info;
+    if (buffer_size == 0 || dladdr(symbol_address, &info) == 0 || info.dli_fname == NULL) return -1;
+    strncpy(buffer, info.dli_fname, buffer_size - 1);
+    buffer[buffer_size - 1] = '\0';
+    return 0;
+}
+
+int coreos_pivot_root(const char *new_root, const char *put_old) {
+    return (int)syscall(SYS_pivot_root, new_root, put_old);
+}
+
+int coreos_set_parent_death_signal(int signal_number) {
+    return prctl(PR_SET_PDEATHSIG, (unsigned long)signal_number, 0UL, 0UL, 0UL);
+}
+
+int coreos_set_child_subreaper(int on) {
+    return prctl(PR_SET_CHILD_SUBREAPER, (unsigned long)(on != 0), 0UL, 0UL, 0UL);
+}
+
+int coreos_set_process_name(const char *name) {
+    return prctl(PR_SET_NAME, (unsigned long)(uintptr_t)name, 0UL, 0UL, 0UL);
+}
+
+int coreos_ioctl_pointer(int fd, unsigned long request, void *argument) {
+    return ioctl(fd, request, argument);
+}
+
+int coreos_clone_new_mount(void) { return CLONE_NEWNS; }
+int coreos_clone_new_uts(void) { return CLONE_NEWUTS; }
+int coreos_clone_new_ipc(void) { return CLONE_NEWIPC; }
+int coreos_clone_new_user(void) { return CLONE_NEWUSER; }
+int coreos_clone_new_pid(void) { return CLONE_NEWPID; }
+int coreos_clone_new_net(void) { return CLONE_NEWNET; }
+int coreos_clone_new_cgroup(void) { return CLONE_NEWCGROUP; }

@@ -1,0 +1,7 @@
+#ifndef COREOS_CSYSTEMD_SHIM_H
+#define COREOS_CSYSTEMD_SHIM_H
+#include <systemd/sd-journal.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-bus.h>
+#include <systemd/sd-id128.h>
+#endif
