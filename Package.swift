@@ -32,13 +32,14 @@ let package = Package(
         .executableTarget(name: "coreos", dependencies: ["Applets"], swiftSettings: strictSettings),
 
         // MARK: Tests
-        .testTarget(name: "UnitFileTests", dependencies: ["UnitFile"], swiftSettings: strictSettings),
-        .testTarget(name: "NetTests", dependencies: ["Net"], swiftSettings: strictSettings),
+        .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
+        .testTarget(name: "UnitFileTests", dependencies: ["UnitFile", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "NetTests", dependencies: ["Net", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "CLITests", dependencies: ["CLI"], swiftSettings: strictSettings),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"], swiftSettings: strictSettings),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["coreos", "UnitFile"],
+            dependencies: ["coreos", "UnitFile", "TestSupport"],
             swiftSettings: strictSettings
         ),
     ],

@@ -1,11 +1,12 @@
 /// One entry of the multi-call table: a name the binary answers to, its aliases, a
 /// one-line summary and the entry point.
 ///
-/// The entry point receives the arguments after the applet name (argv without argv[0])
-/// and returns the process exit status. It writes through ``StandardStreams`` so that
+/// The entry point receives the argument vector as C's `main` does, argv[0] first (the
+/// link's path as invoked, or the applet name for `coreos <applet>`), so messages can be
+/// prefixed the way getopt prefixes them, and returns the process exit status. It writes through ``StandardStreams`` so that
 /// tests can run it in-process and read what it printed.
 public struct Applet: Sendable {
-    public typealias EntryPoint = @Sendable (_ arguments: [String], _ io: StandardStreams) async -> Int32
+    public typealias EntryPoint = @Sendable (_ argv: [String], _ io: StandardStreams) async -> Int32
 
     /// The canonical name (`etcdctl`), used by `coreos <name>` and for the install link.
     public var name: String

@@ -98,6 +98,10 @@ public struct TimeSpan: Sendable, Hashable, Comparable, CustomStringConvertible 
             let word = String(String.UnicodeScalarView(scalars[index..<unitEnd]))
             let multiplier: UInt64
             if word.isEmpty {
+                // A unit-less number must end the text or be followed by whitespace ("1.2.3s" is garbage).
+                if index < scalars.count && !scalars[index - 1].isUnitWhitespace {
+                    throw fail("expected a unit or whitespace after the number")
+                }
                 multiplier = defaultUnitMicroseconds
             } else if let unit = Self.units.first(where: { $0.word == word }) {
                 multiplier = unit.microseconds

@@ -107,6 +107,7 @@ public struct UnitName: Sendable, Hashable, CustomStringConvertible, Comparable 
     /// Fills a template with an instance (already escaped): `foo@.service` + `a` → `foo@a.service`.
     public func instantiated(with instance: String) throws(UnitNameError) -> UnitName {
         guard isTemplate else { throw UnitNameError(.notATemplate, name: name) }
+        if instance.isEmpty { throw UnitNameError(.missingInstance, name: name) }
         return try UnitName("\(prefix)@\(instance).\(type.rawValue)")
     }
 

@@ -117,29 +117,33 @@ public enum UnitNameEscaping {
     /// `systemd-escape --mangle STRING`: turn what a user typed into a unit name. Absolute
     /// paths under /dev and /sys become `.device` units, other absolute paths `.mount`
     /// units; a valid unit name is kept; anything else is escaped (keeping `@`, `-` and
-    /// `\`) and gets `.service` unless it already ends in a unit type.
+    /// `\`) and gets `.service` unless it already ends in a unit type. The result must be
+    /// a valid unit name (a leading `@` or an over-long name is refused).
     public static func mangle(_ text: String, suffix: UnitType = .service) throws(UnitNameError) -> String {
         if text.isEmpty { throw UnitNameError(.empty, name: text) }
+        if UnitName.isValid(text) { return text }
+        var mangled: String
         if text.hasPrefix("/") {
             let type: UnitType = (text.hasPrefix("/dev/") || text.hasPrefix("/sys/")) ? .device : .mount
-            return try escapePath(text) + "." + type.rawValue
-        }
-        if UnitName.isValid(text) { return text }
-        var output: [UInt8] = []
-        for byte in text.utf8 {
-            if byte == UInt8(ascii: "/") {
-                output.append(UInt8(ascii: "-"))
-            } else if byte == UInt8(ascii: "@") || isValidNameByte(byte) {
-                output.append(byte)
-            } else {
-                appendEscaped(byte, to: &output)
+            mangled = try escapePath(text) + "." + type.rawValue
+        } else {
+            var output: [UInt8] = []
+            for byte in text.utf8 {
+                if byte == UInt8(ascii: "/") {
+                    output.append(UInt8(ascii: "-"))
+                } else if byte == UInt8(ascii: "@") || isValidNameByte(byte) {
+                    output.append(byte)
+                } else {
+                    appendEscaped(byte, to: &output)
+                }
             }
+            mangled = String(decoding: output, as: UTF8.self)
+            let hasTypeSuffix = mangled.lastIndex(of: ".").map {
+                UnitType(rawValue: String(mangled[mangled.index(after: $0)...])) != nil
+            } ?? false
+            if !hasTypeSuffix { mangled += "." + suffix.rawValue }
         }
-        var mangled = String(decoding: output, as: UTF8.self)
-        if let dot = mangled.lastIndex(of: "."), UnitType(rawValue: String(mangled[mangled.index(after: dot)...])) != nil {
-            return mangled
-        }
-        mangled += "." + suffix.rawValue
+        _ = try UnitName(mangled)
         return mangled
     }
 

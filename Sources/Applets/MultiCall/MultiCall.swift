@@ -9,11 +9,10 @@ public enum MultiCall {
     /// Runs the right applet and returns the exit status.
     public static func run(_ arguments: [String], io: StandardStreams = .process) async -> Int32 {
         let invokedAs = arguments.first.map(Self.basename) ?? "coreos"
-        let rest = Array(arguments.dropFirst())
         if invokedAs != "coreos", let applet = AppletTable.applet(named: invokedAs) {
-            return await applet.run(rest, io)
+            return await applet.run(arguments, io)
         }
-        return await runCoreOS(rest, io: io)
+        return await runCoreOS(Array(arguments.dropFirst()), io: io)
     }
 
     static func basename(_ path: String) -> String {
@@ -40,7 +39,7 @@ public enum MultiCall {
             return ExitStatus.success
         default:
             if let applet = AppletTable.applet(named: first) {
-                return await applet.run(rest, io)
+                return await applet.run(arguments, io)
             }
             io.error.line("coreos: unknown applet '\(first)'")
             io.error.write(usage())

@@ -29,6 +29,8 @@ enum SystemdEscapeCommand {
           -m --mangle             Mangle strings
           -p --path               When escaping/unescaping assume the string is a path
 
+        See the systemd-escape(1) man page for details.
+
         """
 
     enum Action { case escape, unescape, mangle }
@@ -38,12 +40,12 @@ enum SystemdEscapeCommand {
         init(_ message: String) { self.message = message }
     }
 
-    @Sendable static func main(_ arguments: [String], io: StandardStreams) async -> Int32 {
+    @Sendable static func main(_ argv: [String], io: StandardStreams) async -> Int32 {
         let parsed: ParsedOptions
         do {
-            parsed = try options.parse(arguments)
+            parsed = try options.parse(Array(argv.dropFirst()))
         } catch {
-            io.error.line("systemd-escape: \(error.message)")
+            io.error.line("\(argv.first ?? "systemd-escape"): \(error.message)")
             return ExitStatus.failure
         }
         do {
@@ -107,7 +109,9 @@ enum SystemdEscapeCommand {
                 if let suffix {
                     escaped += "." + suffix.rawValue
                 } else if let template {
-                    escaped = "\(template.prefix)@\(escaped).\(template.type.rawValue)"
+                    do { escaped = try template.instantiated(with: escaped).name } catch {
+                        throw Failure("Failed to replace instance: Invalid argument")
+                    }
                 }
                 result = escaped
             case .unescape:
