@@ -159,27 +159,20 @@ struct CommandLineLexer {
         var quote: Unicode.Scalar? = nil
         while index < scalars.count {
             let scalar = scalars[index]
-            if let open = quote {
-                if scalar == open {
-                    quote = nil
-                    index += 1
-                } else if scalar == "\\" {
-                    word.append(try unescape())
-                } else {
-                    word.append(scalar)
-                    index += 1
-                }
+            if scalar == "\\" {
+                // Escapes are decoded the same way inside and outside quotes.
+                word.append(try unescape())
                 continue
             }
-            if Self.isSeparator(scalar) { break }
-            if scalar == "'" || scalar == "\"" {
+            index += 1
+            if let open = quote {
+                if scalar == open { quote = nil } else { word.append(scalar) }
+            } else if Self.isSeparator(scalar) {
+                break
+            } else if scalar == "'" || scalar == "\"" {
                 quote = scalar
-                index += 1
-            } else if scalar == "\\" {
-                word.append(try unescape())
             } else {
                 word.append(scalar)
-                index += 1
             }
         }
         if quote != nil { throw fail("unterminated quote") }

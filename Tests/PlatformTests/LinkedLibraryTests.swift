@@ -15,3 +15,12 @@ struct LinkedLibraryTests {
         #expect(versions.libc.hasPrefix("2."))
     }
 }
+
+@Suite("Self-check")
+struct SelfCheckTests {
+    @Test func everyLibraryWorks() {
+        let results = SelfCheck.run()
+        #expect(results.map(\.component) == ["libyaml", "libarchive", "libsystemd"])
+        for result in results { #expect(result.passed, "\(result.component): \(result.detail)") }
+    }
+}

@@ -34,6 +34,8 @@ public enum MultiCall {
             return ExitStatus.success
         case "install-links":
             return InstallLinksCommand.run(rest, io: io)
+        case "self-check":
+            return selfCheck(io: io)
         case "--list":
             for applet in AppletTable.all { io.output.line(applet.name) }
             return ExitStatus.success
@@ -54,6 +56,7 @@ public enum MultiCall {
             Usage: coreos APPLET [ARGUMENTS...]
                    APPLET [ARGUMENTS...]          (through a link named after the applet)
                    coreos install-links [--dir DIR] [--force] [NAME...]
+                   coreos self-check               (exercise the linked C libraries)
                    coreos --version | --list | --help
 
             Applets:
@@ -65,6 +68,14 @@ public enum MultiCall {
             text += "  " + names + String(repeating: " ", count: width - names.count + 2) + applet.summary + "\n"
         }
         return text
+    }
+
+    static func selfCheck(io: StandardStreams) -> Int32 {
+        let results = SelfCheck.run()
+        for result in results {
+            io.output.line("\(result.passed ? "ok  " : "FAIL") \(result.component): \(result.detail)")
+        }
+        return results.allSatisfy(\.passed) ? ExitStatus.success : ExitStatus.failure
     }
 
     static func versionText() -> String {

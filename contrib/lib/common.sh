@@ -1,0 +1,46 @@
+# Shared helpers for the contrib scripts. Source it; it defines functions only.
+
+# Debian packages the build links against (the three system libraries) and pkg-config.
+COREOS_BUILD_PACKAGES="libsystemd-dev libyaml-dev libarchive-dev pkg-config"
+# What the tests drive for real: systemd-escape (package systemd) for the differential tests.
+COREOS_TEST_PACKAGES="systemd"
+# Where the release binary is built (kept apart from the debug build: switching
+# configurations in one scratch path recompiles everything).
+COREOS_RELEASE_SCRATCH=".build-release"
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+die() {
+    printf 'error: %s\n' "$*" >&2
+    exit 1
+}
+
+# ensure_swift: a Swift 6.1+ toolchain must be on PATH (it is not an apt package).
+ensure_swift() {
+    command -v swift >/dev/null 2>&1 || die "swift is not on PATH; install a Swift 6.1+ toolchain first"
+}
+
+# ensure_apt_packages PKG...: installs the packages that are missing, and nothing else.
+# Idempotent: when everything is present it touches neither apt's lists nor the network.
+ensure_apt_packages() {
+    local missing=() package
+    for package in "$@"; do
+        if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then
+            missing+=("$package")
+        fi
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq || die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+        || die "apt-get install ${missing[*]} failed"
+}
+
+# build_release: the shipping artifact, Swift runtime linked in statically.
+build_release() {
+    swift build -c release --static-swift-stdlib --scratch-path "$COREOS_RELEASE_SCRATCH" "$@"
+}
+
+release_binary() { echo "$COREOS_RELEASE_SCRATCH/release/coreos"; }
