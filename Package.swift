@@ -24,7 +24,8 @@ let package = Package(
         // MARK: Shared library
         .target(name: "UnitFile", swiftSettings: strictSettings),
         .target(name: "Net", swiftSettings: strictSettings),
-        .target(name: "Platform", dependencies: ["CSystemd", "CYAML", "CArchive", "CLinux"], swiftSettings: strictSettings),
+        .target(
+            name: "Platform", dependencies: ["CSystemd", "CYAML", "CArchive", "CLinux"], swiftSettings: strictSettings),
         .target(name: "CLI", swiftSettings: strictSettings),
 
         // MARK: Applets and the multi-call executable

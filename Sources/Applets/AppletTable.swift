@@ -8,7 +8,7 @@ public enum AppletTable {
         [
             Applet(
                 "systemd-escape", summary: "escape strings for systemd unit names (systemd-escape compatible)",
-                run: SystemdEscapeCommand.main),
+                run: SystemdEscapeCommand.main)
         ]
     }
 

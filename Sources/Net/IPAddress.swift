@@ -27,7 +27,6 @@ public protocol IPAddressProtocol: AddressText, Hashable, Comparable {
 extension IPAddressProtocol {
     public static func < (lhs: Self, rhs: Self) -> Bool { lhs.bits < rhs.bits }
 
-
     /// The address `offset` places further on, or nil past the end of the address space.
     public func advanced(by offset: Bits) -> Self? {
         let (sum, overflow) = bits.addingReportingOverflow(offset)
@@ -48,7 +47,12 @@ public struct IPv4Address: IPAddressProtocol, Sendable {
     }
 
     /// The four octets, network order.
-    public var octets: [UInt8] { [UInt8(bits >> 24), UInt8(truncatingIfNeeded: bits >> 16), UInt8(truncatingIfNeeded: bits >> 8), UInt8(truncatingIfNeeded: bits)] }
+    public var octets: [UInt8] {
+        [
+            UInt8(bits >> 24), UInt8(truncatingIfNeeded: bits >> 16), UInt8(truncatingIfNeeded: bits >> 8),
+            UInt8(truncatingIfNeeded: bits),
+        ]
+    }
 
     public init(parsing text: some StringProtocol) throws(AddressParseError) {
         func fail(_ detail: String) -> AddressParseError {
@@ -219,7 +223,6 @@ public enum IPAddress: Sendable, Hashable {
             self = .v4(try IPv4Address(parsing: text))
         }
     }
-
 
     public var description: String {
         switch self {

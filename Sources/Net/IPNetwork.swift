@@ -10,7 +10,8 @@ public struct IPNetwork<Address: IPAddressProtocol>: Sendable, Hashable, Compara
     public init(address: Address, prefixLength: Int) throws(AddressParseError) {
         guard (0...Address.bitWidth).contains(prefixLength) else {
             throw AddressParseError(
-                kind: "network", text: "\(address)/\(prefixLength)", detail: "prefix length must be 0…\(Address.bitWidth)")
+                kind: "network", text: "\(address)/\(prefixLength)",
+                detail: "prefix length must be 0…\(Address.bitWidth)")
         }
         self.address = Address(bits: address.bits & Self.mask(prefixLength))
         self.prefixLength = prefixLength
@@ -35,7 +36,6 @@ public struct IPNetwork<Address: IPAddressProtocol>: Sendable, Hashable, Compara
         try self.init(address: parsed, prefixLength: length)
         if strict && self.address != parsed { throw fail("host bits set") }
     }
-
 
     static func mask(_ prefixLength: Int) -> Address.Bits {
         prefixLength == 0 ? 0 : ~Address.Bits(0) << (Address.bitWidth - prefixLength)
@@ -89,7 +89,8 @@ public struct IPNetwork<Address: IPAddressProtocol>: Sendable, Hashable, Compara
     public func subnets(prefixLength length: Int) throws(AddressParseError) -> SubnetSequence<Address> {
         guard length >= prefixLength, length <= Address.bitWidth else {
             throw AddressParseError(
-                kind: "subnet length", text: "\(length)", detail: "must be between \(prefixLength) and \(Address.bitWidth)")
+                kind: "subnet length", text: "\(length)",
+                detail: "must be between \(prefixLength) and \(Address.bitWidth)")
         }
         return SubnetSequence(parent: self, length: length)
     }

@@ -20,13 +20,13 @@ public struct MACAddress: Sendable, Hashable, Comparable {
         guard fields.count == 6 else { throw fail("expected six two-digit fields") }
         var parsed: [UInt8] = []
         for field in fields {
-            guard field.utf8.count == 2, field.utf8.allSatisfy({ Self.isHexDigit($0) }), let value = UInt8(field, radix: 16)
+            guard field.utf8.count == 2, field.utf8.allSatisfy({ Self.isHexDigit($0) }),
+                let value = UInt8(field, radix: 16)
             else { throw fail("bad field \(String(field).debugDescription)") }
             parsed.append(value)
         }
         self.bytes = parsed
     }
-
 
     /// A random unicast, locally administered address (for vxlan and veth devices).
     public static func randomLocallyAdministered(using generator: inout some RandomNumberGenerator) -> MACAddress {

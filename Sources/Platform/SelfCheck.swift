@@ -51,7 +51,9 @@ public enum SelfCheck {
             return Result(component: "libarchive", passed: false, detail: "archive_write_new failed")
         }
         archive_write_set_format_pax_restricted(writer)
-        let opened = buffer.withUnsafeMutableBytes { archive_write_open_memory(writer, $0.baseAddress, $0.count, &used) }
+        let opened = buffer.withUnsafeMutableBytes {
+            archive_write_open_memory(writer, $0.baseAddress, $0.count, &used)
+        }
         guard opened == ARCHIVE_OK, let entry = archive_entry_new() else {
             archive_write_free(writer)
             return Result(component: "libarchive", passed: false, detail: "cannot open an in-memory archive")

@@ -150,7 +150,9 @@ struct CommandLineLexer {
                 index += 1
                 return .separator
             }
-            if scalars[index] == "\\" && index + 1 < scalars.count && scalars[index + 1] == ";" && wordEnds(at: index + 2) {
+            if scalars[index] == "\\" && index + 1 < scalars.count && scalars[index + 1] == ";"
+                && wordEnds(at: index + 2)
+            {
                 index += 2
                 return .word(";")
             }

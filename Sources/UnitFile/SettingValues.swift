@@ -19,7 +19,8 @@ public enum UnitBoolean {
         switch text.lowercased() {
         case "1", "yes", "y", "true", "t", "on": return true
         case "0", "no", "n", "false", "f", "off": return false
-        default: throw SettingValueError(kind: "boolean", value: text, detail: "expected yes/no, true/false, on/off or 1/0")
+        default:
+            throw SettingValueError(kind: "boolean", value: text, detail: "expected yes/no, true/false, on/off or 1/0")
         }
     }
 }

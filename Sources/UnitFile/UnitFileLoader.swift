@@ -27,7 +27,8 @@ public struct UnitFileLoader: Sendable {
             for directory in searchPaths {
                 let path = directory + "/" + name
                 if FileReading.isRegularFile(path) {
-                    base = try UnitFile(parsing: FileReading.read(path, limit: limits.maxFileBytes), file: path, limits: limits)
+                    base = try UnitFile(
+                        parsing: FileReading.read(path, limit: limits.maxFileBytes), file: path, limits: limits)
                     break search
                 }
             }
@@ -35,7 +36,8 @@ public struct UnitFileLoader: Sendable {
         guard let base else { throw UnitFileError(.io(path: unit.name, errno: ENOENT), line: 0, column: 0) }
         var dropIns: [UnitFile] = []
         for path in dropInPaths(for: unit) {
-            dropIns.append(try UnitFile(parsing: FileReading.read(path, limit: limits.maxFileBytes), file: path, limits: limits))
+            dropIns.append(
+                try UnitFile(parsing: FileReading.read(path, limit: limits.maxFileBytes), file: path, limits: limits))
         }
         return base.merging(dropIns)
     }

@@ -25,8 +25,11 @@ extension UnitFile {
 
     private static func checkSectionName(_ section: Section) throws(UnitFileError) {
         let name = section.name.utf8
-        if name.isEmpty || name.contains(where: { $0 == UInt8(ascii: "[") || $0 == UInt8(ascii: "]") || $0 == 0x0A || $0 == 0 }) {
-            throw UnitFileError(.notSerializable("section name \(section.name.debugDescription)"), line: section.line, column: 1)
+        if name.isEmpty
+            || name.contains(where: { $0 == UInt8(ascii: "[") || $0 == UInt8(ascii: "]") || $0 == 0x0A || $0 == 0 })
+        {
+            throw UnitFileError(
+                .notSerializable("section name \(section.name.debugDescription)"), line: section.line, column: 1)
         }
     }
 

@@ -62,7 +62,9 @@ public struct UnitName: Sendable, Hashable, CustomStringConvertible, Comparable 
 
     public init(_ name: String) throws(UnitNameError) {
         if name.isEmpty { throw UnitNameError(.empty, name: name) }
-        if name.utf8.count >= Self.maximumLength { throw UnitNameError(.tooLong(limit: Self.maximumLength), name: name) }
+        if name.utf8.count >= Self.maximumLength {
+            throw UnitNameError(.tooLong(limit: Self.maximumLength), name: name)
+        }
         guard let dot = name.lastIndex(of: ".") else { throw UnitNameError(.missingSuffix, name: name) }
         let suffix = String(name[name.index(after: dot)...])
         guard let type = UnitType(rawValue: suffix) else { throw UnitNameError(.unknownType(suffix), name: name) }

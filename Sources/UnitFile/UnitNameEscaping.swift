@@ -138,9 +138,10 @@ public enum UnitNameEscaping {
                 }
             }
             mangled = String(decoding: output, as: UTF8.self)
-            let hasTypeSuffix = mangled.lastIndex(of: ".").map {
-                UnitType(rawValue: String(mangled[mangled.index(after: $0)...])) != nil
-            } ?? false
+            let hasTypeSuffix =
+                mangled.lastIndex(of: ".").map {
+                    UnitType(rawValue: String(mangled[mangled.index(after: $0)...])) != nil
+                } ?? false
             if !hasTypeSuffix { mangled += "." + suffix.rawValue }
         }
         _ = try UnitName(mangled)

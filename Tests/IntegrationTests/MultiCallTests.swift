@@ -52,8 +52,9 @@ struct MultiCallTests {
         #expect(Set(applets).isSubset(of: Set(created)))
         for name in created {
             let target = try FileManager.default.destinationOfSymbolicLink(atPath: directory + "/" + name)
-            #expect(target == (try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") as NSString)
-                .deletingLastPathComponent + "/coreos" || target.hasSuffix("/coreos"))
+            #expect(
+                target == (try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") as NSString)
+                    .deletingLastPathComponent + "/coreos" || target.hasSuffix("/coreos"))
         }
         let second = try ProcessRunner.run(coreos, ["install-links", "--dir", directory])
         #expect(second.status == 0 && second.standardOutput.isEmpty)
@@ -85,19 +86,24 @@ struct MultiCallTests {
 @Suite("systemd-escape applet differential")
 struct SystemdEscapeAppletTests {
     static let cases: [[String]] = [
-        ["a", "b", "c"], ["--", "-a"], ["/a/b", "x y"], ["--path", "/a/b", "/", ""], ["-p", "a/b"], ["--path", "/a/../b"],
+        ["a", "b", "c"], ["--", "-a"], ["/a/b", "x y"], ["--path", "/a/b", "/", ""], ["-p", "a/b"],
+        ["--path", "/a/../b"],
         ["--path", "."], ["--suffix=mount", "/a/b"], ["--suffix", "service", "-p", "/x"], ["--suffix=bogus", "x"],
-        ["--template=foo@.service", "a/b", "c d"], ["--template=foo.service", "x"], ["--template=a@.service", "--suffix=mount", "x"],
+        ["--template=foo@.service", "a/b", "c d"], ["--template=foo.service", "x"],
+        ["--template=a@.service", "--suffix=mount", "x"],
         ["-u", "a\\x2db-c"], ["-u", "--path", "a-b"], ["-u", "-p", "-"], ["-u", "--instance", "foo@a\\x2db.service"],
-        ["-u", "--instance", "foo@.service"], ["-u", "--instance", "foo.service"], ["-u", "--template=a@.service", "a@x.service"],
+        ["-u", "--instance", "foo@.service"], ["-u", "--instance", "foo.service"],
+        ["-u", "--template=a@.service", "a@x.service"],
         ["-u", "--template=a@.service", "b@x.service"], ["-u", "--template=a@.service", "x"], ["-u", "a\\x2"],
         ["--unescape", "ok", "bad\\q"], ["-m", "foo bar"], ["-m", "/dev/sda"], ["-m", "/a/b c"], ["-m", "x.mount"],
-        ["-m", "--path", "x"], ["-m", "--suffix=mount", "x"], ["-m", "-u", "x"], ["--instance", "x"], ["-u", "--suffix=mount", "x"],
+        ["-m", "--path", "x"], ["-m", "--suffix=mount", "x"], ["-m", "-u", "x"], ["--instance", "x"],
+        ["-u", "--suffix=mount", "x"],
         ["-m"], [], ["--bogus"], ["-z"], ["--suffix"], ["--help"], ["--suf=mount", "a"], ["--un", "a-b"],
     ]
 
     @Test func matchesSystemdEscape() throws {
-        let reference = try #require(ProcessRunner.which("systemd-escape"), "systemd-escape (package systemd) is required")
+        let reference = try #require(
+            ProcessRunner.which("systemd-escape"), "systemd-escape (package systemd) is required")
         let directory = NSTemporaryDirectory() + "coreos-escape-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: directory) }

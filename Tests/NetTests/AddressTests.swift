@@ -13,21 +13,28 @@ struct AddressTests {
         #expect(address.isPrivate && !address.isLoopback)
     }
 
-    @Test(arguments: ["", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1..2.3", "1.2.3.4 ", "a.b.c.d", "1.2.3.-4", "1.2.3.4/8"])
+    @Test(arguments: [
+        "", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4", "1..2.3", "1.2.3.4 ", "a.b.c.d", "1.2.3.-4", "1.2.3.4/8",
+    ])
     func ipv4Rejects(text: String) {
         #expect(throws: AddressParseError.self) { try IPv4Address(parsing: text) }
     }
 
     @Test(arguments: [
-        ("::", "::"), ("::1", "::1"), ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"), ("2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"),
-        ("fe80::1:2", "fe80::1:2"), ("2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"), ("::ffff:1.2.3.4", "::ffff:102:304"),
+        ("::", "::"), ("::1", "::1"), ("2001:DB8:0:0:0:0:0:1", "2001:db8::1"),
+        ("2001:db8:0:0:1:0:0:1", "2001:db8::1:0:0:1"),
+        ("fe80::1:2", "fe80::1:2"), ("2001:db8:0:1:1:1:1:1", "2001:db8:0:1:1:1:1:1"),
+        ("::ffff:1.2.3.4", "::ffff:102:304"),
         ("1:0:0:2:0:0:0:3", "1:0:0:2::3"), ("0:0:0:0:0:0:0:0", "::"), ("1::", "1::"),
     ])
     func ipv6CanonicalForm(text: String, canonical: String) throws {
         #expect(try IPv6Address(parsing: text).description == canonical)
     }
 
-    @Test(arguments: ["", ":", ":::", "1::2::3", "12345::", "1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", "g::", "::1.2.3", "1:2:3:4:5:6:7::8", "+1::"])
+    @Test(arguments: [
+        "", ":", ":::", "1::2::3", "12345::", "1:2:3:4:5:6:7", "1:2:3:4:5:6:7:8:9", "g::", "::1.2.3",
+        "1:2:3:4:5:6:7::8", "+1::",
+    ])
     func ipv6Rejects(text: String) {
         #expect(throws: AddressParseError.self) { try IPv6Address(parsing: text) }
     }
@@ -36,7 +43,9 @@ struct AddressTests {
         var generator = SeededGenerator(seed: SeededGenerator.seed(fallback: 0xADD6))
         for _ in 0..<5_000 {
             // Bias towards zero groups so compression paths are exercised.
-            let groups = (0..<8).map { _ in Bool.random(using: &generator) ? 0 : UInt16.random(in: 0...0xFFFF, using: &generator) }
+            let groups = (0..<8).map { _ in
+                Bool.random(using: &generator) ? 0 : UInt16.random(in: 0...0xFFFF, using: &generator)
+            }
             let address = IPv6Address(groups: groups)
             let reparsed = try IPv6Address(parsing: address.description)
             #expect(reparsed == address)
@@ -63,14 +72,19 @@ struct AddressTests {
             var VtepMAC: MACAddress
             var Other: IPAddress
         }
-        let json = #"{"PublicIP":"203.0.113.7","Subnet":"10.5.3.0/24","VtepMAC":"aa:bb:cc:dd:ee:ff","Other":"2001:db8::1"}"#
+        let json =
+            #"{"PublicIP":"203.0.113.7","Subnet":"10.5.3.0/24","VtepMAC":"aa:bb:cc:dd:ee:ff","Other":"2001:db8::1"}"#
         let lease = try JSONDecoder().decode(Lease.self, from: Data(json.utf8))
         #expect(lease.Subnet.prefixLength == 24)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        #expect(String(decoding: try encoder.encode(lease), as: UTF8.self) == #"{"Other":"2001:db8::1","PublicIP":"203.0.113.7","Subnet":"10.5.3.0/24","VtepMAC":"aa:bb:cc:dd:ee:ff"}"#)
+        #expect(
+            String(decoding: try encoder.encode(lease), as: UTF8.self)
+                == #"{"Other":"2001:db8::1","PublicIP":"203.0.113.7","Subnet":"10.5.3.0/24","VtepMAC":"aa:bb:cc:dd:ee:ff"}"#
+        )
         #expect(throws: DecodingError.self) {
-            try JSONDecoder().decode(Lease.self, from: Data(json.replacingOccurrences(of: "10.5.3.0/24", with: "10.5.3.0/33").utf8))
+            try JSONDecoder().decode(
+                Lease.self, from: Data(json.replacingOccurrences(of: "10.5.3.0/24", with: "10.5.3.0/33").utf8))
         }
     }
 }

@@ -12,7 +12,9 @@ struct NetworkTests {
         #expect(try IPv4Network(parsing: "10.1.0.0/16", strict: true) == network)
     }
 
-    @Test(arguments: ["10.0.0.0", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/08", "10.0.0.0/a", "/8", "10.0.0/8"])
+    @Test(arguments: [
+        "10.0.0.0", "10.0.0.0/", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/08", "10.0.0.0/a", "/8", "10.0.0/8",
+    ])
     func rejects(text: String) {
         #expect(throws: AddressParseError.self) { try IPv4Network(parsing: text) }
     }
@@ -38,7 +40,8 @@ struct NetworkTests {
         let net32 = try IPv4Network(parsing: "10.0.0.7/32").hostRange
         #expect(net32.lowerBound == net32.upperBound)
         let v6 = try IPv6Network(parsing: "2001:db8::/64").hostRange
-        #expect(v6.lowerBound.description == "2001:db8::1" && v6.upperBound.description == "2001:db8::ffff:ffff:ffff:ffff")
+        #expect(
+            v6.lowerBound.description == "2001:db8::1" && v6.upperBound.description == "2001:db8::ffff:ffff:ffff:ffff")
     }
 
     @Test func subnetIterationAndNext() throws {
@@ -64,8 +67,12 @@ struct NetworkTests {
     @Test func overlapMatchesBruteForceOnSmallBlocks() throws {
         var generator = SeededGenerator(seed: SeededGenerator.seed(fallback: 0xC1D2))
         for _ in 0..<2_000 {
-            let a = try IPv4Network(address: IPv4Address(bits: UInt32.random(in: 0...1023, using: &generator)), prefixLength: Int.random(in: 22...32, using: &generator))
-            let b = try IPv4Network(address: IPv4Address(bits: UInt32.random(in: 0...1023, using: &generator)), prefixLength: Int.random(in: 22...32, using: &generator))
+            let a = try IPv4Network(
+                address: IPv4Address(bits: UInt32.random(in: 0...1023, using: &generator)),
+                prefixLength: Int.random(in: 22...32, using: &generator))
+            let b = try IPv4Network(
+                address: IPv4Address(bits: UInt32.random(in: 0...1023, using: &generator)),
+                prefixLength: Int.random(in: 22...32, using: &generator))
             let truth = a.address.bits <= b.lastAddress.bits && b.address.bits <= a.lastAddress.bits
             #expect(a.overlaps(b) == truth, "\(a) \(b)")
         }

@@ -18,7 +18,8 @@ struct DropInTests {
         #expect(
             UnitFileLoader.dropInDirectoryNames(for: try UnitName("a-b@x.service"))
                 == ["service.d", "a-.service.d", "a-b@.service.d", "a-b@x.service.d"])
-        #expect(UnitFileLoader.dropInDirectoryNames(for: try UnitName("etcd.service")) == ["service.d", "etcd.service.d"])
+        #expect(
+            UnitFileLoader.dropInDirectoryNames(for: try UnitName("etcd.service")) == ["service.d", "etcd.service.d"])
     }
 
     @Test func loaderAppliesDropInsInLexicalOrderWithPriority() throws {
@@ -42,8 +43,9 @@ struct DropInTests {
         let unit = try loader.load(try UnitName("web@one.service"))
         #expect(unit.values("Environment", in: "Service") == ["C=3"])
         #expect(unit.value("TimeoutSec", in: "Service") == "5")
-        #expect(loader.dropInPaths(for: try UnitName("web@one.service")).map { ($0 as NSString).lastPathComponent }
-            == ["05-all.conf", "10-env.conf", "20-reset.conf"])
+        #expect(
+            loader.dropInPaths(for: try UnitName("web@one.service")).map { ($0 as NSString).lastPathComponent }
+                == ["05-all.conf", "10-env.conf", "20-reset.conf"])
         let other = try loader.load(try UnitName("web@two.service"))
         #expect(other.values("Environment", in: "Service") == ["A=1", "B=etc"])
         #expect(throws: UnitFileError.self) { try loader.load(try UnitName("missing.service")) }

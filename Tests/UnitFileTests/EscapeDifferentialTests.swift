@@ -87,9 +87,12 @@ struct EscapeDifferentialTests {
         let template = try UnitName("foo@.service")
         let expected = try Self.reference(["--template=foo@.service"], inputs)
         for (input, want) in zip(inputs, expected) {
-            #expect((try? UnitNameEscaping.instance(of: template, escaping: input).name) == want, "input \(input.debugDescription)")
+            #expect(
+                (try? UnitNameEscaping.instance(of: template, escaping: input).name) == want,
+                "input \(input.debugDescription)")
         }
-        let mangleInputs = inputs.filter { !$0.isEmpty && !$0.hasPrefix("/") } + ["/dev/sda", "/sys/x", "/a b", "x.mount", "a@b"]
+        let mangleInputs =
+            inputs.filter { !$0.isEmpty && !$0.hasPrefix("/") } + ["/dev/sda", "/sys/x", "/a b", "x.mount", "a@b"]
         let mangled = try Self.reference(["--mangle"], mangleInputs)
         for (input, want) in zip(mangleInputs, mangled) {
             #expect((try? UnitNameEscaping.mangle(input)) == want, "seed \(seed) input \(input.debugDescription)")
@@ -105,7 +108,8 @@ struct EscapeDifferentialTests {
         let malformed = ["a\\x2", "\\xzz", "a\\X2d", "\\", "a\\n", "--", "a-b-", "-a", "x\\x2fy", "\\x2e\\x2e"]
         for input in escaped + malformed {
             for path in [false, true] {
-                let run = try ProcessRunner.run(tool, (path ? ["--unescape", "--path", "--"] : ["--unescape", "--"]) + [input])
+                let run = try ProcessRunner.run(
+                    tool, (path ? ["--unescape", "--path", "--"] : ["--unescape", "--"]) + [input])
                 let want: String? = run.status == 0 ? String(run.standardOutput.dropLast()) : nil
                 let got = try? (path ? UnitNameEscaping.unescapePath(input) : UnitNameEscaping.unescape(input))
                 #expect(got == want, "input \(input.debugDescription) path \(path)")

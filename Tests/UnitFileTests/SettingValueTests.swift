@@ -49,7 +49,10 @@ struct SettingValueTests {
         #expect(commands[2].path == "ls")
     }
 
-    @Test(arguments: ["\"unterminated", "/bin/x \\q", "/bin/x \\", "+!/bin/x", "./rel", "@/bin/x", "/a/../b", "/bin/x \\x", "/bin/x \\xff"])
+    @Test(arguments: [
+        "\"unterminated", "/bin/x \\q", "/bin/x \\", "+!/bin/x", "./rel", "@/bin/x", "/a/../b", "/bin/x \\x",
+        "/bin/x \\xff",
+    ])
     func badCommandLines(text: String) {
         #expect(throws: SettingValueError.self) { try ExecCommand.parse(text) }
     }

@@ -20,12 +20,15 @@ struct UnitFilePropertyTests {
     static func randomModel(using generator: inout SeededGenerator) -> UnitFile {
         var unit = UnitFile()
         for _ in 0..<Int.random(in: 0...4, using: &generator) {
-            var section = UnitFile.Section(name: randomText(keyAlphabet + [" "], length: Int.random(in: 1...12, using: &generator), using: &generator))
+            var section = UnitFile.Section(
+                name: randomText(
+                    keyAlphabet + [" "], length: Int.random(in: 1...12, using: &generator), using: &generator))
             for _ in 0..<Int.random(in: 0...6, using: &generator) {
                 var key = randomText(keyAlphabet, length: Int.random(in: 1...10, using: &generator), using: &generator)
                 while let first = key.first, "#;[.".contains(first) { key.removeFirst() }
                 if key.isEmpty { key = "K" }
-                var value = randomText(valueAlphabet, length: Int.random(in: 0...30, using: &generator), using: &generator)
+                var value = randomText(
+                    valueAlphabet, length: Int.random(in: 0...30, using: &generator), using: &generator)
                 value = trimmedLikeParser(value)
                 if value.utf8.reversed().prefix(while: { $0 == UInt8(ascii: "\\") }).count % 2 == 1 { value += "x" }
                 section.entries.append(.init(key: key, value: value))
@@ -67,7 +70,9 @@ struct UnitFilePropertyTests {
         ]
         var parsedCount = 0
         for iteration in 0..<3_000 {
-            let text = "[Start]\n" + (0..<Int.random(in: 0...12, using: &generator)).map { _ in generator.pick(fragments) }.joined()
+            let text =
+                "[Start]\n"
+                + (0..<Int.random(in: 0...12, using: &generator)).map { _ in generator.pick(fragments) }.joined()
             guard let first = try? UnitFile(parsing: text) else { continue }
             parsedCount += 1
             let serialized = try first.serialized()
@@ -81,11 +86,13 @@ struct UnitFilePropertyTests {
     @Test func hostileBytesNeverCrash() throws {
         let seed = SeededGenerator.seed(fallback: 0xC0DE_0003)
         var generator = SeededGenerator(seed: seed)
-        let interesting: [UInt8] = Array("[]=#;\\\n\r \t.aZ".utf8) + [0x00, 0xC3, 0xA9, 0xFF, 0xE2, 0x82, 0xAC, 0xED, 0xA0, 0x80]
+        let interesting: [UInt8] =
+            Array("[]=#;\\\n\r \t.aZ".utf8) + [0x00, 0xC3, 0xA9, 0xFF, 0xE2, 0x82, 0xAC, 0xED, 0xA0, 0x80]
         for _ in 0..<5_000 {
             let length = Int.random(in: 0...200, using: &generator)
             let bytes = (0..<length).map { _ in
-                Bool.random(using: &generator) ? generator.pick(interesting) : UInt8.random(in: 0...255, using: &generator)
+                Bool.random(using: &generator)
+                    ? generator.pick(interesting) : UInt8.random(in: 0...255, using: &generator)
             }
             do {
                 let unit = try UnitFile(parsing: bytes)

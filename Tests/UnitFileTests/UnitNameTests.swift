@@ -15,7 +15,9 @@ struct UnitNameTests {
         #expect(instance.nameWithoutSuffix == "foo@bar@baz")
     }
 
-    @Test(arguments: ["", "foo", "foo.bogus", "@x.service", "a b.service", "é.service", ".service", "foo@.", "x/y.mount"])
+    @Test(arguments: [
+        "", "foo", "foo.bogus", "@x.service", "a b.service", "é.service", ".service", "foo@.", "x/y.mount",
+    ])
     func invalidNames(name: String) {
         #expect(!UnitName.isValid(name))
     }

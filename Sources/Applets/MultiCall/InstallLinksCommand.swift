@@ -22,14 +22,16 @@ enum InstallLinksCommand {
         }
         if parsed.has("help") {
             io.output.line("Usage: coreos install-links [--dir DIR] [--force] [NAME...]")
-            io.output.line("Creates a symlink named after each applet (default: all) in DIR (default: beside this binary).")
+            io.output.line(
+                "Creates a symlink named after each applet (default: all) in DIR (default: beside this binary).")
             return ExitStatus.success
         }
         guard let executable = currentExecutable() else {
             io.error.line("coreos install-links: cannot resolve /proc/self/exe: errno \(errno)")
             return ExitStatus.failure
         }
-        let directory = parsed.last("dir") ?? String(executable[..<(executable.lastIndex(of: "/") ?? executable.endIndex)])
+        let directory =
+            parsed.last("dir") ?? String(executable[..<(executable.lastIndex(of: "/") ?? executable.endIndex)])
         let allNames = AppletTable.all.flatMap(\.names)
         let names = parsed.operands.isEmpty ? allNames : parsed.operands
         if let unknown = names.first(where: { !allNames.contains($0) }) {

@@ -74,7 +74,9 @@ enum SystemdEscapeCommand {
                 return ExitStatus.success
             case "suffix":
                 let text = occurrence.value ?? ""
-                guard let type = UnitType(rawValue: text) else { throw Failure("Invalid unit suffix type \"\(text)\".") }
+                guard let type = UnitType(rawValue: text) else {
+                    throw Failure("Invalid unit suffix type \"\(text)\".")
+                }
                 suffix = type
             case "template":
                 let text = occurrence.value ?? ""
@@ -142,18 +144,24 @@ enum SystemdEscapeCommand {
         }
         // The wording (including systemd 252's "going be") is kept so scripts that match it keep working.
         if !PathChecks.isValid(operand) {
-            io.error.line("Input '\(operand)' is not a valid file system path, escaping is likely not going be reversible.")
+            io.error.line(
+                "Input '\(operand)' is not a valid file system path, escaping is likely not going be reversible.")
         } else if !PathChecks.isAbsolute(operand) {
             io.error.line(
-                "Input '\(operand)' is not an absolute file system path, escaping is likely not going to be reversible.")
+                "Input '\(operand)' is not an absolute file system path, escaping is likely not going to be reversible."
+            )
         }
         return escaped
     }
 
-    static func unescape(_ operand: String, path: Bool, template: UnitName?, instanceOnly: Bool) throws(Failure) -> String {
+    static func unescape(_ operand: String, path: Bool, template: UnitName?, instanceOnly: Bool) throws(Failure)
+        -> String
+    {
         var name = operand
         if template != nil || instanceOnly {
-            guard let unit = try? UnitName(operand) else { throw Failure("Failed to extract instance: Invalid argument") }
+            guard let unit = try? UnitName(operand) else {
+                throw Failure("Failed to extract instance: Invalid argument")
+            }
             guard let instance = unit.instance, !instance.isEmpty else {
                 throw Failure("Unit \(operand) is missing the instance name.")
             }
