@@ -60,7 +60,14 @@ let package = Package(
         ),
 
         // MARK: Applets and the multi-call executable
-        .target(name: "Applets", dependencies: ["CLI", "Platform", "UnitFile"], swiftSettings: strictSettings),
+        .target(
+            name: "Applets",
+            dependencies: [
+                "CLI", "Platform", "UnitFile", "EtcdClient", "EtcdAPI",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(name: "coreos", dependencies: ["Applets"], swiftSettings: strictSettings),
 
         // MARK: Tests

@@ -20,9 +20,13 @@ public struct StandardStreams: Sendable {
 /// A destination for text.
 public protocol TextSink: Sendable {
     func write(_ text: String)
+    /// Raw bytes (key and value contents need not be UTF-8).
+    func write(bytes: [UInt8])
 }
 
 extension TextSink {
+    public func write(bytes: [UInt8]) { write(String(decoding: bytes, as: UTF8.self)) }
+
     /// Writes `text` followed by a newline.
     public func line(_ text: String = "") { write(text + "\n") }
 }
@@ -38,7 +42,15 @@ public struct FileDescriptorSink: TextSink {
 
     public func write(_ text: String) {
         var text = text
-        text.withUTF8 { buffer in
+        text.withUTF8 { write(buffer: $0) }
+    }
+
+    public func write(bytes: [UInt8]) {
+        bytes.withUnsafeBufferPointer { write(buffer: $0) }
+    }
+
+    private func write(buffer: UnsafeBufferPointer<UInt8>) {
+        do {
             guard var base = buffer.baseAddress else { return }
             var remaining = buffer.count
             while remaining > 0 {

@@ -103,11 +103,11 @@ public final class EtcdClient: Sendable {
 
     // MARK: Call plumbing
 
-    /// Options for a unary call: wait for a connection up to the dial timeout, then the
-    /// request deadline.
+    /// Options for a unary call: wait for a connection, all within the request deadline
+    /// (as clientv3 does: its dial is non-blocking).
     var unaryOptions: CallOptions {
         var options = CallOptions.defaults
-        options.timeout = configuration.dialTimeout + configuration.requestTimeout
+        options.timeout = configuration.requestTimeout
         options.waitForReady = true
         return options
     }

@@ -2,8 +2,10 @@
 
 # Debian packages the build links against (the three system libraries) and pkg-config.
 COREOS_BUILD_PACKAGES="libsystemd-dev libyaml-dev libarchive-dev pkg-config"
-# What the tests drive for real: systemd-escape (package systemd) for the differential tests.
-COREOS_TEST_PACKAGES="systemd"
+# What the tests drive for real: systemd-escape (package systemd), real etcd 3.4 and etcdctl
+# (etcd-server, etcd-client) for the interop and differential tests, python3-protobuf for the
+# wire-schema check.
+COREOS_TEST_PACKAGES="systemd etcd-server etcd-client python3-protobuf"
 # Where the release binary is built (kept apart from the debug build: switching
 # configurations in one scratch path recompiles everything).
 COREOS_RELEASE_SCRATCH=".build-release"

@@ -1,5 +1,6 @@
 import CLI
 import Glibc
+import Platform
 
 /// `coreos install-links [--dir DIR] [--force] [NAME...]`: one symlink per applet name,
 /// pointing at this executable, like `busybox --install -s`.
@@ -63,15 +64,15 @@ enum InstallLinksCommand {
     }
 
     static func install(link: String, target: String, force: Bool) -> Outcome {
-        var info = stat()
-        if lstat(link, &info) == 0 {
-            if (info.st_mode & S_IFMT) == S_IFLNK {
+        if let existing = FileSystem.entryType(atPath: link) {
+            switch existing {
+            case .symbolicLink:
                 if readLink(link) == target { return .alreadyPresent }
                 if !force { return .conflict("a symlink to \(readLink(link) ?? "?")") }
-            } else if (info.st_mode & S_IFMT) == S_IFDIR {
+            case .directory:
                 return .conflict("a directory")
-            } else if !force {
-                return .conflict("a regular file")
+            case .regular, .other:
+                if !force { return .conflict("a regular file") }
             }
             let temporary = link + ".coreos-new"
             unlink(temporary)

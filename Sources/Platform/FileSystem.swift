@@ -1,0 +1,51 @@
+import Glibc
+
+/// Small file-system queries with POSIX calls.
+public enum FileSystem {
+    public enum FileType: Sendable, Hashable {
+        case regular, directory, symbolicLink, other
+    }
+
+    /// The type of the entry at `path` itself (links are not followed), or nil if absent.
+    public static func entryType(atPath path: String) -> FileType? {
+        var info = stat()
+        guard lstat(path, &info) == 0 else { return nil }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return .regular
+        case S_IFDIR: return .directory
+        case S_IFLNK: return .symbolicLink
+        default: return .other
+        }
+    }
+}
+
+/// A one-shot TCP connect, to explain why an endpoint cannot be reached in the words Go's
+/// dialer uses (`connect: connection refused`).
+public enum TCPProbe {
+    /// nil when a connection to `host:port` (IPv4 literal) succeeds within `timeoutMilliseconds`,
+    /// else Go's description of the failure.
+    public static func connectFailure(host: String, port: Int, timeoutMilliseconds: Int32 = 500) -> String? {
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(truncatingIfNeeded: port)).bigEndian
+        guard inet_pton(AF_INET, host, &address.sin_addr) == 1 else { return nil }
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_NONBLOCK.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        var code = result == 0 ? 0 : errno
+        if code == EINPROGRESS {
+            var poller = pollfd(fd: descriptor, events: Int16(POLLOUT), revents: 0)
+            if poll(&poller, 1, timeoutMilliseconds) <= 0 { return "i/o timeout" }
+            var length = socklen_t(MemoryLayout<Int32>.size)
+            getsockopt(descriptor, SOL_SOCKET, SO_ERROR, &code, &length)
+        }
+        guard code != 0 else { return nil }
+        let text = String(cString: strerror(code))
+        return "connect: " + text.prefix(1).lowercased() + text.dropFirst()
+    }
+}

@@ -1,0 +1,181 @@
+#!/usr/bin/env bash
+# Differential test: Debian's etcdctl 3.4 and our `etcdctl` applet run the same commands
+# against two identical single-member etcd 3.4 clusters (same name, advertised peer URL and
+# token, so the same cluster and member IDs and, command after command, the same revisions).
+# stdout, stderr and exit status must match; only timestamps, client UUIDs, durations and
+# lease IDs (random per server) are masked.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+. contrib/lib/common.sh
+ensure_apt_packages etcd-server etcd-client
+
+ours_binary="${COREOS_BINARY:-$(pwd)/.build/debug/coreos}"
+[ -x "$ours_binary" ] || die "build first: $ours_binary is missing"
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+ln -s "$ours_binary" "$work/etcdctl"
+
+# Two members with identical identity; only the listening ports differ.
+start_member() { # name client_port peer_port
+    etcd --name twin --data-dir "$work/$1.etcd" \
+        --listen-client-urls "http://127.0.0.1:$2" --advertise-client-urls "http://127.0.0.1:$2" \
+        --listen-peer-urls "http://127.0.0.1:$3" --initial-advertise-peer-urls http://127.0.0.1:2380 \
+        --initial-cluster twin=http://127.0.0.1:2380 --initial-cluster-token differential \
+        --initial-cluster-state new >"$work/$1.log" 2>&1 &
+    pids+=($!)
+}
+start_member reference 24379 24380
+start_member ours 24381 24382
+for port in 24379 24381; do
+    for _ in $(seq 100); do
+        etcdctl --endpoints=127.0.0.1:$port endpoint health >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+done
+
+mask() {
+    sed -E -e 's/"ts":"[^"]*"/"ts":"TS"/g' -e 's/client-[0-9a-f-]{36}/client-UUID/g' \
+        -e 's/took = [0-9.]+[µm]?s/took = DURATION/g' -e 's/^[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9:.]+ /TIME /' \
+        -e 's/lease [0-9a-f]{16}/lease LEASE/g' -e 's/"ID":[0-9]+/"ID":LEASE/g' -e 's/^[0-9a-f]{16}$/LEASE/' \
+        -e 's/"lease":[0-9]+/"lease":LEASE/g' -e 's/"id":[0-9]+/"id":LEASE/g' \
+        -e 's/"dbSize":[0-9]+/"dbSize":SIZE/g' -e 's/"DBSize" : [0-9]+/"DBSize" : SIZE/' -e 's/[0-9.]+ kB/SIZE/g' -e 's/"Lease" : [1-9][0-9]*/"Lease" : LEASE/' \
+        -e 's/"ID" : [0-9]+/"ID" : LEASE/' -e 's/127\.0\.0\.1:2438[12]/127.0.0.1:PORT/g' \
+        -e 's/127\.0\.0\.1:2437[89]/127.0.0.1:PORT/g' -e 's/127\.0\.0\.1:24380/127.0.0.1:PORT/g'
+}
+
+passed=0
+failed=0
+# run_case STDIN_FILE ARGS... : the same command against both clusters.
+run_case() {
+    local input="$1"
+    shift
+    local expected_out expected_err expected_rc actual_out actual_err actual_rc
+    local reference_endpoint="${REFERENCE_ENDPOINT-127.0.0.1:24379}" our_endpoint="${OUR_ENDPOINT-127.0.0.1:24381}"
+    env ${reference_endpoint:+ETCDCTL_ENDPOINTS=$reference_endpoint} etcdctl "$@" <"$input" >"$work/ref.out" 2>"$work/ref.err"
+    expected_rc=$?
+    env ${our_endpoint:+ETCDCTL_ENDPOINTS=$our_endpoint} "$work/etcdctl" "$@" <"$input" >"$work/our.out" 2>"$work/our.err"
+    actual_rc=$?
+    if [ "$expected_rc" = "$actual_rc" ] &&
+        cmp -s <(mask <"$work/ref.out") <(mask <"$work/our.out") &&
+        cmp -s <(mask <"$work/ref.err") <(mask <"$work/our.err"); then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "DIFFERS: etcdctl $* (exit $expected_rc vs $actual_rc)"
+        diff <(mask <"$work/ref.out"; echo "--- stderr"; mask <"$work/ref.err") \
+            <(mask <"$work/our.out"; echo "--- stderr"; mask <"$work/our.err") | head -20
+    fi
+}
+case_() { run_case /dev/null "$@"; }
+with_input() { # TEXT ARGS...
+    printf '%b' "$1" >"$work/input"
+    shift
+    run_case "$work/input" "$@"
+}
+
+# KV
+case_ put foo bar
+case_ put foo bar2 --prev-kv
+case_ put foo2 x -w json
+case_ put foo3 'with space' -w fields
+case_ get foo
+case_ get foo -w json
+case_ get foo -w fields
+case_ get foo -w protobuf
+case_ get --prefix foo
+case_ get --prefix foo --keys-only
+case_ get --prefix foo --limit 1 -w json
+case_ get foo --rev=2
+case_ get --from-key a
+case_ get --prefix ''
+case_ get --prefix foo --sort-by=VALUE --order=DESCEND
+case_ get --prefix foo --sort-by=create --order=ascend -w json
+case_ get --prefix foo --sort-by=KEY --order=ASCEND
+case_ get foo --print-value-only
+case_ get foo --print-value-only -w json
+case_ get foo --consistency=s
+case_ get foo --consistency=x
+case_ get foo --order=x
+case_ get foo --sort-by=x
+case_ get foo --hex
+case_ get foo --hex -w fields
+case_ get missing
+case_ get missing -w json
+case_ get foo fop
+case_ del foo2 --prev-kv
+case_ del foo2 --prev-kv -w json
+case_ del --prefix nothing
+case_ del a b --prefix
+case_ del a --prefix --from-key
+case_ del
+case_ get
+case_ get a b --from-key
+case_ put
+case_ put a
+case_ put --ignore-value a b
+case_ put a b --lease=zz
+case_ put a b --lease=123abc
+with_input 'value from stdin' put fromstdin
+case_ get fromstdin
+head -c 2000000 /dev/zero | tr '\0' 'x' >"$work/big"
+run_case "$work/big" put big
+# Transactions
+with_input 'value("foo") = "bar2"\n\nput foo x\nget foo\n\nput foo y\n\n' txn
+with_input 'value("foo") = "nope"\n\nput foo x\n\nput foo y\ndel foo3 --prev-kv\n\n' txn -w json
+with_input 'mod("foo") > "0"\nversion("foo") != "100"\ncreate("foo") < "100000"\n\nget foo --prefix\n\n\n' txn -w fields
+with_input 'value("foo") = "x"\n' txn
+with_input 'valu("foo") = "x"\n\n\n\n' txn
+with_input 'mod("foo") > "x"\n\n\n\n' txn
+with_input 'value("foo") = "y"\n\nbogus x\n\n\n' txn
+with_input '\n\n\n' txn
+with_input '\n\nput a\n\n\n' txn
+# History
+case_ compaction 3
+case_ compaction x
+case_ compaction
+case_ get foo --rev=2
+case_ get foo --rev=100
+# Cluster and maintenance
+for format in simple json fields table; do
+    case_ member list -w $format
+    case_ endpoint status -w $format
+    case_ endpoint hashkv -w $format
+done
+case_ endpoint health
+case_ endpoint health --cluster
+case_ endpoint status --cluster
+case_ alarm list
+case_ member remove zz
+case_ member remove
+case_ member add
+case_ member add x
+case_ member update 1
+# Leases (IDs are masked: servers pick them)
+case_ lease grant
+case_ lease grant x
+case_ lease grant 100
+case_ lease grant 100 -w json
+case_ lease revoke 1234
+case_ lease revoke zz
+case_ lease timetolive 1234
+case_ lease timetolive 1234 -w json
+case_ lease keep-alive --once 1234
+case_ lease list -w json
+# Usage errors
+case_ get --bogus
+case_ get foo --limit=x
+case_ get foo -w bogus
+case_ bogus
+case_ version
+case_ --endpoints=127.0.0.1:24379 get foo
+REFERENCE_ENDPOINT= OUR_ENDPOINT= case_ --command-timeout=1s --endpoints=127.0.0.1:1 get foo
+REFERENCE_ENDPOINT= OUR_ENDPOINT= case_ --command-timeout=1s --endpoints=127.0.0.1:1 endpoint status
+
+echo "etcdctl differential: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
