@@ -75,6 +75,14 @@ let package = Package(
         .testTarget(name: "UnitFileTests", dependencies: ["UnitFile", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "NetTests", dependencies: ["Net", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "CLITests", dependencies: ["CLI"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "EtcdClientTests",
+            dependencies: [
+                "EtcdClient", "EtcdAPI", "TestSupport",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            swiftSettings: strictSettings
+        ),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"], swiftSettings: strictSettings),
         .testTarget(
             name: "IntegrationTests",

@@ -62,7 +62,10 @@ extension EtcdClient {
         async throws
     {
         let clock = ContinuousClock()
-        let deadline = Mutex(clock.now + configuration.dialTimeout + configuration.requestTimeout)
+        // The lease is lost once this passes without a renewal; unknown TTL: the request deadline.
+        let deadline = Mutex(clock.now + configuration.requestTimeout)
+        // Renew at TTL/3 after each answer; before the first answer, send at once.
+        let nextSend = Mutex(clock.now)
         let lost = Mutex(false)
         let lease = leaseService
         while !Task.isCancelled {
@@ -72,9 +75,11 @@ extension EtcdClient {
                     metadata: metadata, options: streamOptions,
                     requestProducer: { writer in
                         while true {
-                            try await writer.write(.with { $0.id = id })
-                            let ttl = max(deadline.withLock { $0 } - clock.now, .zero)
-                            try await Task.sleep(for: max(ttl / 3, .milliseconds(500)))
+                            if clock.now >= nextSend.withLock({ $0 }) {
+                                nextSend.withLock { $0 = clock.now + .seconds(1) }  // re-send if unanswered
+                                try await writer.write(.with { $0.id = id })
+                            }
+                            try await Task.sleep(for: .milliseconds(50))
                         }
                     },
                     onResponse: { response in
@@ -84,13 +89,16 @@ extension EtcdClient {
                                 lost.withLock { $0 = true }
                                 return
                             }
-                            deadline.withLock { $0 = clock.now + .seconds(message.ttl) }
+                            let now = clock.now
+                            deadline.withLock { $0 = now + .seconds(message.ttl) }
+                            nextSend.withLock { $0 = now + .milliseconds(message.ttl * 1000 / 3) }
                         }
                     })
             } catch {
                 if Task.isCancelled { throw CancellationError() }
             }
             if lost.withLock({ $0 }) { return }
+            nextSend.withLock { $0 = clock.now }
             try await Task.sleep(for: .milliseconds(200))
         }
         throw CancellationError()

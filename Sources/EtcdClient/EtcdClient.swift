@@ -15,7 +15,7 @@ import Synchronization
 /// }
 /// ```
 ///
-/// Several endpoints are tried in order (pick-first with failover). Unary calls carry the
+/// Calls are spread round-robin over the endpoints that are reachable (failover). Unary calls carry the
 /// configured deadline; a lost auth token is refreshed once and the call retried.
 public final class EtcdClient: Sendable {
     public let configuration: EtcdClientConfiguration
@@ -93,7 +93,11 @@ public final class EtcdClient: Sendable {
         } else {
             security = .plaintext
         }
-        return try HTTP2ClientTransport.Posix(target: target, transportSecurity: security, config: config)
+        // Round robin over every endpoint, as clientv3 3.4's balancer: a dead member is skipped
+        // while the others serve.
+        let serviceConfig = ServiceConfig(loadBalancingConfig: [.roundRobin])
+        return try HTTP2ClientTransport.Posix(
+            target: target, transportSecurity: security, config: config, serviceConfig: serviceConfig)
     }
 
     private static func isIPv4Literal(_ host: String) -> Bool {

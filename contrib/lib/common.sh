@@ -42,7 +42,7 @@ ensure_apt_packages() {
 
 # build_release: the shipping artifact, Swift runtime linked in statically.
 build_release() {
-    swift build -c release --static-swift-stdlib --scratch-path "$COREOS_RELEASE_SCRATCH" "$@"
+    swift build -c release --static-swift-stdlib --scratch-path "$COREOS_RELEASE_SCRATCH" --product coreos "$@"
 }
 
 release_binary() { echo "$COREOS_RELEASE_SCRATCH/release/coreos"; }
