@@ -7,6 +7,7 @@
 #include <gnu/libc-version.h>
 #include <link.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,3 +112,19 @@ int coreos_clone_new_user(void) { return CLONE_NEWUSER; }
 int coreos_clone_new_pid(void) { return CLONE_NEWPID; }
 int coreos_clone_new_net(void) { return CLONE_NEWNET; }
 int coreos_clone_new_cgroup(void) { return CLONE_NEWCGROUP; }
+
+static volatile sig_atomic_t termination_signal = 0;
+
+static void record_termination(int signal_number) { termination_signal = signal_number; }
+
+void coreos_install_termination_handlers(void) {
+    struct sigaction action;
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = record_termination;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, NULL);
+    sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGHUP, &action, NULL);
+}
+
+int coreos_termination_signal(void) { return termination_signal; }

@@ -1,3 +1,4 @@
+import CLinux
 import Glibc
 
 /// Small file-system queries with POSIX calls.
@@ -47,5 +48,24 @@ public enum TCPProbe {
         guard code != 0 else { return nil }
         let text = String(cString: strerror(code))
         return "connect: " + text.prefix(1).lowercased() + text.dropFirst()
+    }
+}
+
+/// SIGINT/SIGTERM/SIGHUP as a flag that long-running commands poll, so they can release
+/// what they hold (a lock, a lease) before exiting.
+public enum Termination {
+    public static func install() { coreos_install_termination_handlers() }
+
+    /// The signal that asked us to stop, if any.
+    public static var signal: Int32? {
+        let number = coreos_termination_signal()
+        return number == 0 ? nil : number
+    }
+
+    /// Returns when a termination signal arrives (or the task is cancelled).
+    public static func wait() async {
+        while signal == nil && !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
     }
 }

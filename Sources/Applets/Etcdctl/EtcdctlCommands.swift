@@ -1,6 +1,6 @@
 /// Every etcdctl command this build implements.
 enum EtcdctlCommands {
     static var all: [EtcdctlCommandSpec] {
-        EtcdctlKVCommands.all + EtcdctlClusterCommands.all + EtcdctlStreamCommands.all
+        EtcdctlKVCommands.all + EtcdctlClusterCommands.all + EtcdctlStreamCommands.all + EtcdctlRecipeCommands.all
     }
 }

@@ -40,6 +40,14 @@ int coreos_set_process_name(const char *name);
 /// ioctl(fd, request, argument) for requests whose argument is a pointer.
 int coreos_ioctl_pointer(int fd, unsigned long request, void *argument);
 
+/// Installs SIGINT/SIGTERM/SIGHUP handlers that only record the signal, so long-running
+/// commands can poll ``coreos_termination_signal`` and clean up (release a lock, revoke a
+/// lease) before exiting.
+void coreos_install_termination_handlers(void);
+
+/// The signal number that asked the process to stop, or 0.
+int coreos_termination_signal(void);
+
 /// The CLONE_NEW* flags, so Swift code does not depend on sched.h macros.
 int coreos_clone_new_mount(void);
 int coreos_clone_new_uts(void);
