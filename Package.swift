@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", exact: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
     ],
     targets: [
         // MARK: C libraries and shims
@@ -55,6 +56,16 @@ let package = Package(
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        .target(
+            name: "EtcdBenchmark",
+            dependencies: [
+                "EtcdClient", "EtcdAPI",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strictSettings
         ),
@@ -63,7 +74,7 @@ let package = Package(
         .target(
             name: "Applets",
             dependencies: [
-                "CLI", "Platform", "UnitFile", "EtcdClient", "EtcdAPI",
+                "CLI", "Platform", "UnitFile", "EtcdClient", "EtcdAPI", "EtcdBenchmark",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strictSettings
@@ -75,6 +86,7 @@ let package = Package(
         .testTarget(name: "UnitFileTests", dependencies: ["UnitFile", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "NetTests", dependencies: ["Net", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "CLITests", dependencies: ["CLI"], swiftSettings: strictSettings),
+        .testTarget(name: "EtcdBenchmarkTests", dependencies: ["EtcdBenchmark"], swiftSettings: strictSettings),
         .testTarget(
             name: "EtcdClientTests",
             dependencies: [

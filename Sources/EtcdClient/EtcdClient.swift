@@ -75,7 +75,7 @@ public final class EtcdClient: Sendable {
         config.connection.maxIdleTime = nil
         config.backoff.initial = .milliseconds(100)
         config.backoff.max = .seconds(1)
-        config.http2.maxFrameSize = 1 << 20
+        config.channelDebuggingCallbacks.onCreateTCPConnection = { channel in HTTP2PingResponder.install(on: channel) }
         let useTLS = configuration.tls != nil || configuration.endpoints.contains { $0.secure }
         let security: HTTP2ClientTransport.Posix.TransportSecurity
         if useTLS {

@@ -80,6 +80,17 @@ struct EtcdClientInteropTests {
         }
     }
 
+    /// etcd (grpc-go) sends a PING after each request; swift-nio-http2 alone would close the
+    /// connection after 200 of them in 30 s. Hundreds of calls on one connection must all succeed.
+    @Test func manySequentialCallsOnOneConnection() async throws {
+        let cluster = try EtcdCluster(size: 1, basePort: 26150)
+        defer { cluster.shutdown() }
+        try await EtcdClient.withClient(try Self.configuration(cluster)) { etcd in
+            for index in 0..<600 { try await etcd.put("seq/\(index)", "v") }
+            #expect(try await etcd.get("seq/", prefix: true).count == 600)
+        }
+    }
+
     @Test func watchReplaysHistoryAndReportsCompaction() async throws {
         let cluster = try EtcdCluster(size: 1, basePort: 26110)
         defer { cluster.shutdown() }
