@@ -133,19 +133,35 @@ public final class EtcdClient: Sendable {
     func call<Response: Sendable>(
         _ body: @Sendable (_ metadata: Metadata, _ options: CallOptions) async throws -> Response
     ) async throws(EtcdError) -> Response {
-        do {
-            return try await body(metadata, unaryOptions)
-        } catch {
-            let wrapped = EtcdError.wrap(error)
-            guard configuration.credentials != nil, wrapped.message == EtcdError.invalidAuthToken else { throw wrapped }
-        }
-        do {
-            try await authenticate()
-            return try await body(metadata, unaryOptions)
-        } catch {
-            throw EtcdError.wrap(error)
+        let clock = ContinuousClock()
+        let deadline = clock.now + configuration.requestTimeout
+        var reauthenticated = false
+        var backoff = Duration.milliseconds(20)
+        while true {
+            var options = unaryOptions
+            options.timeout = max(deadline - clock.now, .milliseconds(1))
+            do {
+                return try await body(metadata, options)
+            } catch {
+                let wrapped = EtcdError.wrap(error)
+                if wrapped.message == EtcdError.invalidAuthToken && configuration.credentials != nil && !reauthenticated {
+                    reauthenticated = true
+                    try await authenticate()
+                    continue
+                }
+                // Nothing was sent when no connection was ready: retrying cannot apply a
+                // request twice, so wait for a connection until the deadline.
+                guard wrapped.code == .unavailable, Self.notSentMessages.contains(wrapped.message),
+                    clock.now + backoff < deadline
+                else { throw wrapped }
+                do { try await Task.sleep(for: backoff) } catch { throw EtcdError.wrap(error) }
+                backoff = min(backoff * 2, .milliseconds(500))
+            }
         }
     }
+
+    /// Transport errors that mean the request never left the client.
+    static let notSentMessages: Set<String> = ["subchannel isn't ready"]
 
     /// Gets a token for the configured user (`Auth.Authenticate`).
     public func authenticate() async throws(EtcdError) {

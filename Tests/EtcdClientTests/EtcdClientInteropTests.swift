@@ -211,8 +211,9 @@ struct EtcdClientInteropTests {
             let bytes = try await etcd.snapshot { _ in }
             #expect(bytes > 4096)
 
-            // The first endpoint dies: calls fail over to the others.
+            // The first endpoint dies: once the others have a leader, calls fail over to them.
             cluster.stop("m0", kill: true)
+            try cluster.waitHealthy()
             try await etcd.put("h/after", "failover")
             #expect(try await etcd.get("h/after").count == 1)
         }

@@ -156,6 +156,16 @@ case_ member remove
 case_ member add
 case_ member add x
 case_ member update 1
+twin_id=$(ETCDCTL_ENDPOINTS=127.0.0.1:24379 etcdctl member list | cut -d, -f1)
+case_ member update "$twin_id" --peer-urls=http://127.0.0.1:2380
+case_ member update "$twin_id" --peer-urls=http://127.0.0.1:2380 -w json
+case_ member promote "$twin_id"
+case_ member remove 1234
+case_ move-leader "$twin_id"
+case_ move-leader 1234
+case_ alarm disarm
+case_ defrag
+case_ defrag --cluster
 # Leases (IDs are masked: servers pick them)
 case_ lease grant
 case_ lease grant x
