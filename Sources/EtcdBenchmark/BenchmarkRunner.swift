@@ -42,6 +42,12 @@ public struct BenchmarkOptions: Sendable {
 /// clients (round robin), each sending its next request when the previous one completes.
 public enum BenchmarkRunner {
     public static func run(_ operation: BenchmarkOperation, _ options: BenchmarkOptions) async throws -> LatencyReport {
+        if options.rate == 0, !options.endpoints.contains(where: \.secure), let fast = fastPath(operation, options) {
+            return try await FastUnaryLoad.run(
+                endpoints: options.endpoints, path: fast.path, connections: max(options.connections, 1),
+                clients: max(options.clients, 1), total: options.total, keySpaceSize: options.keySpaceSize,
+                sequentialKeys: options.sequentialKeys, message: fast.message)
+        }
         let configuration = EtcdClientConfiguration(endpoints: options.endpoints, requestTimeout: .seconds(30))
         // The watch benchmark writes on a connection of its own, like etcd's tool.
         let extra = { if case .watch = operation { return 1 } else { return 0 } }()
@@ -50,6 +56,31 @@ public enum BenchmarkRunner {
             case .watch: return try await runWatch(options, Array(connections.dropLast()), writer: connections[connections.count - 1])
             default: return try await runRequests(operation, options, connections)
             }
+        }
+    }
+
+    /// The event-loop-driven path for unary workloads without a rate cap (see ``FastUnaryLoad``).
+    static func fastPath(_ operation: BenchmarkOperation, _ options: BenchmarkOptions)
+        -> (path: String, message: @Sendable (Int) -> [UInt8])?
+    {
+        let value = [UInt8](randomValue(size: options.valueSize))
+        let keySize = options.keySize
+        switch operation {
+        case .put:
+            return ("/etcdserverpb.KV/Put", { slot in BenchmarkMessages.put(key: [UInt8](key(slot, size: keySize)), value: value) })
+        case .range(let key, let end, let serializable):
+            let body = BenchmarkMessages.range(key: Array(key.utf8), end: end.map { Array($0.utf8) }, serializable: serializable)
+            return ("/etcdserverpb.KV/Range", { _ in body })
+        case .txnPut(let operations):
+            return (
+                "/etcdserverpb.KV/Txn",
+                { slot in
+                    BenchmarkMessages.txnPut(
+                        keys: (0..<operations).map { [UInt8](key(slot * operations + $0, size: keySize)) }, value: value)
+                }
+            )
+        case .watch, .leaseKeepAlive:
+            return nil
         }
     }
 

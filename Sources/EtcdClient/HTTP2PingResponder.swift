@@ -1,4 +1,4 @@
-import NIOCore
+public import NIOCore
 import NIOHTTP2
 
 /// Answers the server's HTTP/2 PING frames below the HTTP/2 handler.
@@ -11,10 +11,12 @@ import NIOHTTP2
 /// expose that limit, so this handler sits between the socket (or TLS) and the HTTP/2
 /// handler, acknowledges each non-ACK PING itself, and passes every other frame through
 /// unchanged. Inbound bytes are re-framed only at frame boundaries.
-final class HTTP2PingResponder: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+public final class HTTP2PingResponder: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = ByteBuffer
+    public typealias InboundOut = ByteBuffer
+    public typealias OutboundOut = ByteBuffer
+
+    public init() {}
 
     private static let frameHeaderLength = 9
     private static let pingType: UInt8 = 0x6
@@ -22,7 +24,7 @@ final class HTTP2PingResponder: ChannelInboundHandler, RemovableChannelHandler {
 
     private var pending: ByteBuffer? = nil
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
         if pending == nil {
             pending = incoming
