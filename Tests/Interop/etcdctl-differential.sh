@@ -187,7 +187,49 @@ case_ --endpoints=127.0.0.1:24379 get foo
 REFERENCE_ENDPOINT= OUR_ENDPOINT= case_ --command-timeout=1s --endpoints=127.0.0.1:1 get foo
 REFERENCE_ENDPOINT= OUR_ENDPOINT= case_ --command-timeout=1s --endpoints=127.0.0.1:1 endpoint status
 
-# Recipes: the lock key layout is etcd's, so our `etcdctl lock` and Debian's exclude each
+# Authentication, last: it changes what every later call needs.
+case_ user add root:rootpw
+case_ user add root:again
+case_ user add ':nobody'
+case_ user add alice --new-user-password=wonder
+case_ user add bob --no-password
+case_ user add
+case_ role add reader
+case_ role add reader
+case_ role grant-permission reader read app --prefix
+case_ role grant-permission reader readwrite a z
+case_ role grant-permission reader write k1
+case_ role grant-permission reader readwrite from --from-key
+case_ role grant-permission reader bogus k1
+case_ role grant-permission reader read
+case_ role get reader
+case_ role get reader -w json
+case_ role get nobody
+case_ role list
+case_ user grant-role alice reader
+case_ user grant-role alice nobody
+case_ user get alice
+case_ user get alice --detail
+case_ user get alice -w json
+case_ user list
+case_ role revoke-permission reader k1
+case_ role revoke-permission reader a z
+case_ role revoke-permission reader from --from-key
+case_ role revoke-permission reader nothing
+case_ user revoke-role alice reader
+case_ auth enable
+case_ get foo
+case_ --user=root:wrong get foo
+case_ --user=root:rootpw get foo
+case_ --user=alice:wonder put foo denied
+case_ --user=root:rootpw user delete bob
+case_ --user=root:rootpw auth disable
+case_ user delete alice
+case_ role delete reader
+case_ role delete reader
+case_ user list
+
+# Recipes (on the reference cluster only, so they run after the paired cases): the lock key layout is etcd's, so our `etcdctl lock` and Debian's exclude each
 # other: three holders of each kind append start/end lines that must never interleave.
 journal="$work/lock-journal"
 : >"$journal"

@@ -67,7 +67,9 @@ struct EtcdctlInvocation: Sendable {
             throw failure
         } catch {
             let wrapped = EtcdCallLog.wrap(error, endpoints: global.endpoints, io: io)
-            throw EtcdctlFailure(EtcdctlExit.error, wrapped.message)
+            // etcdctl fails to create its client when authentication is refused: exit 2.
+            let refused = global.credentials != nil && wrapped.message.hasPrefix("etcdserver: authentication failed")
+            throw EtcdctlFailure(refused ? EtcdctlExit.badConnection : EtcdctlExit.error, wrapped.message)
         }
     }
 }

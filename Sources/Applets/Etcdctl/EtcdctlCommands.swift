@@ -2,5 +2,6 @@
 enum EtcdctlCommands {
     static var all: [EtcdctlCommandSpec] {
         EtcdctlKVCommands.all + EtcdctlClusterCommands.all + EtcdctlStreamCommands.all + EtcdctlRecipeCommands.all
+            + EtcdctlAuthCommands.all
     }
 }

@@ -230,8 +230,17 @@ enum EtcdctlKVCommands {
     }
 }
 
-/// Reading standard input, for `put` without a value and `txn`.
+/// Reading standard input, for `put` without a value, `txn` and passwords.
 enum StandardInput {
+    /// One line without its newline (reads byte by byte so nothing after it is consumed).
+    static func readLine() -> String {
+        var bytes: [UInt8] = []
+        var byte: UInt8 = 0
+        while read(0, &byte, 1) == 1 && byte != 0x0A { bytes.append(byte) }
+        if bytes.last == 0x0D { bytes.removeLast() }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
     static func readAll(limit: Int = 64 << 20) -> [UInt8] {
         var bytes: [UInt8] = []
         var chunk = [UInt8](repeating: 0, count: 65536)
