@@ -2,6 +2,6 @@
 enum EtcdctlCommands {
     static var all: [EtcdctlCommandSpec] {
         EtcdctlKVCommands.all + EtcdctlClusterCommands.all + EtcdctlStreamCommands.all + EtcdctlRecipeCommands.all
-            + EtcdctlAuthCommands.all
+            + EtcdctlAuthCommands.all + EtcdctlSnapshotCommands.all
     }
 }
