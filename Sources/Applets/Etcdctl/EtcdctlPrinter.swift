@@ -174,12 +174,7 @@ struct EtcdctlPrinter: Sendable {
     }
 
     func revoke(_ id: Int64, _ response: Etcdserverpb_LeaseRevokeResponse) {
-        if printMessage(response) { return }
-        if format == .fields {
-            header(response.header)
-            return
-        }
-        out.line("lease \(Self.leaseHex(id)) revoked")
+        sentence(response, header: response.header, "lease \(Self.leaseHex(id)) revoked")
     }
 
     func keepAlive(_ response: Etcdserverpb_LeaseKeepAliveResponse) {
@@ -281,40 +276,39 @@ struct EtcdctlPrinter: Sendable {
         }
     }
 
-    func memberAdd(_ response: Etcdserverpb_MemberAddResponse) {
-        if printMessage(response) { return }
+    /// Responses that print one sentence in simple format, the header in fields format
+    /// and themselves in json/protobuf.
+    private func sentence(_ message: some SwiftProtobuf.Message, header responseHeader: Etcdserverpb_ResponseHeader, _ text: String) {
+        if printMessage(message) { return }
         if format == .fields {
-            header(response.header)
+            header(responseHeader)
             return
         }
-        out.line("Member \(Self.paddedHex(response.member.id)) added to cluster \(Self.paddedHex(response.header.clusterID))")
+        out.line(text)
+    }
+
+    func memberAdd(_ response: Etcdserverpb_MemberAddResponse) {
+        sentence(
+            response, header: response.header,
+            "Member \(Self.paddedHex(response.member.id)) added to cluster \(Self.paddedHex(response.header.clusterID))")
     }
 
     func memberRemove(_ id: UInt64, _ response: Etcdserverpb_MemberRemoveResponse) {
-        if printMessage(response) { return }
-        if format == .fields {
-            header(response.header)
-            return
-        }
-        out.line("Member \(Self.paddedHex(id)) removed from cluster \(Self.paddedHex(response.header.clusterID))")
+        sentence(
+            response, header: response.header,
+            "Member \(Self.paddedHex(id)) removed from cluster \(Self.paddedHex(response.header.clusterID))")
     }
 
     func memberUpdate(_ id: UInt64, _ response: Etcdserverpb_MemberUpdateResponse) {
-        if printMessage(response) { return }
-        if format == .fields {
-            header(response.header)
-            return
-        }
-        out.line("Member \(Self.paddedHex(id)) updated in cluster \(Self.paddedHex(response.header.clusterID))")
+        sentence(
+            response, header: response.header,
+            "Member \(Self.paddedHex(id)) updated in cluster \(Self.paddedHex(response.header.clusterID))")
     }
 
     func memberPromote(_ id: UInt64, _ response: Etcdserverpb_MemberPromoteResponse) {
-        if printMessage(response) { return }
-        if format == .fields {
-            header(response.header)
-            return
-        }
-        out.line("Member \(Self.paddedHex(id)) promoted in cluster \(Self.paddedHex(response.header.clusterID))")
+        sentence(
+            response, header: response.header,
+            "Member \(Self.paddedHex(id)) promoted in cluster \(Self.paddedHex(response.header.clusterID))")
     }
 
     /// Go's `%16x`: hex right-aligned in 16 columns with spaces.
