@@ -233,10 +233,19 @@ enum EtcdctlKVCommands {
 /// Reading standard input, for `put` without a value, `txn` and passwords.
 enum StandardInput {
     /// One line without its newline (reads byte by byte so nothing after it is consumed).
-    static func readLine() -> String {
+    static func readLine() -> String { readLineOrEOF() ?? "" }
+
+    /// One complete line, or nil when input ends before a newline.
+    static func readLineOrEOF() -> String? {
         var bytes: [UInt8] = []
         var byte: UInt8 = 0
-        while read(0, &byte, 1) == 1 && byte != 0x0A { bytes.append(byte) }
+        while true {
+            let count = read(0, &byte, 1)
+            if count < 0 && errno == EINTR { continue }
+            if count != 1 { return nil }
+            if byte == 0x0A { break }
+            bytes.append(byte)
+        }
         if bytes.last == 0x0D { bytes.removeLast() }
         return String(decoding: bytes, as: UTF8.self)
     }

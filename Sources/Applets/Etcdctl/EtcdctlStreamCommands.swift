@@ -33,9 +33,7 @@ enum EtcdctlStreamCommands {
     // MARK: watch
 
     @Sendable static func watch(_ invocation: EtcdctlInvocation) async throws(EtcdctlFailure) {
-        if invocation.flags.bool("interactive") {
-            throw EtcdctlFailure(EtcdctlExit.badFeature, "interactive watch is not supported by coreos etcdctl yet")
-        }
+        if invocation.flags.bool("interactive") { return try await watchInteractively(invocation) }
         let arguments = invocation.arguments
         let command = invocation.afterDashDash ?? []
         let prefix = invocation.flags.bool("prefix")
@@ -65,6 +63,54 @@ enum EtcdctlStreamCommands {
                 io.output.line("watch was canceled (\(error.message))")
             }
             throw EtcdctlFailure(EtcdctlExit.interrupted, "watch is canceled by the server")
+        }
+    }
+
+    /// `etcdctl watch -i`: reads `watch [options] KEY [RANGE_END] [-- command]` lines from
+    /// standard input and runs each watch concurrently; end of input ends the command (exit 3).
+    static func watchInteractively(_ invocation: EtcdctlInvocation) async throws(EtcdctlFailure) {
+        let printer = invocation.printer
+        let io = invocation.io
+        let watchFlags = all.first { $0.path == ["watch"] }?.flags ?? []
+        try await invocation.withClient { client in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                while true {
+                    guard let line = StandardInput.readLineOrEOF() else {
+                        throw EtcdctlFailure(EtcdctlExit.invalidInput, "Error reading watch request line: EOF")
+                    }
+                    let words = (try? ShellWords.split(line)) ?? []
+                    guard let verb = words.first else {
+                        io.error.line("Invalid command: \(line) (watch and progress supported)")
+                        continue
+                    }
+                    guard verb == "watch" else {
+                        io.error.line("Invalid command \(line) (only support watch)")
+                        continue
+                    }
+                    guard words.count >= 2, let parsed = try? PFlagParser(watchFlags).parse(Array(words.dropFirst())),
+                        let key = parsed.operands.first
+                    else {
+                        io.error.line("Invalid command \(line) (command type or key is not provided)")
+                        continue
+                    }
+                    var request = Etcdserverpb_WatchCreateRequest()
+                    request.key = Data(key.utf8)
+                    if parsed.operands.count > 1 { request.rangeEnd = Data(parsed.operands[1].utf8) }
+                    if parsed.bool("prefix") { (request.key, request.rangeEnd) = EtcdKeyRange.prefix(request.key) }
+                    request.startRevision = Int64(parsed.string("rev") ?? "0") ?? 0
+                    request.prevKv = parsed.bool("prev-kv")
+                    let createRequest = request
+                    let command = parsed.afterDashDash ?? []
+                    group.addTask {
+                        try await client.watch(createRequest) { responses in
+                            for try await response in responses {
+                                printer.watch(response)
+                                if !command.isEmpty { runForEvents(command, response, io: io) }
+                            }
+                        }
+                    }
+                }
+            }
         }
     }
 
