@@ -5,7 +5,7 @@ COREOS_BUILD_PACKAGES="libsystemd-dev libyaml-dev libarchive-dev pkg-config"
 # What the tests drive for real: systemd-escape (package systemd), real etcd 3.4 and etcdctl
 # (etcd-server, etcd-client) for the interop and differential tests, python3-protobuf for the
 # wire-schema check.
-COREOS_TEST_PACKAGES="systemd etcd-server etcd-client python3-protobuf"
+COREOS_TEST_PACKAGES="systemd etcd-server etcd-client python3-protobuf openssl"
 # Where the release binary is built (kept apart from the debug build: switching
 # configurations in one scratch path recompiles everything).
 COREOS_RELEASE_SCRATCH=".build-release"
