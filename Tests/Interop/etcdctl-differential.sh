@@ -204,6 +204,11 @@ case_ get foo --limit=x
 case_ get foo -w bogus
 case_ bogus
 case_ version
+case_ get --help
+case_ help put
+case_ lease grant --help
+case_ member list --help
+case_ txn -h
 case_ --endpoints=127.0.0.1:24379 get foo
 REFERENCE_ENDPOINT= OUR_ENDPOINT= case_ --command-timeout=1s --endpoints=127.0.0.1:1 get foo
 REFERENCE_ENDPOINT= OUR_ENDPOINT= case_ --command-timeout=1s --endpoints=127.0.0.1:1 endpoint status

@@ -8,7 +8,7 @@ enum EtcdctlClusterCommands {
     static var all: [EtcdctlCommandSpec] {
         [
             EtcdctlCommandSpec(["lease", "grant"], use: "grant <ttl>", short: "Creates leases", run: leaseGrant),
-            EtcdctlCommandSpec(["lease", "revoke"], use: "revoke <leaseID>", short: "Revokes a lease", run: leaseRevoke),
+            EtcdctlCommandSpec(["lease", "revoke"], use: "revoke <leaseID>", short: "Revokes leases", run: leaseRevoke),
             EtcdctlCommandSpec(
                 ["lease", "timetolive"], use: "timetolive <leaseID> [options]", short: "Get lease information",
                 flags: [PFlag("keys", .bool, default: "false", "Get keys attached to this lease")], run: leaseTimeToLive),

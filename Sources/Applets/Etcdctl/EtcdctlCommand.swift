@@ -83,6 +83,16 @@ enum Etcdctl {
             return EtcdctlExit.badFeature
         }
         let arguments = Array(argv.dropFirst())
+        if let helpFor = helpRequest(arguments) {
+            if helpFor.isEmpty {
+                io.output.write(EtcdctlHelp.rootUsage())
+            } else if let command = EtcdctlCommands.all.first(where: { $0.path == helpFor }) {
+                io.output.write(EtcdctlHelp.usage(for: command) + "\n")
+            } else {
+                io.output.write("Unknown help topic [`\(helpFor.joined(separator: " "))`]\n" + EtcdctlHelp.rootUsage())
+            }
+            return ExitStatus.success
+        }
         let (path, command) = resolve(arguments)
         guard let command else {
             return unknownCommand(arguments, path: path, io: io)
@@ -101,7 +111,7 @@ enum Etcdctl {
             return EtcdctlExit.error
         }
         if parsed.bool("help") {
-            io.output.write(EtcdctlHelp.usage(for: command))
+            io.output.write(EtcdctlHelp.usage(for: command) + "\n")
             return ExitStatus.success
         }
         let global: EtcdctlGlobalOptions
@@ -125,6 +135,16 @@ enum Etcdctl {
             if !error.message.isEmpty { io.error.line("Error: \(error.message)") }
             return error.code
         }
+    }
+
+    /// `etcdctl`, `etcdctl --help`/`-h` and `etcdctl help [COMMAND…]`: the path whose help is
+    /// wanted (empty for the root), or nil when this is not a help request.
+    static func helpRequest(_ arguments: [String]) -> [String]? {
+        if arguments.isEmpty { return [] }
+        let words = arguments.filter { !$0.hasPrefix("-") }
+        if words.first == "help" { return Array(words.dropFirst()) }
+        if words.isEmpty && arguments.contains(where: { $0 == "--help" || $0 == "-h" }) { return [] }
+        return nil
     }
 
     static func helpFlag(_ command: EtcdctlCommandSpec) -> PFlag {
@@ -184,7 +204,7 @@ enum Etcdctl {
 
     static func unknownCommand(_ arguments: [String], path: [String], io: StandardStreams) -> Int32 {
         guard let first = path.first else {
-            io.output.write("etcdctl: a simple command line client for etcd3.\n\nRun 'etcdctl --help' for usage.\n")
+            io.output.write(EtcdctlHelp.rootUsage())
             return ExitStatus.success
         }
         if EtcdctlCommands.all.contains(where: { $0.path.first == first }) {

@@ -19,6 +19,18 @@ enum EtcdctlHelp {
         return tabAlign(text)
     }
 
+    /// `etcdctl --help`: the command list of this build (etcdctl 3.4's layout).
+    static func rootUsage() -> String {
+        var text = "NAME:\n\tetcdctl - A simple command line client for etcd3.\n\nUSAGE:\n\tetcdctl [flags]\n\n"
+        text += "VERSION:\n\t3.4.23\n\nAPI VERSION:\n\t3.4\n\n\nCOMMANDS:\n"
+        var rows = EtcdctlCommands.all.map { ($0.path.joined(separator: " "), $0.short) }
+        rows.append(("help", "Help about any command"))
+        for (path, short) in rows.sorted(by: { $0.0 < $1.0 }) { text += "\t\(path)\t\(short)\n" }
+        let helpFlag = PFlag("help", shorthand: "h", .bool, default: "false", "help for etcdctl")
+        text += "\nOPTIONS:\n" + flagLines((EtcdctlGlobalOptions.flags + [helpFlag]).sorted { $0.name < $1.name })
+        return tabAlign(text) + "\n"
+    }
+
     /// One line per flag in etcdctl's format: `  -w, --write-out="simple"\tusage`.
     static func flagLines(_ flags: [PFlag]) -> String {
         var text = ""
@@ -50,15 +62,24 @@ enum EtcdctlHelp {
             }
             var end = index
             while end < lines.count && lines[end].contains("\t") { end += 1 }
-            let cells = lines[index..<end].map { line -> (String, Substring) in
-                let tab = line.firstIndex(of: "\t") ?? line.endIndex
-                return (String(line[..<tab]), tab < line.endIndex ? line[line.index(after: tab)...] : "")
+            // Cells are the tab-terminated parts; the text after the last tab is not aligned.
+            let rows = lines[index..<end].map { $0.split(separator: "\t", omittingEmptySubsequences: false).map(String.init) }
+            let columns = (rows.map(\.count).max() ?? 1) - 1
+            var widths = [Int](repeating: 0, count: columns)
+            for row in rows {
+                for column in 0..<(row.count - 1) {
+                    widths[column] = max(widths[column], row[column].unicodeScalars.count)
+                }
             }
-            let widest = cells.map { $0.0.unicodeScalars.count }.max() ?? 0
-            let columnWidth = (widest + 1 + 7) / 8 * 8
-            for (cell, rest) in cells {
-                let tabs = (columnWidth - cell.unicodeScalars.count + 7) / 8
-                output.append(cell + String(repeating: "\t", count: tabs) + rest)
+            let cellWidths = widths.map { ($0 + 1 + 7) / 8 * 8 }
+            for row in rows {
+                var line = ""
+                for column in 0..<(row.count - 1) {
+                    let cell = row[column]
+                    line += cell + String(repeating: "\t", count: (cellWidths[column] - cell.unicodeScalars.count + 7) / 8)
+                }
+                line += row[row.count - 1]
+                output.append(line)
             }
             index = end
         }
