@@ -299,5 +299,24 @@ if [ "$(echo "$observed" | sed -n 2p)" = alpha ]; then passed=$((passed + 1)); e
     echo "DIFFERS: election leader not observed: $observed"
 fi
 
+# make-mirror: ours copies a prefix of the reference cluster into ours, then follows changes.
+case_ make-mirror
+case_ make-mirror --prefix=a --dest-prefix=b --no-dest-prefix 127.0.0.1:24381
+ETCDCTL_ENDPOINTS=127.0.0.1:24379 etcdctl put mirror/a 1 >/dev/null
+ETCDCTL_ENDPOINTS=127.0.0.1:24379 etcdctl put mirror/b 2 >/dev/null
+ETCDCTL_ENDPOINTS=127.0.0.1:24379 "$work/etcdctl" make-mirror --prefix=mirror/ --dest-prefix=copy/ 127.0.0.1:24381 >/dev/null 2>&1 &
+mirror=$!
+sleep 1
+ETCDCTL_ENDPOINTS=127.0.0.1:24379 etcdctl put mirror/c 3 >/dev/null
+ETCDCTL_ENDPOINTS=127.0.0.1:24379 etcdctl del mirror/a >/dev/null
+sleep 1
+kill "$mirror"
+wait "$mirror" 2>/dev/null
+copied=$(ETCDCTL_ENDPOINTS=127.0.0.1:24381 etcdctl get --prefix copy/ | tr '\n' ' ')
+if [ "$copied" = "copy/b 2 copy/c 3 " ]; then passed=$((passed + 1)); else
+    failed=$((failed + 1))
+    echo "DIFFERS: make-mirror copied: $copied"
+fi
+
 echo "etcdctl differential: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
