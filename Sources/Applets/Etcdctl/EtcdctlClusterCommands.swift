@@ -246,44 +246,41 @@ enum EtcdctlClusterCommands {
         return try? await EtcdClient.withClient(invocation.global.clientConfiguration, endpoint: parsed, body)
     }
 
-    @Sendable static func endpointStatus(_ invocation: EtcdctlInvocation) async throws(EtcdctlFailure) {
-        var statuses: [EtcdctlPrinter.EndpointStatus] = []
+    /// Runs `call` against each endpoint on a client of its own, as clientv3's per-endpoint
+    /// Status/HashKV/Defragment do. A failure is logged like clientv3 does, reported on stderr
+    /// with `failureLine(endpoint, error)`, and the remaining endpoints are still visited.
+    static func perEndpoint<Result: Sendable>(
+        _ invocation: EtcdctlInvocation, failureLine: (String, String) -> String,
+        _ call: @escaping @Sendable (EtcdClient) async throws -> Result
+    ) async throws(EtcdctlFailure) -> (results: [(endpoint: String, result: Result)], failed: Bool) {
+        var results: [(endpoint: String, result: Result)] = []
         var failed = false
         for endpoint in try await endpoints(invocation) {
             do {
                 let parsed = try EtcdEndpoint(parsing: endpoint)
-                let status = try await EtcdClient.withClient(invocation.global.clientConfiguration, endpoint: parsed) {
-                    try await $0.status()
-                }
-                statuses.append(.init(endpoint: endpoint, response: status))
+                results.append((endpoint, try await EtcdClient.withClient(invocation.global.clientConfiguration, endpoint: parsed, call)))
             } catch {
                 let wrapped = EtcdCallLog.wrap(error, endpoints: [endpoint], io: invocation.io, singleEndpoint: true)
-                invocation.io.error.line("Failed to get the status of endpoint \(endpoint) (\(wrapped.message))")
+                invocation.io.error.line(failureLine(endpoint, wrapped.message))
                 failed = true
             }
         }
-        invocation.printer.endpointStatus(statuses)
+        return (results, failed)
+    }
+
+    @Sendable static func endpointStatus(_ invocation: EtcdctlInvocation) async throws(EtcdctlFailure) {
+        let (statuses, failed) = try await perEndpoint(
+            invocation, failureLine: { "Failed to get the status of endpoint \($0) (\($1))" }, { try await $0.status() })
+        invocation.printer.endpointStatus(statuses.map { .init(endpoint: $0.endpoint, response: $0.result) })
         if failed { throw EtcdctlFailure(EtcdctlExit.error, "") }
     }
 
     @Sendable static func endpointHashKV(_ invocation: EtcdctlInvocation) async throws(EtcdctlFailure) {
         let revision = Int64(invocation.flags.string("rev") ?? "0") ?? 0
-        var hashes: [EtcdctlPrinter.EndpointHash] = []
-        var failed = false
-        for endpoint in try await endpoints(invocation) {
-            do {
-                let parsed = try EtcdEndpoint(parsing: endpoint)
-                let hash = try await EtcdClient.withClient(invocation.global.clientConfiguration, endpoint: parsed) {
-                    try await $0.hashKV(revision: revision)
-                }
-                hashes.append(.init(endpoint: endpoint, response: hash))
-            } catch {
-                let wrapped = EtcdCallLog.wrap(error, endpoints: [endpoint], io: invocation.io, singleEndpoint: true)
-                invocation.io.error.line("Failed to get the hash of endpoint \(endpoint) (\(wrapped.message))")
-                failed = true
-            }
-        }
-        invocation.printer.endpointHashKV(hashes)
+        let (hashes, failed) = try await perEndpoint(
+            invocation, failureLine: { "Failed to get the hash of endpoint \($0) (\($1))" },
+            { try await $0.hashKV(revision: revision) })
+        invocation.printer.endpointHashKV(hashes.map { .init(endpoint: $0.endpoint, response: $0.result) })
         if failed { throw EtcdctlFailure(EtcdctlExit.error, "") }
     }
 
@@ -331,20 +328,10 @@ enum EtcdctlClusterCommands {
         if let directory = invocation.flags.string("data-dir"), !directory.isEmpty {
             throw EtcdctlFailure(EtcdctlExit.badFeature, "defragmenting a data directory offline is not supported by coreos etcdctl")
         }
-        var failed = false
-        for endpoint in try await endpoints(invocation) {
-            do {
-                let parsed = try EtcdEndpoint(parsing: endpoint)
-                _ = try await EtcdClient.withClient(invocation.global.clientConfiguration, endpoint: parsed) {
-                    try await $0.defragment()
-                }
-                invocation.io.output.line("Finished defragmenting etcd member[\(endpoint)]")
-            } catch {
-                let wrapped = EtcdCallLog.wrap(error, endpoints: [endpoint], io: invocation.io, singleEndpoint: true)
-                invocation.io.error.line("Failed to defragment etcd member[\(endpoint)] (\(wrapped.message))")
-                failed = true
-            }
-        }
+        let (done, failed) = try await perEndpoint(
+            invocation, failureLine: { "Failed to defragment etcd member[\($0)] (\($1))" },
+            { _ = try await $0.defragment() })
+        for member in done { invocation.io.output.line("Finished defragmenting etcd member[\(member.endpoint)]") }
         if failed { throw EtcdctlFailure(EtcdctlExit.error, "") }
     }
 
