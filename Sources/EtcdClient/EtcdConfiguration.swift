@@ -26,8 +26,15 @@ public struct EtcdEndpoint: Sendable, Hashable, CustomStringConvertible {
             rest = rest[schemeEnd.upperBound...]
         }
         if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+        let (host, port) = try Self.splitHostPort(rest, defaultPort: 2379, in: text)
+        self.init(host: String(host), port: port, secure: secure)
+    }
+
+    /// `host`, `host:port`, `[v6]` or `[v6]:port`, with the port checked; `text` names the
+    /// whole input in errors.
+    static func splitHostPort(_ rest: Substring, defaultPort: Int, in text: String) throws(EtcdError) -> (String, Int) {
         var host = rest
-        var port = 2379
+        var port = defaultPort
         if rest.hasPrefix("[") {
             guard let close = rest.firstIndex(of: "]") else { throw EtcdError(.invalidArgument, "invalid endpoint \(text)") }
             host = rest[rest.index(after: rest.startIndex)..<close]
@@ -44,7 +51,7 @@ public struct EtcdEndpoint: Sendable, Hashable, CustomStringConvertible {
             port = value
         }
         guard !host.isEmpty, (1...65535).contains(port) else { throw EtcdError(.invalidArgument, "invalid endpoint \(text)") }
-        self.init(host: String(host), port: port, secure: secure)
+        return (String(host), port)
     }
 
     private static func schemeSeparator(in text: Substring) -> Range<Substring.Index>? {

@@ -9,35 +9,9 @@ cd "$(dirname "$0")/../.."
 . contrib/lib/common.sh
 ensure_apt_packages etcd-server etcd-client
 
-ours_binary="${COREOS_BINARY:-$(pwd)/.build/debug/coreos}"
-[ -x "$ours_binary" ] || die "build first: $ours_binary is missing"
-work="$(mktemp -d)"
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
-    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-ln -s "$ours_binary" "$work/etcdctl"
-
-# Two members with identical identity; only the listening ports differ.
-start_member() { # name client_port peer_port
-    etcd --name twin --data-dir "$work/$1.etcd" \
-        --listen-client-urls "http://127.0.0.1:$2" --advertise-client-urls "http://127.0.0.1:$2" \
-        --listen-peer-urls "http://127.0.0.1:$3" --initial-advertise-peer-urls http://127.0.0.1:2380 \
-        --initial-cluster twin=http://127.0.0.1:2380 --initial-cluster-token differential \
-        --initial-cluster-state new >"$work/$1.log" 2>&1 &
-    pids+=($!)
-}
-start_member reference 24379 24380
-start_member ours 24381 24382
-for port in 24379 24381; do
-    for _ in $(seq 100); do
-        etcdctl --endpoints=127.0.0.1:$port endpoint health >/dev/null 2>&1 && break
-        sleep 0.1
-    done
-done
+DIFFERENTIAL_TOKEN=differential REFERENCE_PORT=24379 OUR_PORT=24381
+. Tests/Interop/lib/differential.sh
+start_twins
 
 mask() {
     sed -E -e 's/"ts":"[^"]*"/"ts":"TS"/g' -e 's/client-[0-9a-f-]{36}/client-UUID/g' \
@@ -48,36 +22,6 @@ mask() {
         -e 's/"ID" : [0-9]+/"ID" : LEASE/' -e 's/127\.0\.0\.1:2438[12]/127.0.0.1:PORT/g' \
         -e 's/127\.0\.0\.1:2437[89]/127.0.0.1:PORT/g' -e 's/127\.0\.0\.1:24380/127.0.0.1:PORT/g' \
         -e 's/Member [0-9a-f ]{16} added/Member MEMBER added/' -e 's/"ts":[0-9.e+]+/"ts":TS/g' -e 's/"took":[0-9.e+-]+/"took":TOOK/g' -e 's/"size":"[0-9.]+ [kMG]?B"/"size":"SIZE"/g'
-}
-
-passed=0
-failed=0
-# run_case STDIN_FILE ARGS... : the same command against both clusters.
-run_case() {
-    local input="$1"
-    shift
-    local expected_out expected_err expected_rc actual_out actual_err actual_rc
-    local reference_endpoint="${REFERENCE_ENDPOINT-127.0.0.1:24379}" our_endpoint="${OUR_ENDPOINT-127.0.0.1:24381}"
-    env ${reference_endpoint:+ETCDCTL_ENDPOINTS=$reference_endpoint} etcdctl "$@" <"$input" >"$work/ref.out" 2>"$work/ref.err"
-    expected_rc=$?
-    env ${our_endpoint:+ETCDCTL_ENDPOINTS=$our_endpoint} "$work/etcdctl" "$@" <"$input" >"$work/our.out" 2>"$work/our.err"
-    actual_rc=$?
-    if [ "$expected_rc" = "$actual_rc" ] &&
-        cmp -s <(mask <"$work/ref.out") <(mask <"$work/our.out") &&
-        cmp -s <(mask <"$work/ref.err") <(mask <"$work/our.err"); then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "DIFFERS: etcdctl $* (exit $expected_rc vs $actual_rc)"
-        diff <(mask <"$work/ref.out"; echo "--- stderr"; mask <"$work/ref.err") \
-            <(mask <"$work/our.out"; echo "--- stderr"; mask <"$work/our.err") | head -20
-    fi
-}
-case_() { run_case /dev/null "$@"; }
-with_input() { # TEXT ARGS...
-    printf '%b' "$1" >"$work/input"
-    shift
-    run_case "$work/input" "$@"
 }
 
 # KV

@@ -55,7 +55,7 @@ public final class EtcdCluster: @unchecked Sendable {
             "--listen-peer-urls", "http://127.0.0.1:\(member.peerPort)",
             "--initial-advertise-peer-urls", "http://127.0.0.1:\(member.peerPort)",
             "--initial-cluster", initialCluster, "--initial-cluster-token", token,
-            "--initial-cluster-state", "new",
+            "--initial-cluster-state", "new", "--enable-v2=true",
         ]
         let log = FileHandle(forWritingAtPath: root + "/\(name).log") ?? {
             _ = FileManager.default.createFile(atPath: root + "/\(name).log", contents: nil)

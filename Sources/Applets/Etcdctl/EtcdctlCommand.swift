@@ -78,9 +78,8 @@ struct EtcdctlInvocation: Sendable {
 enum Etcdctl {
     @Sendable static func main(_ argv: [String], io: StandardStreams) async -> Int32 {
         let environment = ProcessEnvironment.current
-        if let api = environment["ETCDCTL_API"], api == "2" {
-            io.error.line("Error: ETCDCTL_API=2 is not supported by this build of coreos etcdctl yet")
-            return EtcdctlExit.badFeature
+        if environment["ETCDCTL_API"] == "2" {
+            return await EtcdctlV2.main(argv, io: io)
         }
         let arguments = Array(argv.dropFirst())
         if let helpFor = helpRequest(arguments) {

@@ -1,0 +1,70 @@
+# Shared harness of the etcdctl differential tests: two etcd 3.4 members with identical
+# identity (same name, advertised peer URL and token, so the same cluster and member IDs
+# and, command after command, the same revisions and indexes), one for Debian's etcdctl
+# and one for ours; run_case compares stdout, stderr and exit status after masking.
+# The caller sets DIFFERENTIAL_TOKEN, REFERENCE_PORT, OUR_PORT, and may set
+# DIFFERENTIAL_ETCD_FLAGS (extra etcd flags) and DIFFERENTIAL_SCHEME (endpoint prefix).
+# shellcheck shell=bash
+
+ours_binary="${COREOS_BINARY:-$(pwd)/.build/debug/coreos}"
+[ -x "$ours_binary" ] || die "build first: $ours_binary is missing"
+work="$(mktemp -d)"
+pids=()
+cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done
+    for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null; done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+ln -s "$ours_binary" "$work/etcdctl"
+
+start_member() { # name client_port peer_port
+    # shellcheck disable=SC2086
+    etcd --name twin --data-dir "$work/$1.etcd" ${DIFFERENTIAL_ETCD_FLAGS:-} \
+        --listen-client-urls "http://127.0.0.1:$2" --advertise-client-urls "http://127.0.0.1:$2" \
+        --listen-peer-urls "http://127.0.0.1:$3" --initial-advertise-peer-urls http://127.0.0.1:2380 \
+        --initial-cluster twin=http://127.0.0.1:2380 --initial-cluster-token "$DIFFERENTIAL_TOKEN" \
+        --initial-cluster-state new >"$work/$1.log" 2>&1 &
+    pids+=($!)
+}
+start_twins() {
+    start_member reference "$REFERENCE_PORT" $((REFERENCE_PORT + 1))
+    start_member ours "$OUR_PORT" $((OUR_PORT + 1))
+    for port in "$REFERENCE_PORT" "$OUR_PORT"; do
+        for _ in $(seq 100); do
+            ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:$port endpoint health >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+    done
+}
+
+passed=0
+failed=0
+# run_case STDIN_FILE ARGS... : the same command against both members.
+run_case() {
+    local input="$1"
+    shift
+    local expected_rc actual_rc
+    local reference_endpoint="${REFERENCE_ENDPOINT-${DIFFERENTIAL_SCHEME:-}127.0.0.1:$REFERENCE_PORT}"
+    local our_endpoint="${OUR_ENDPOINT-${DIFFERENTIAL_SCHEME:-}127.0.0.1:$OUR_PORT}"
+    env ${reference_endpoint:+ETCDCTL_ENDPOINTS=$reference_endpoint} etcdctl "$@" <"$input" >"$work/ref.out" 2>"$work/ref.err"
+    expected_rc=$?
+    env ${our_endpoint:+ETCDCTL_ENDPOINTS=$our_endpoint} "$work/etcdctl" "$@" <"$input" >"$work/our.out" 2>"$work/our.err"
+    actual_rc=$?
+    if [ "$expected_rc" = "$actual_rc" ] &&
+        cmp -s <(mask <"$work/ref.out") <(mask <"$work/our.out") &&
+        cmp -s <(mask <"$work/ref.err") <(mask <"$work/our.err"); then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "DIFFERS: etcdctl $* (exit $expected_rc vs $actual_rc)"
+        diff <(mask <"$work/ref.out"; echo "--- stderr"; mask <"$work/ref.err") \
+            <(mask <"$work/our.out"; echo "--- stderr"; mask <"$work/our.err") | head -20
+    fi
+}
+case_() { run_case /dev/null "$@"; }
+with_input() { # TEXT ARGS...
+    printf '%b' "$1" >"$work/input"
+    shift
+    run_case "$work/input" "$@"
+}
