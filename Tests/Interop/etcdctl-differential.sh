@@ -129,6 +129,19 @@ else
     failed=$((failed + 1))
     echo "DIFFERS: Debian's etcdctl cannot read our snapshot: $(cat "$work/status.json")"
 fi
+# snapshot status reads the file offline: the same file for both, and damaged copies.
+for format in simple json table fields protobuf; do case_ snapshot status "$work/ours.db" -w "$format"; done
+head -c 1000 "$work/ours.db" >"$work/short.db"
+case_ snapshot status "$work/short.db"
+head -c 5000 "$work/ours.db" >"$work/short.db"
+case_ snapshot status "$work/short.db"
+case_ snapshot status "$work/missing.db"
+case_ snapshot status
+case_ snapshot status a b
+cp "$work/ours.db" "$work/nometa.db"
+printf '\xff' | dd of="$work/nometa.db" bs=1 seek=16 conv=notrunc 2>/dev/null
+printf '\xff' | dd of="$work/nometa.db" bs=1 seek=4112 conv=notrunc 2>/dev/null
+case_ snapshot status "$work/nometa.db"
 with_input 'watch foo\n' watch -i
 with_input 'bogus\nwatch\n\nwatch --prefix foo\n' watch -i
 # Leases (IDs are masked: servers pick them)

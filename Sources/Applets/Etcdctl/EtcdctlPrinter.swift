@@ -1,3 +1,4 @@
+import BoltDB
 import CLI
 import EtcdAPI
 import SwiftProtobuf
@@ -390,6 +391,27 @@ struct EtcdctlPrinter: Sendable {
             out.write(Table.render(header: ["endpoint", "hash"], rows: rows))
         default:
             for row in rows { out.line(row.joined(separator: ", ")) }
+        }
+    }
+
+    func snapshotStatus(_ status: EtcdBackendStatus) {
+        let row = [
+            String(status.hash, radix: 16), "\(status.revision)", "\(status.totalKeys)",
+            Self.humanBytes(UInt64(status.totalSize)),
+        ]
+        switch format {
+        case .json:
+            out.line(
+                "{\"hash\":\(status.hash),\"revision\":\(status.revision),\"totalKey\":\(status.totalKeys),\"totalSize\":\(status.totalSize)}")
+        case .fields:
+            out.line("\"Hash\" : \(status.hash)")
+            out.line("\"Revision\" : \(status.revision)")
+            out.line("\"Keys\" : \(status.totalKeys)")
+            out.line("\"Size\" : \(status.totalSize)")
+        case .table:
+            out.write(Table.render(header: ["hash", "revision", "total keys", "total size"], rows: [row]))
+        default:
+            out.line(row.joined(separator: ", "))
         }
     }
 

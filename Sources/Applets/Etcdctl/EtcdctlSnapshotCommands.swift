@@ -1,3 +1,4 @@
+import BoltDB
 import CLI
 import EtcdAPI
 import EtcdClient
@@ -17,8 +18,34 @@ enum EtcdctlSnapshotCommands {
         [
             EtcdctlCommandSpec(
                 ["snapshot", "save"], use: "save <filename>", short: "Stores an etcd node backend snapshot to a given file",
-                run: save)
+                run: save),
+            EtcdctlCommandSpec(
+                ["snapshot", "status"], use: "status <filename>", short: "Gets backend snapshot status of a given file",
+                description: """
+                    When --write-out is set to simple, this command prints out comma-separated status lists for each endpoint.
+                    The items in the lists are hash, revision, total keys, total size.
+                    """, run: status),
         ]
+    }
+
+    /// Reads a backend file offline (no endpoint is contacted).
+    @Sendable static func status(_ invocation: EtcdctlInvocation) async throws(EtcdctlFailure) {
+        guard invocation.arguments.count == 1 else { throw .badArgs("snapshot status requires exactly one argument") }
+        let path = invocation.arguments[0]
+        guard invocation.printer.format != .protobuf else {
+            throw EtcdctlFailure(EtcdctlExit.badFeature, "protobuf not supported as output format")
+        }
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw EtcdctlFailure(EtcdctlExit.error, "stat \(path): \(String(cString: strerror(errno)).lowercasedFirst())")
+        }
+        let status: EtcdBackendStatus
+        do {
+            status = try EtcdBackendStatus(path: path)
+        } catch {
+            throw EtcdctlFailure(EtcdctlExit.error, error.message)
+        }
+        invocation.printer.snapshotStatus(status)
     }
 
     /// zap's production encoder: epoch seconds as a float.
