@@ -3,7 +3,9 @@
 # and, command after command, the same revisions and indexes), one for Debian's etcdctl
 # and one for ours; run_case compares stdout, stderr and exit status after masking.
 # The caller sets DIFFERENTIAL_TOKEN, REFERENCE_PORT, OUR_PORT, and may set
-# DIFFERENTIAL_ETCD_FLAGS (extra etcd flags) and DIFFERENTIAL_SCHEME (endpoint prefix).
+# DIFFERENTIAL_ETCD_FLAGS (extra etcd flags) and DIFFERENTIAL_SCHEME (endpoint prefix);
+# REFERENCE_PREFIX and OUR_PREFIX (arrays) run each side inside something, such as
+# `ip netns exec NS`.
 # shellcheck shell=bash
 
 ours_binary="${COREOS_BINARY:-$(pwd)/.build/debug/coreos}"
@@ -38,6 +40,8 @@ start_twins() {
     done
 }
 
+REFERENCE_PREFIX=()
+OUR_PREFIX=()
 passed=0
 failed=0
 # run_case STDIN_FILE ARGS... : the same command against both members.
@@ -47,9 +51,11 @@ run_case() {
     local expected_rc actual_rc
     local reference_endpoint="${REFERENCE_ENDPOINT-${DIFFERENTIAL_SCHEME:-}127.0.0.1:$REFERENCE_PORT}"
     local our_endpoint="${OUR_ENDPOINT-${DIFFERENTIAL_SCHEME:-}127.0.0.1:$OUR_PORT}"
-    env ${reference_endpoint:+ETCDCTL_ENDPOINTS=$reference_endpoint} etcdctl "$@" <"$input" >"$work/ref.out" 2>"$work/ref.err"
+    "${REFERENCE_PREFIX[@]}" env ${reference_endpoint:+ETCDCTL_ENDPOINTS=$reference_endpoint} etcdctl "$@" \
+        <"$input" >"$work/ref.out" 2>"$work/ref.err"
     expected_rc=$?
-    env ${our_endpoint:+ETCDCTL_ENDPOINTS=$our_endpoint} "$work/etcdctl" "$@" <"$input" >"$work/our.out" 2>"$work/our.err"
+    "${OUR_PREFIX[@]}" env ${our_endpoint:+ETCDCTL_ENDPOINTS=$our_endpoint} "$work/etcdctl" "$@" \
+        <"$input" >"$work/our.out" 2>"$work/our.err"
     actual_rc=$?
     if [ "$expected_rc" = "$actual_rc" ] &&
         cmp -s <(mask <"$work/ref.out") <(mask <"$work/our.out") &&
