@@ -35,8 +35,7 @@ enum EtcdctlSnapshotCommands {
         guard invocation.printer.format != .protobuf else {
             throw EtcdctlFailure(EtcdctlExit.badFeature, "protobuf not supported as output format")
         }
-        var info = stat()
-        guard stat(path, &info) == 0 else {
+        guard access(path, F_OK) == 0 else {
             throw EtcdctlFailure(EtcdctlExit.error, "stat \(path): \(String(cString: strerror(errno)).lowercasedFirst())")
         }
         let status: EtcdBackendStatus
