@@ -15,7 +15,7 @@ coreos="$(pwd)/$(release_binary)"
 work="$(mktemp -d)"
 etcd_pid=""
 cleanup() {
-    [ -n "$etcd_pid" ] && kill "$etcd_pid" 2>/dev/null && wait "$etcd_pid" 2>/dev/null
+    [ -n "$etcd_pid" ] && kill "$etcd_pid" 2>/dev/null && wait "$etcd_pid" 2>/dev/null || true
     rm -rf "$work"
 }
 trap cleanup EXIT
