@@ -1,0 +1,180 @@
+import Raft
+import Testing
+
+/// Named scenarios from the Raft paper and thesis, each on the simulated cluster.
+@Suite struct ScenarioTests {
+    static func electedCluster(_ count: Int, seed: UInt64 = 1) throws -> SimulatedCluster {
+        var cluster = SimulatedCluster(nodes: (1...UInt64(count)).map { $0 }, seed: seed)
+        let elected = try cluster.run(upTo: 200) { $0.leader() != nil }
+        #expect(elected)
+        return cluster
+    }
+
+    func committed(_ cluster: SimulatedCluster, _ text: String) -> Bool {
+        cluster.appliedHistory.values.contains { $0.data == Array(text.utf8) }
+    }
+
+    @Test func singleNodeElectsItselfAndCommits() throws {
+        var cluster = try Self.electedCluster(1)
+        _ = cluster.propose(at: 1, "x")
+        #expect(try cluster.run(upTo: 5) { committed($0, "x") })
+    }
+
+    @Test func threeNodesElectOneLeaderAndReplicate() throws {
+        var cluster = try Self.electedCluster(3)
+        let leader = try #require(cluster.leader())
+        for index in 0..<20 { _ = cluster.propose(at: leader, "v\(index)") }
+        #expect(try cluster.run(upTo: 20) { cluster in (0..<20).allSatisfy { committed(cluster, "v\($0)") } })
+        // Every member applies everything.
+        #expect(try cluster.run(upTo: 20) { $0.nodes.values.allSatisfy { $0.appliedIndex == $0.raft.lastIndex } })
+        try cluster.checkLogMatching()
+    }
+
+    @Test func followersForwardProposals() throws {
+        var cluster = try Self.electedCluster(3)
+        let leader = try #require(cluster.leader())
+        let follower = try #require(cluster.ids.first { $0 != leader })
+        #expect(try cluster.run(upTo: 5) { $0.nodes[follower]!.raft.leader == leader })
+        #expect(cluster.propose(at: follower, "via follower") == .forwarded(to: leader))
+        #expect(try cluster.run(upTo: 10) { committed($0, "via follower") })
+    }
+
+    /// Figure 8: a leader must not commit an entry of an earlier term by counting
+    /// replicas; it commits it only through an entry of its own term.
+    @Test func figure8PreviousTermEntriesCommitOnlyThroughCurrentTerm() throws {
+        var cluster = try Self.electedCluster(5, seed: 8)
+        let first = try #require(cluster.leader())
+        // The leader writes an entry that reaches only one follower, then is cut off.
+        let others = cluster.ids.filter { $0 != first }
+        cluster.partition([[first, others[0]], Set(others.dropFirst())])
+        _ = cluster.propose(at: first, "old-term")
+        for _ in 0..<3 { try cluster.deliver(); cluster.now += 1 }
+        #expect(!committed(cluster, "old-term"))
+        // The majority side elects a new leader and moves on.
+        #expect(try cluster.run(upTo: 300) { c in
+            c.leader().map { !Set(others.dropFirst()).isDisjoint(with: [$0]) } ?? false
+        })
+        cluster.heal()
+        #expect(try cluster.run(upTo: 300) { c in c.leader() != nil && c.nodes.values.allSatisfy { $0.raft.commitIndex == c.nodes[c.leader()!]!.raft.commitIndex } })
+        try cluster.checkLogMatching()
+        // Whatever happened to "old-term", every member agrees (checked on every apply).
+    }
+
+    /// A node partitioned away keeps campaigning; with pre-vote it never raises the term,
+    /// so rejoining does not depose the leader (thesis §9.6).
+    @Test func disruptiveRejoiningServerIsHarmlessWithPreVote() throws {
+        var cluster = try Self.electedCluster(3, seed: 3)
+        let leader = try #require(cluster.leader())
+        let term = cluster.nodes[leader]!.raft.term
+        let loner = try #require(cluster.ids.first { $0 != leader })
+        cluster.partition([[loner], Set(cluster.ids.filter { $0 != loner })])
+        for _ in 0..<200 { try cluster.advanceTime() }
+        #expect(cluster.nodes[loner]!.raft.term == term)
+        cluster.heal()
+        for _ in 0..<50 { try cluster.advanceTime() }
+        #expect(cluster.leader() == leader)
+        #expect(cluster.nodes[leader]!.raft.term == term)
+    }
+
+    /// Check-quorum: a leader cut off from the majority steps down.
+    @Test func isolatedLeaderStepsDown() throws {
+        var cluster = try Self.electedCluster(3, seed: 4)
+        let leader = try #require(cluster.leader())
+        cluster.partition([[leader], Set(cluster.ids.filter { $0 != leader })])
+        for _ in 0..<40 { try cluster.advanceTime() }
+        #expect(cluster.nodes[leader]!.raft.role != .leader)
+        #expect(cluster.leader() != nil && cluster.leader() != leader)
+    }
+
+    /// Figure 7: followers with missing and extra entries all end with the leader's log.
+    @Test func figure7DivergentFollowersConverge() throws {
+        var cluster = try Self.electedCluster(5, seed: 7)
+        for round in 0..<6 {
+            let leader = try #require(cluster.leader())
+            // Cut a random minority away while the leader writes, then crash the leader.
+            let minority = Set(cluster.ids.filter { $0 != leader }.shuffled(using: &cluster.generator).prefix(2))
+            cluster.partition([minority, Set(cluster.ids).subtracting(minority)])
+            for index in 0..<5 { _ = cluster.propose(at: leader, "r\(round)-\(index)") }
+            try cluster.deliver()
+            cluster.heal()
+            cluster.crash(leader)
+            _ = try cluster.run(upTo: 300) { $0.leader() != nil }
+            cluster.restart(leader)
+        }
+        let leader = try #require(cluster.leader())
+        _ = cluster.propose(at: leader, "final")
+        #expect(try cluster.run(upTo: 300) { c in
+            guard let leader = c.leader() else { return false }
+            let last = c.nodes[leader]!.raft.lastIndex
+            return c.nodes.values.allSatisfy { $0.raft.lastIndex == last && $0.appliedIndex == last }
+        })
+        try cluster.checkLogMatching()
+    }
+
+    @Test func leaderTransferHandsOverToAnUpToDateFollower() throws {
+        var cluster = try Self.electedCluster(3, seed: 5)
+        let leader = try #require(cluster.leader())
+        let target = try #require(cluster.ids.first { $0 != leader })
+        _ = cluster.propose(at: leader, "before transfer")
+        cluster.nodes[leader]!.raft.transferLeadership(to: target)
+        #expect(cluster.propose(at: leader, "during") == .dropped(.leadershipTransferInProgress))
+        #expect(try cluster.run(upTo: 30) { $0.leader() == target })
+        #expect(try cluster.run(upTo: 10) { committed($0, "before transfer") })
+    }
+
+    @Test func readIndexWaitsForAQuorumAndIsLinearizable() throws {
+        var cluster = try Self.electedCluster(3, seed: 6)
+        let leader = try #require(cluster.leader())
+        _ = cluster.propose(at: leader, "w")
+        #expect(try cluster.run(upTo: 10) { committed($0, "w") })
+        let follower = try #require(cluster.ids.first { $0 != leader })
+        cluster.requestRead(at: follower)
+        cluster.requestRead(at: leader)
+        #expect(try cluster.run(upTo: 10) { $0.completedReads == 2 })
+        // Cut the leader off: its reads must not complete.
+        cluster.partition([[leader], Set(cluster.ids.filter { $0 != leader })])
+        cluster.requestRead(at: leader)
+        for _ in 0..<5 { try cluster.advanceTime() }
+        #expect(cluster.completedReads == 2)
+    }
+
+    @Test func learnerReplicatesWithoutVotingAndIsPromoted() throws {
+        var cluster = SimulatedCluster(nodes: [1, 2, 3, 4], voters: [1, 2, 3], seed: 9)
+        #expect(try cluster.run(upTo: 200) { $0.leader() != nil })
+        var leader = try #require(cluster.leader())
+        #expect(cluster.nodes[leader]!.raft.proposeMembershipChange(MembershipChange(.addLearner, node: 4)) != .dropped(.noLeader))
+        _ = cluster.propose(at: leader, "for the learner")
+        #expect(try cluster.run(upTo: 50) { $0.nodes[4]!.applied.isEmpty == false || $0.nodes[4]!.appliedIndex >= 3 })
+        #expect(cluster.nodes[4]!.raft.membership.learners == [4])
+        // One change at a time: a second change waits until the first is applied.
+        leader = try #require(cluster.leader())
+        #expect(try cluster.run(upTo: 20) { $0.nodes[leader]!.raft.appliedIndex >= 3 })
+        guard case .appended = cluster.nodes[leader]!.raft.proposeMembershipChange(MembershipChange(.promote, node: 4)) else {
+            Issue.record("promotion refused")
+            return
+        }
+        #expect(cluster.nodes[leader]!.raft.proposeMembershipChange(MembershipChange(.remove, node: 3)) == .dropped(.membershipChangePending))
+        #expect(try cluster.run(upTo: 50) { $0.nodes.values.allSatisfy { $0.raft.membership.voters == [1, 2, 3, 4] } })
+    }
+
+    @Test func laggingFollowerCatchesUpFromAChunkedSnapshot() throws {
+        var cluster = SimulatedCluster(nodes: [1, 2, 3], seed: 10) { id in
+            var configuration = RaftConfiguration(id: id)
+            configuration.snapshotChunkBytes = 4
+            return configuration
+        }
+        #expect(try cluster.run(upTo: 200) { $0.leader() != nil })
+        let leader = try #require(cluster.leader())
+        let lagging = try #require(cluster.ids.first { $0 != leader })
+        cluster.crash(lagging)
+        for index in 0..<30 { _ = cluster.propose(at: leader, "e\(index)") }
+        #expect(try cluster.run(upTo: 30) { committed($0, "e29") })
+        for id in cluster.ids where id != lagging { cluster.compact(id) }
+        #expect(cluster.nodes[leader]!.raft.firstIndex > 10)
+        cluster.restart(lagging)
+        #expect(try cluster.run(upTo: 100) { c in c.nodes[lagging]!.raft.lastIndex == c.nodes[leader]!.raft.lastIndex })
+        #expect(cluster.nodes[lagging]!.stateMachineBase > 0)
+        _ = cluster.propose(at: leader, "after snapshot")
+        #expect(try cluster.run(upTo: 20) { c in c.nodes[lagging]!.appliedIndex == c.nodes[leader]!.raft.lastIndex })
+    }
+}
