@@ -47,7 +47,17 @@ import Testing
         let voterCount = setup.pick([1, 3, 3, 5, 5])
         let spare: UInt64 = voterCount == 1 ? 0 : UInt64(setup.pick([0, 1, 2]))
         let ids = (1...UInt64(voterCount) + spare).map { $0 }
-        var cluster = SimulatedCluster(nodes: ids, voters: Set(ids.prefix(voterCount)), seed: seed)
+        // Small messages and windows make the interleavings of the paper's figures likely.
+        let appendBytes = setup.pick([1, 100, 1 << 20])
+        let inflight = setup.pick([1, 4, 256])
+        let chunk = setup.pick([3, 64, 1 << 20])
+        var cluster = SimulatedCluster(nodes: ids, voters: Set(ids.prefix(voterCount)), seed: seed) { id in
+            var configuration = RaftConfiguration(id: id)
+            configuration.maxBytesPerAppend = appendBytes
+            configuration.maxInflightAppends = inflight
+            configuration.snapshotChunkBytes = chunk
+            return configuration
+        }
         cluster.dropRate = setup.pick([0, 0.01, 0.05, 0.2])
         cluster.duplicateRate = setup.pick([0, 0.02, 0.1])
         cluster.maxDelay = setup.pick([0, 1, 3])

@@ -1,0 +1,208 @@
+import Dispatch
+import Glibc
+public import Raft
+import Synchronization
+
+/// A member's data directory: `VERSION`, `LOCK`, `wal/` segments and `snap/` snapshots.
+/// Saves are group-committed: while one `fdatasync` runs, new saves queue up and share
+/// the next one, so many concurrent proposers cost one sync per batch, not one each.
+///
+/// Layout and guarantees: Documentation/raft.md.
+public final class DurableLog: @unchecked Sendable {
+    // `wal` and `snapshots` are touched only on `queue`; `state` guards the waiters.
+    public let path: String
+    private let wal: WriteAheadLog
+    private let snapshots: SnapshotStore
+    private let lockDescriptor: Int32
+    private let queue = DispatchQueue(label: "coreos.storage.wal")
+    private let state = Mutex(GroupState())
+
+    private struct GroupState {
+        var pending: [(records: [WALRecord], done: CheckedContinuation<Void, any Error>)] = []
+        var flushing = false
+        /// After a failed sync the file contents are unknown: refuse everything.
+        var failure: StorageError?
+        var syncs = 0
+    }
+
+    public static let formatVersion = "1"
+
+    /// What was found on open: the state to start Raft with, and a note when a torn
+    /// record was cut off the end of the log.
+    public struct Opened {
+        public var state: RaftPersistentState
+        public var truncatedTail: String?
+    }
+
+    /// Opens (creating if needed) the data directory at `path`. A new directory needs
+    /// `initialMembership`; an existing one remembers its own.
+    public static func open(path: String, initialMembership: Membership? = nil, segmentBytes: Int = 4 << 20)
+        throws(StorageError) -> (DurableLog, Opened)
+    {
+        try FileIO.makeDirectory(path)
+        let lockPath = path + "/LOCK"
+        let lock = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard lock >= 0 else { throw .system(lockPath, "open") }
+        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+            close(lock)
+            throw StorageError(path, "data directory is in use by another process (lock held on \(lockPath))")
+        }
+        do throws(StorageError) {
+            try checkVersion(path)
+            try FileIO.makeDirectory(path + "/wal")
+            try FileIO.makeDirectory(path + "/snap")
+            let snapshots = SnapshotStore(directory: path + "/snap")
+            let snapshot = try snapshots.loadNewest()
+            let (wal, recovered) = try WriteAheadLog.open(directory: path + "/wal", segmentBytes: segmentBytes)
+            let log = DurableLog(path: path, wal: wal, snapshots: snapshots, lock: lock)
+            var membership = recovered.initialMembership
+            if membership == nil && snapshot == nil {
+                guard let initialMembership else {
+                    throw StorageError(path, "a new data directory needs the initial membership")
+                }
+                try wal.append([.initialMembership(initialMembership)])
+                try wal.sync()
+                membership = initialMembership
+            }
+            var entries = recovered.entries
+            if let snapshot { entries.removeAll { $0.index <= snapshot.metadata.index } }
+            if let snapshot, recovered.snapshotIndex > snapshot.metadata.index {
+                throw StorageError(
+                    path, "the log says a snapshot at index \(recovered.snapshotIndex) exists, the newest found is at \(snapshot.metadata.index)")
+            }
+            let state = RaftPersistentState(
+                hardState: recovered.hardState, snapshot: snapshot, entries: entries,
+                initialMembership: membership ?? snapshot?.metadata.membership ?? Membership())
+            let note = recovered.truncatedTail.map { "cut a torn record off \($0.path) at offset \($0.offset)" }
+            return (log, Opened(state: state, truncatedTail: note))
+        } catch {
+            close(lock)
+            throw error
+        }
+    }
+
+    private static func checkVersion(_ path: String) throws(StorageError) {
+        let versionPath = path + "/VERSION"
+        if access(versionPath, F_OK) == 0 {
+            let text = String(decoding: try FileIO.readAll(versionPath), as: UTF8.self)
+            let version = text.split(separator: "\n").first.map(String.init) ?? ""
+            guard version == formatVersion else {
+                throw StorageError(versionPath, "format version \(version) is not supported (this build reads \(formatVersion))")
+            }
+            return
+        }
+        let temporary = versionPath + ".tmp"
+        let descriptor = Glibc.open(temporary, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard descriptor >= 0 else { throw .system(temporary, "create") }
+        defer { close(descriptor) }
+        try FileIO.writeAll(descriptor, Array("\(formatVersion)\n".utf8), path: temporary)
+        guard fsync(descriptor) == 0 else { throw .system(temporary, "fsync") }
+        guard rename(temporary, versionPath) == 0 else { throw .system(versionPath, "rename") }
+        try FileIO.syncDirectory(path)
+    }
+
+    private init(path: String, wal: WriteAheadLog, snapshots: SnapshotStore, lock: Int32) {
+        self.path = path
+        self.wal = wal
+        self.snapshots = snapshots
+        lockDescriptor = lock
+    }
+
+    deinit { close(lockDescriptor) }
+
+    /// Persists what a Ready asks to persist (a received snapshot first), returning once
+    /// it is synced. Concurrent calls share syncs.
+    public func save(_ ready: Ready) async throws(StorageError) {
+        if let snapshot = ready.snapshot {
+            try onQueue { () throws(StorageError) in try snapshots.save(snapshot) }
+        }
+        var records: [WALRecord] = []
+        if let snapshot = ready.snapshot {
+            records.append(.snapshotMarker(index: snapshot.metadata.index, term: snapshot.metadata.term))
+        }
+        records.append(contentsOf: ready.entries.map { .entry($0) })
+        if let hard = ready.hardState { records.append(.hardState(hard)) }
+        guard !records.isEmpty else { return }
+        try await save(records)
+    }
+
+    /// Appends entries (and a hard state) durably.
+    public func save(entries: [Entry], hardState: HardState? = nil) async throws(StorageError) {
+        var records = entries.map { WALRecord.entry($0) }
+        if let hardState { records.append(.hardState(hardState)) }
+        try await save(records)
+    }
+
+    private func save(_ records: [WALRecord]) async throws(StorageError) {
+        do {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let start: Bool = state.withLock { group in
+                    if let failure = group.failure {
+                        continuation.resume(throwing: failure)
+                        return false
+                    }
+                    group.pending.append((records, continuation))
+                    if group.flushing { return false }
+                    group.flushing = true
+                    return true
+                }
+                if start { queue.async { self.flushLoop() } }
+            }
+        } catch let error as StorageError {
+            throw error
+        } catch {
+            throw StorageError(path, "\(error)")
+        }
+    }
+
+    /// Writes every waiting batch, syncs once, wakes them all; repeats while more came.
+    private func flushLoop() {
+        while true {
+            let batch: [(records: [WALRecord], done: CheckedContinuation<Void, any Error>)] = state.withLock { group in
+                let taken = group.pending
+                group.pending = []
+                if taken.isEmpty { group.flushing = false }
+                return taken
+            }
+            guard !batch.isEmpty else { return }
+            do throws(StorageError) {
+                try wal.append(batch.flatMap(\.records))
+                try wal.sync()
+                state.withLock { $0.syncs += 1 }
+                for waiter in batch { waiter.done.resume() }
+            } catch {
+                state.withLock { $0.failure = error }
+                for waiter in batch { waiter.done.resume(throwing: error) }
+            }
+        }
+    }
+
+    /// Stores the host's snapshot, records it in the log and deletes the segments it
+    /// covers. Entries after it stay.
+    public func saveSnapshot(_ snapshot: Snapshot) async throws(StorageError) {
+        try onQueue { () throws(StorageError) in try snapshots.save(snapshot) }
+        try await save([.snapshotMarker(index: snapshot.metadata.index, term: snapshot.metadata.term)])
+        try onQueue { () throws(StorageError) in
+            try wal.removeSegments(coveredBy: snapshot.metadata.index)
+            try snapshots.prune(keep: 2)
+        }
+    }
+
+    /// Runs `body` on the storage queue, keeping its typed error.
+    private func onQueue(_ body: () throws(StorageError) -> Void) throws(StorageError) {
+        let result: Result<Void, StorageError> = queue.sync {
+            do throws(StorageError) {
+                try body()
+                return .success(())
+            } catch {
+                return .failure(error)
+            }
+        }
+        try result.get()
+    }
+
+    /// Syncs performed so far (one per group), for benchmarks and tests.
+    public var syncCount: Int { state.withLock { $0.syncs } }
+
+    public var segmentCount: Int { queue.sync { wal.segmentCount } }
+}

@@ -1,0 +1,143 @@
+import Checksums
+import Raft
+
+/// One record of the write-ahead log. On disk: `length` (u32, little endian, of what
+/// follows the checksum), `crc` (CRC-32C of type and payload), a type byte, the payload.
+enum WALRecord: Sendable, Hashable {
+    case entry(Entry)
+    case hardState(HardState)
+    /// Entries up to `index` are covered by the snapshot at (`index`, `term`).
+    case snapshotMarker(index: LogIndex, term: Term)
+    /// The membership a new member starts with (before any snapshot exists).
+    case initialMembership(Membership)
+
+    static let headerSize = 8
+    /// A record longer than this is corruption, not data (entries are bounded far below).
+    static let maxPayload = 64 << 20
+
+    enum Kind: UInt8 {
+        case entry = 1
+        case hardState = 2
+        case snapshotMarker = 3
+        case initialMembership = 4
+    }
+
+    func encoded() -> [UInt8] {
+        var body: [UInt8] = []
+        switch self {
+        case .entry(let entry):
+            body.append(Kind.entry.rawValue)
+            body.appendInteger(entry.term)
+            body.appendInteger(entry.index)
+            body.append(entry.kind.rawValue)
+            body.append(contentsOf: entry.data)
+        case .hardState(let state):
+            body.append(Kind.hardState.rawValue)
+            body.appendInteger(state.term)
+            body.appendInteger(state.vote)
+            body.appendInteger(state.commit)
+        case .snapshotMarker(let index, let term):
+            body.append(Kind.snapshotMarker.rawValue)
+            body.appendInteger(index)
+            body.appendInteger(term)
+        case .initialMembership(let membership):
+            body.append(Kind.initialMembership.rawValue)
+            body.append(contentsOf: MembershipCoding.encode(membership))
+        }
+        var record: [UInt8] = []
+        record.reserveCapacity(body.count + Self.headerSize)
+        record.appendInteger(UInt32(body.count))
+        record.appendInteger(CRC32C.checksum(body))
+        record.append(contentsOf: body)
+        return record
+    }
+
+    /// Decodes a record body (type byte and payload) whose checksum was verified.
+    static func decode(body: ArraySlice<UInt8>) -> WALRecord? {
+        guard let first = body.first, let kind = Kind(rawValue: first) else { return nil }
+        var reader = ByteReader(body.dropFirst())
+        switch kind {
+        case .entry:
+            guard let term = reader.u64(), let index = reader.u64(), let rawKind = reader.u8(),
+                let entryKind = Entry.Kind(rawValue: rawKind)
+            else { return nil }
+            return .entry(Entry(term: term, index: index, kind: entryKind, data: reader.rest()))
+        case .hardState:
+            guard let term = reader.u64(), let vote = reader.u64(), let commit = reader.u64() else { return nil }
+            return .hardState(HardState(term: term, vote: vote, commit: commit))
+        case .snapshotMarker:
+            guard let index = reader.u64(), let term = reader.u64() else { return nil }
+            return .snapshotMarker(index: index, term: term)
+        case .initialMembership:
+            guard let membership = MembershipCoding.decode(&reader) else { return nil }
+            return .initialMembership(membership)
+        }
+    }
+}
+
+/// Membership as bytes: voter count, voters, learner count, learners (u64 each).
+enum MembershipCoding {
+    static func encode(_ membership: Membership) -> [UInt8] {
+        var bytes: [UInt8] = []
+        bytes.appendInteger(UInt32(membership.voters.count))
+        for id in membership.voters.sorted() { bytes.appendInteger(id) }
+        bytes.appendInteger(UInt32(membership.learners.count))
+        for id in membership.learners.sorted() { bytes.appendInteger(id) }
+        return bytes
+    }
+
+    static func decode(_ reader: inout ByteReader) -> Membership? {
+        guard let voterCount = reader.u32(), voterCount < 1 << 16 else { return nil }
+        var voters: Set<NodeID> = []
+        for _ in 0..<voterCount {
+            guard let id = reader.u64() else { return nil }
+            voters.insert(id)
+        }
+        guard let learnerCount = reader.u32(), learnerCount < 1 << 16 else { return nil }
+        var learners: Set<NodeID> = []
+        for _ in 0..<learnerCount {
+            guard let id = reader.u64() else { return nil }
+            learners.insert(id)
+        }
+        return Membership(voters: voters, learners: learners)
+    }
+}
+
+/// Little-endian reads from a byte slice that never trap.
+struct ByteReader {
+    private var bytes: ArraySlice<UInt8>
+
+    init(_ bytes: ArraySlice<UInt8>) { self.bytes = bytes }
+
+    mutating func u8() -> UInt8? { bytes.popFirst() }
+
+    mutating func u32() -> UInt32? { integer(UInt32.self) }
+
+    mutating func u64() -> UInt64? { integer(UInt64.self) }
+
+    private mutating func integer<Value: FixedWidthInteger>(_: Value.Type) -> Value? {
+        let size = MemoryLayout<Value>.size
+        guard bytes.count >= size else { return nil }
+        var value: Value = 0
+        for (shift, byte) in bytes.prefix(size).enumerated() { value |= Value(byte) << (8 * shift) }
+        bytes = bytes.dropFirst(size)
+        return value
+    }
+
+    mutating func bytes(_ count: Int) -> [UInt8]? {
+        guard count >= 0, bytes.count >= count else { return nil }
+        defer { bytes = bytes.dropFirst(count) }
+        return Array(bytes.prefix(count))
+    }
+
+    mutating func rest() -> [UInt8] {
+        defer { bytes = [] }
+        return Array(bytes)
+    }
+}
+
+extension Array where Element == UInt8 {
+    mutating func appendInteger<Value: FixedWidthInteger>(_ value: Value) {
+        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
+    }
+}
