@@ -164,6 +164,13 @@ struct Inflights: Sendable {
         }
     }
 
+    /// Frees the oldest slot: a heartbeat answer shows the follower is there, so one more
+    /// append may go out even if an earlier one was lost.
+    mutating func freeFirst() {
+        guard head < items.count else { return }
+        free(upTo: items[head].index)
+    }
+
     mutating func reset() {
         items = []
         head = 0

@@ -484,6 +484,7 @@ public struct RaftNode: Sendable {
             guard var peer = progress[message.from] else { return }
             peer.recentActive = true
             peer.probeSent = false
+            if case .replicate = peer.state, peer.inflights.isFull { peer.inflights.freeFirst() }
             progress[message.from] = peer
             if peer.match < log.lastIndex { _ = sendAppend(to: message.from) }
             if !message.context.isEmpty { acknowledgeRead(context: message.context, from: message.from) }
