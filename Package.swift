@@ -91,6 +91,8 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(name: "coreos", dependencies: ["Applets"], swiftSettings: strictSettings),
+        // Benchmarks of Raft and Storage (contrib/bench/raft.sh); not shipped.
+        .executableTarget(name: "coreos-bench", dependencies: ["Raft", "Storage"], swiftSettings: strictSettings),
 
         // MARK: Tests
         .target(name: "TestSupport", path: "Tests/TestSupport", swiftSettings: strictSettings),
