@@ -78,7 +78,12 @@ import Testing
             case ..<0.36:
                 cluster.requestRead(at: target)
             case ..<0.375:
-                cluster.crash(target)
+                // Leaders half the time: leader changes are where the hard cases live.
+                if Bool.random(using: &generator), let leader = cluster.leader() {
+                    cluster.crash(leader)
+                } else {
+                    cluster.crash(target)
+                }
             case ..<0.385:
                 // Crash right after the member handled messages, before its Ready was
                 // persisted: whatever it had not synced is gone.
