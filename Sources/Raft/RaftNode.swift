@@ -152,7 +152,14 @@ public struct RaftNode: Sendable {
         electionElapsed += 1
         if transferee != 0 {
             transferElapsed += 1
-            if transferElapsed >= configuration.electionTicks { transferee = 0 }
+            if transferElapsed >= configuration.electionTicks {
+                transferee = 0
+                // A leader that is no longer a voter leaves once its handover had its time.
+                if !membership.voters.contains(id) {
+                    becomeFollower(term: term, leader: 0)
+                    return
+                }
+            }
         }
         if electionElapsed >= configuration.electionTicks {
             electionElapsed = 0
@@ -813,11 +820,20 @@ public struct RaftNode: Sendable {
         guard role == .leader else { return }
         for node in updated.all where progress[node] == nil { progress[node] = newProgress() }
         for node in progress.keys where !updated.contains(node) { progress[node] = nil }
-        if !updated.contains(id) || !updated.voters.contains(id) {
-            becomeFollower(term: term, leader: 0)
-            return
-        }
         if maybeCommit() { broadcastAppend() }
+        if !updated.voters.contains(id) {
+            // A leader that removed (or demoted) itself stays long enough to tell the
+            // others the change committed, and hands over to the most advanced voter;
+            // stepping down at once could leave them unable to learn the commit and so
+            // bound to the old configuration, which needs this member's vote.
+            let target = updated.voters.max { (progress[$0]?.match ?? 0, $1) < (progress[$1]?.match ?? 0, $0) }
+            if let target {
+                transferee = 0
+                transferLeadership(to: target)
+            } else {
+                becomeFollower(term: term, leader: 0)
+            }
+        }
     }
 
     // MARK: Snapshots

@@ -200,6 +200,13 @@ public struct SnapshotChunk: Sendable, Hashable {
     public var totalSize: Int
     public var data: [UInt8]
 
+    public init(metadata: SnapshotMetadata, offset: Int, totalSize: Int, data: [UInt8]) {
+        self.metadata = metadata
+        self.offset = offset
+        self.totalSize = totalSize
+        self.data = data
+    }
+
     public var isLast: Bool { offset + data.count >= totalSize }
 }
 

@@ -1,6 +1,7 @@
 import Checksums
 import Glibc
 import Raft
+import RaftCoding
 
 /// Snapshot files `<term>-<index>.snap` (hex): magic, CRC-32C of the rest, metadata and
 /// data. Written to a temporary name, synced, renamed, and the directory synced, so a

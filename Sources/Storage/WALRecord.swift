@@ -1,5 +1,6 @@
 import Checksums
 import Raft
+import RaftCoding
 
 /// One record of the write-ahead log. On disk: `length` (u32, little endian, of what
 /// follows the checksum), `crc` (CRC-32C of type and payload), a type byte, the payload.
@@ -72,72 +73,5 @@ enum WALRecord: Sendable, Hashable {
             guard let membership = MembershipCoding.decode(&reader) else { return nil }
             return .initialMembership(membership)
         }
-    }
-}
-
-/// Membership as bytes: voter count, voters, learner count, learners (u64 each).
-enum MembershipCoding {
-    static func encode(_ membership: Membership) -> [UInt8] {
-        var bytes: [UInt8] = []
-        bytes.appendInteger(UInt32(membership.voters.count))
-        for id in membership.voters.sorted() { bytes.appendInteger(id) }
-        bytes.appendInteger(UInt32(membership.learners.count))
-        for id in membership.learners.sorted() { bytes.appendInteger(id) }
-        return bytes
-    }
-
-    static func decode(_ reader: inout ByteReader) -> Membership? {
-        guard let voterCount = reader.u32(), voterCount < 1 << 16 else { return nil }
-        var voters: Set<NodeID> = []
-        for _ in 0..<voterCount {
-            guard let id = reader.u64() else { return nil }
-            voters.insert(id)
-        }
-        guard let learnerCount = reader.u32(), learnerCount < 1 << 16 else { return nil }
-        var learners: Set<NodeID> = []
-        for _ in 0..<learnerCount {
-            guard let id = reader.u64() else { return nil }
-            learners.insert(id)
-        }
-        return Membership(voters: voters, learners: learners)
-    }
-}
-
-/// Little-endian reads from a byte slice that never trap.
-struct ByteReader {
-    private var bytes: ArraySlice<UInt8>
-
-    init(_ bytes: ArraySlice<UInt8>) { self.bytes = bytes }
-
-    mutating func u8() -> UInt8? { bytes.popFirst() }
-
-    mutating func u32() -> UInt32? { integer(UInt32.self) }
-
-    mutating func u64() -> UInt64? { integer(UInt64.self) }
-
-    private mutating func integer<Value: FixedWidthInteger>(_: Value.Type) -> Value? {
-        let size = MemoryLayout<Value>.size
-        guard bytes.count >= size else { return nil }
-        var value: Value = 0
-        for (shift, byte) in bytes.prefix(size).enumerated() { value |= Value(byte) << (8 * shift) }
-        bytes = bytes.dropFirst(size)
-        return value
-    }
-
-    mutating func bytes(_ count: Int) -> [UInt8]? {
-        guard count >= 0, bytes.count >= count else { return nil }
-        defer { bytes = bytes.dropFirst(count) }
-        return Array(bytes.prefix(count))
-    }
-
-    mutating func rest() -> [UInt8] {
-        defer { bytes = [] }
-        return Array(bytes)
-    }
-}
-
-extension Array where Element == UInt8 {
-    mutating func appendInteger<Value: FixedWidthInteger>(_ value: Value) {
-        Swift.withUnsafeBytes(of: value.littleEndian) { append(contentsOf: $0) }
     }
 }

@@ -1,0 +1,145 @@
+public import Raft
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// Raft messages between members over TCP: one outgoing connection per peer, frames of
+/// `length (u32) + MessageCodec bytes`. Raft tolerates loss, so a message to a peer that
+/// cannot be reached is dropped; the connection is tried again on a later send.
+public final class TCPTransport: Sendable {
+    public struct Address: Sendable, Hashable {
+        public var host: String
+        public var port: Int
+        public init(host: String, port: Int) {
+            self.host = host
+            self.port = port
+        }
+    }
+
+    private let id: NodeID
+    private let peers: [NodeID: Address]
+    private let deliver: @Sendable (Message) -> Void
+    private let group = MultiThreadedEventLoopGroup.singleton
+    private let connections = Mutex<[NodeID: PeerConnection]>([:])
+    private let server = Mutex<(any Channel)?>(nil)
+
+    private struct PeerConnection {
+        var channel: (any Channel)?
+        var connecting = false
+        var lastAttempt: ContinuousClock.Instant?
+    }
+
+    public init(id: NodeID, peers: [NodeID: Address], deliver: @escaping @Sendable (Message) -> Void) {
+        self.id = id
+        self.peers = peers
+        self.deliver = deliver
+    }
+
+    /// Listens on this member's own address from `peers`.
+    public func start() async throws {
+        guard let address = peers[id] else { throw TransportError("no address for member \(id)") }
+        let deliver = self.deliver
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(InboundMessages(deliver: deliver))
+                }
+            }
+            .bind(host: address.host, port: address.port).get()
+        server.withLock { $0 = channel }
+    }
+
+    public func send(_ messages: [Message]) {
+        for message in messages {
+            guard let channel = channel(to: message.to) else { continue }
+            let body = MessageCodec.encode(message)
+            var buffer = channel.allocator.buffer(capacity: body.count + 4)
+            buffer.writeInteger(UInt32(body.count), endianness: .little)
+            buffer.writeBytes(body)
+            channel.writeAndFlush(buffer, promise: nil)
+        }
+    }
+
+    /// The open connection to `peer`, or nil while there is none (one attempt is started,
+    /// at most every 200 ms).
+    private func channel(to peer: NodeID) -> (any Channel)? {
+        guard let address = peers[peer] else { return nil }
+        let now = ContinuousClock.now
+        let start: Bool = connections.withLock { table in
+            var connection = table[peer] ?? PeerConnection()
+            if let channel = connection.channel, channel.isActive { return false }
+            connection.channel = nil
+            if connection.connecting { return false }
+            if let last = connection.lastAttempt, now - last < .milliseconds(200) { return false }
+            connection.connecting = true
+            connection.lastAttempt = now
+            table[peer] = connection
+            return true
+        }
+        if start {
+            ClientBootstrap(group: group)
+                .connectTimeout(.milliseconds(500))
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .connect(host: address.host, port: address.port)
+                .whenComplete { result in
+                    self.connections.withLock { table in
+                        table[peer]?.connecting = false
+                        if case .success(let channel) = result { table[peer]?.channel = channel }
+                    }
+                }
+        }
+        return connections.withLock { $0[peer]?.channel }
+    }
+
+    public func shutdown() {
+        server.withLock { $0?.close(promise: nil) }
+        connections.withLock { table in
+            for connection in table.values { connection.channel?.close(promise: nil) }
+        }
+    }
+}
+
+public struct TransportError: Error, Sendable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Splits the stream into `length + body` frames; a frame over the limit closes the
+/// connection (a broken or hostile peer).
+struct FrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self) else {
+            return .needMoreData
+        }
+        guard Int(length) <= MessageCodec.maxFrame else { throw TransportError("frame of \(length) bytes refused") }
+        guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 4)
+        guard let frame = buffer.readSlice(length: Int(length)) else { return .needMoreData }
+        context.fireChannelRead(wrapInboundOut(frame))
+        return .continue
+    }
+}
+
+final class InboundMessages: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    let deliver: @Sendable (Message) -> Void
+
+    init(deliver: @escaping @Sendable (Message) -> Void) { self.deliver = deliver }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var frame = unwrapInboundIn(data)
+        guard let bytes = frame.readBytes(length: frame.readableBytes), let message = MessageCodec.decode(bytes[...]) else {
+            context.close(promise: nil)
+            return
+        }
+        deliver(message)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}
