@@ -28,7 +28,7 @@ ask() {
     local answer=""
     if { exec 7<>"/dev/tcp/127.0.0.1/$(client_port "$1")"; } 2>/dev/null; then
         printf '%s\n' "$2" >&7
-        read -r -t 6 answer <&7
+        read -r -t 6 answer <&7 2>/dev/null
         exec 7>&-
     fi
     printf '%s' "$answer"
