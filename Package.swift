@@ -40,6 +40,7 @@ let package = Package(
         .target(name: "Checksums", swiftSettings: strictSettings),
         .target(name: "Raft", swiftSettings: strictSettings),
         .target(name: "RaftCoding", dependencies: ["Raft"], swiftSettings: strictSettings),
+        .target(name: "MVCC", swiftSettings: strictSettings),
         .target(name: "Storage", dependencies: ["Raft", "RaftCoding", "Checksums"], swiftSettings: strictSettings),
         .target(
             name: "RaftTransport",
@@ -116,6 +117,7 @@ let package = Package(
         .testTarget(name: "NetTests", dependencies: ["Net", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "CLITests", dependencies: ["CLI"], swiftSettings: strictSettings),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "MVCCTests", dependencies: ["MVCC", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "RaftTransportTests", dependencies: ["RaftTransport", "Raft", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "ChecksumsTests", dependencies: ["Checksums"], swiftSettings: strictSettings),

@@ -1,0 +1,363 @@
+/// etcd's multi-version key-value model as a pure, synchronous value: every write
+/// transaction that changes something gets the next main revision, each change in it a
+/// sub-revision; reads at any revision since the last compaction; tombstones end a key's
+/// generation. Semantics, validation and error texts follow etcd 3.4 (mvcc and
+/// etcdserver's apply), so responses compare byte for byte once encoded.
+public struct MVCCStore: Sendable {
+    /// One change of a key: a value, or a tombstone (`keyValue == nil`).
+    struct Change: Sendable {
+        var main: Int64
+        var sub: Int64
+        var keyValue: KeyValue?
+    }
+
+    /// Keys in byte order (binary-searched); their histories, oldest change first.
+    private var keys: [[UInt8]] = []
+    private var histories: [[UInt8]: [Change]] = [:]
+    /// The newest revision; 1 for an empty store, as etcd.
+    public private(set) var currentRevision: Int64 = 1
+    /// Reads below this revision fail; 0 until the first compaction.
+    public private(set) var compactedRevision: Int64 = 0
+
+    public init() {}
+
+    // MARK: Reads
+
+    public func range(_ request: RangeRequest) throws(MVCCError) -> RangeResult {
+        try range(request, current: currentRevision)
+    }
+
+    /// Range as etcdserver applies it: fetch (everything when sorting or filtering, else
+    /// one more than the limit), filter on mod and create revisions, sort, then cut to the
+    /// limit and set `more`. `current` is the revision the reader stands at (inside a write
+    /// transaction, the one it is writing); the result carries it, whatever revision was
+    /// read, as etcd's header does.
+    func range(_ request: RangeRequest, current: Int64) throws(MVCCError) -> RangeResult {
+        if request.revision > current { throw .futureRevision }
+        let revision = request.revision <= 0 ? current : request.revision
+        if revision < compactedRevision { throw .compacted }
+        let filtering = request.sortOrder != .none || request.minModRevision != 0 || request.maxModRevision != 0
+            || request.minCreateRevision != 0 || request.maxCreateRevision != 0
+        var fetchLimit = filtering ? 0 : Int(request.limit)
+        if fetchLimit > 0 { fetchLimit += 1 }
+        var found: [KeyValue] = []
+        var count: Int64 = 0
+        for key in keysIn(request.key, request.rangeEnd) {
+            guard let value = self.value(of: key, at: revision) else { continue }
+            count += 1
+            if request.countOnly || (fetchLimit > 0 && found.count >= fetchLimit) { continue }
+            found.append(value)
+        }
+        if request.maxModRevision != 0 { found.removeAll { $0.modRevision > request.maxModRevision } }
+        if request.minModRevision != 0 { found.removeAll { $0.modRevision < request.minModRevision } }
+        if request.maxCreateRevision != 0 { found.removeAll { $0.createRevision > request.maxCreateRevision } }
+        if request.minCreateRevision != 0 { found.removeAll { $0.createRevision < request.minCreateRevision } }
+        var order = request.sortOrder
+        // Results come in key order; any other target sorts ascending unless told otherwise.
+        if request.sortTarget != .key && order == .none { order = .ascend }
+        if order != .none {
+            let ascending: (KeyValue, KeyValue) -> Bool
+            switch request.sortTarget {
+            case .key: ascending = { $0.key.lexicographicallyPrecedes($1.key) }
+            case .version: ascending = { $0.version < $1.version }
+            case .create: ascending = { $0.createRevision < $1.createRevision }
+            case .mod: ascending = { $0.modRevision < $1.modRevision }
+            case .value: ascending = { $0.value.lexicographicallyPrecedes($1.value) }
+            }
+            found = Self.stableSorted(found, by: order == .ascend ? ascending : { ascending($1, $0) })
+        }
+        var more = false
+        if request.limit > 0 && found.count > Int(request.limit) {
+            found.removeLast(found.count - Int(request.limit))
+            more = true
+        }
+        if request.keysOnly { found = found.map { var copy = $0; copy.value = []; return copy } }
+        return RangeResult(keyValues: found, more: more, count: count, revision: current)
+    }
+
+    private static func stableSorted(_ values: [KeyValue], by precedes: (KeyValue, KeyValue) -> Bool) -> [KeyValue] {
+        values.enumerated().sorted { a, b in
+            if precedes(a.element, b.element) { return true }
+            if precedes(b.element, a.element) { return false }
+            return a.offset < b.offset
+        }.map(\.element)
+    }
+
+    /// The key's value at `revision`, nil when absent or deleted then.
+    func value(of key: [UInt8], at revision: Int64) -> KeyValue? {
+        guard let history = histories[key] else { return nil }
+        var low = 0
+        var high = history.count
+        while low < high {
+            let middle = (low + high) / 2
+            if history[middle].main <= revision { low = middle + 1 } else { high = middle }
+        }
+        guard low > 0 else { return nil }
+        return history[low - 1].keyValue
+    }
+
+    /// Keys of `[key, end)` in order (`end` empty: just `key`; `end == [0]`: from `key` on).
+    func keysIn(_ key: [UInt8], _ end: [UInt8]) -> ArraySlice<[UInt8]> {
+        let start = lowerBound(key)
+        if end.isEmpty {
+            return start < keys.count && keys[start] == key ? keys[start...start] : []
+        }
+        if end == [0] { return keys[start...] }
+        guard key.lexicographicallyPrecedes(end) else { return [] }
+        return keys[start..<lowerBound(end)]
+    }
+
+    private func lowerBound(_ key: [UInt8]) -> Int {
+        var low = 0
+        var high = keys.count
+        while low < high {
+            let middle = (low + high) / 2
+            if keys[middle].lexicographicallyPrecedes(key) { low = middle + 1 } else { high = middle }
+        }
+        return low
+    }
+
+    // MARK: Writes
+
+    /// A write transaction in progress: one main revision for all its changes.
+    struct WriteContext {
+        var revision: Int64
+        var sub: Int64 = 0
+        var events: [Event] = []
+    }
+
+    public mutating func put(_ request: PutRequest, leaseExists: (Int64) -> Bool = { _ in true })
+        throws(MVCCError) -> WriteOutcome<KeyValue?>
+    {
+        var context = WriteContext(revision: currentRevision + 1)
+        let previous = try apply(request, &context, leaseExists: leaseExists)
+        return finish(context, previous)
+    }
+
+    public mutating func deleteRange(_ request: DeleteRangeRequest) -> WriteOutcome<DeleteResult> {
+        var context = WriteContext(revision: currentRevision + 1)
+        let result = apply(request, &context)
+        return finish(context, result)
+    }
+
+    /// Compares at the current revision, then runs one branch as a single write.
+    public mutating func txn(_ request: TxnRequest, maxOperations: Int = 128, leaseExists: (Int64) -> Bool = { _ in true })
+        throws(MVCCError) -> WriteOutcome<TxnResult>
+    {
+        try Self.validate(request, maxOperations: maxOperations)
+        try checkLeases(request, leaseExists: leaseExists)
+        let snapshot = self
+        var context = WriteContext(revision: currentRevision + 1)
+        do {
+            let result = try apply(request, &context, leaseExists: leaseExists)
+            return finish(context, result)
+        } catch {
+            // A failing operation (ignore_value on a missing key, a future revision)
+            // leaves nothing behind.
+            self = snapshot
+            throw error
+        }
+    }
+
+    private func checkLeases(_ request: TxnRequest, leaseExists: (Int64) -> Bool) throws(MVCCError) {
+        for operation in request.success + request.failure {
+            switch operation {
+            case .put(let put) where put.lease != 0 && !leaseExists(put.lease): throw .leaseNotFound
+            case .txn(let nested): try checkLeases(nested, leaseExists: leaseExists)
+            default: break
+            }
+        }
+    }
+
+    private mutating func finish<Value>(_ context: WriteContext, _ value: Value) -> WriteOutcome<Value> {
+        if context.sub > 0 { currentRevision = context.revision }
+        return WriteOutcome(value: value, revision: currentRevision, events: context.events)
+    }
+
+    /// What the transaction sees: its own earlier writes included.
+    private func readRevision(_ context: WriteContext) -> Int64 { context.sub > 0 ? context.revision : currentRevision }
+
+    private mutating func apply(_ request: PutRequest, _ context: inout WriteContext, leaseExists: (Int64) -> Bool)
+        throws(MVCCError) -> KeyValue?
+    {
+        guard !request.key.isEmpty else { throw .emptyKey }
+        let previous = value(of: request.key, at: readRevision(context))
+        if (request.ignoreValue || request.ignoreLease) && previous == nil { throw .keyNotFound }
+        let lease = request.ignoreLease ? (previous?.lease ?? 0) : request.lease
+        if lease != 0 && !request.ignoreLease && !leaseExists(lease) { throw .leaseNotFound }
+        let stored = KeyValue(
+            key: request.key, createRevision: previous?.createRevision ?? context.revision, modRevision: context.revision,
+            version: (previous?.version ?? 0) + 1, value: request.ignoreValue ? (previous?.value ?? []) : request.value,
+            lease: lease)
+        record(Change(main: context.revision, sub: context.sub, keyValue: stored), for: request.key)
+        context.sub += 1
+        context.events.append(Event(kind: .put, keyValue: stored, previous: previous))
+        return request.previousKeyValue ? previous : nil
+    }
+
+    private mutating func apply(_ request: DeleteRangeRequest, _ context: inout WriteContext) -> DeleteResult {
+        let revision = readRevision(context)
+        let doomed = keysIn(request.key, request.rangeEnd).compactMap { value(of: $0, at: revision) }
+        for previous in doomed {
+            record(Change(main: context.revision, sub: context.sub, keyValue: nil), for: previous.key)
+            context.sub += 1
+            let tombstone = KeyValue(key: previous.key, createRevision: 0, modRevision: context.revision, version: 0, value: [])
+            context.events.append(Event(kind: .delete, keyValue: tombstone, previous: previous))
+        }
+        return DeleteResult(deleted: Int64(doomed.count), previous: request.previousKeyValues ? doomed : [])
+    }
+
+    private mutating func apply(_ request: TxnRequest, _ context: inout WriteContext, leaseExists: (Int64) -> Bool)
+        throws(MVCCError) -> TxnResult
+    {
+        let revision = readRevision(context)
+        let succeeded = request.compare.allSatisfy { evaluate($0, at: revision) }
+        var responses: [OperationResult] = []
+        for operation in succeeded ? request.success : request.failure {
+            switch operation {
+            case .range(let range):
+                responses.append(.range(try self.range(range, current: readRevision(context))))
+            case .put(let put):
+                responses.append(.put(previous: try apply(put, &context, leaseExists: leaseExists)))
+            case .deleteRange(let delete):
+                responses.append(.deleteRange(apply(delete, &context)))
+            case .txn(let nested):
+                responses.append(.txn(try apply(nested, &context, leaseExists: leaseExists)))
+            }
+        }
+        return TxnResult(succeeded: succeeded, responses: responses)
+    }
+
+    private mutating func record(_ change: Change, for key: [UInt8]) {
+        if histories[key] == nil {
+            keys.insert(key, at: lowerBound(key))
+            histories[key] = [change]
+        } else {
+            histories[key]!.append(change)
+        }
+    }
+
+    /// etcd's compare: every key of the range must satisfy it; a missing key has version,
+    /// create and mod revision 0 and lease 0, and fails any value comparison.
+    func evaluate(_ compare: Compare, at revision: Int64) -> Bool {
+        let values: [KeyValue?]
+        if compare.rangeEnd.isEmpty {
+            values = [value(of: compare.key, at: revision)]
+        } else {
+            let found = keysIn(compare.key, compare.rangeEnd).compactMap { value(of: $0, at: revision) }
+            values = found.isEmpty ? [nil] : found
+        }
+        return values.allSatisfy { keyValue in
+            let order: Int
+            switch compare.target {
+            case .value(let expected):
+                guard let keyValue else { return false }
+                order = keyValue.value == expected ? 0 : (keyValue.value.lexicographicallyPrecedes(expected) ? -1 : 1)
+            case .version(let expected): order = Self.order(keyValue?.version ?? 0, expected)
+            case .create(let expected): order = Self.order(keyValue?.createRevision ?? 0, expected)
+            case .mod(let expected): order = Self.order(keyValue?.modRevision ?? 0, expected)
+            case .lease(let expected): order = Self.order(keyValue?.lease ?? 0, expected)
+            }
+            switch compare.result {
+            case .equal: return order == 0
+            case .notEqual: return order != 0
+            case .greater: return order > 0
+            case .less: return order < 0
+            }
+        }
+    }
+
+    private static func order(_ a: Int64, _ b: Int64) -> Int { a == b ? 0 : (a < b ? -1 : 1) }
+
+    // MARK: Compaction
+
+    /// Forgets history before `revision`: reads below it fail from now on. Each key keeps
+    /// its value as of `revision` (unless that is a tombstone) and everything after.
+    public mutating func compact(_ revision: Int64) throws(MVCCError) {
+        if revision <= compactedRevision { throw .compacted }
+        if revision > currentRevision { throw .futureRevision }
+        compactedRevision = revision
+        var emptied: Set<[UInt8]> = []
+        for (key, history) in histories {
+            guard let keep = history.lastIndex(where: { $0.main <= revision }) else { continue }
+            var trimmed = Array(history[keep...])
+            if trimmed.first?.keyValue == nil { trimmed.removeFirst() }
+            if trimmed.isEmpty {
+                emptied.insert(key)
+            } else if trimmed.count != history.count {
+                histories[key] = trimmed
+            }
+        }
+        if !emptied.isEmpty {
+            for key in emptied { histories[key] = nil }
+            keys.removeAll { emptied.contains($0) }
+        }
+    }
+
+    // MARK: Validation
+
+    /// etcd's checks of a txn before it is proposed: at most `maxOperations` compares and
+    /// operations per branch (nested included), and no key written twice in one outcome
+    /// (a put inside a delete's range counts).
+    public static func validate(_ request: TxnRequest, maxOperations: Int) throws(MVCCError) {
+        try checkCounts(request, maxOperations: maxOperations)
+        _ = try writtenKeys(request.success)
+        _ = try writtenKeys(request.failure)
+    }
+
+    private static func checkCounts(_ request: TxnRequest, maxOperations: Int) throws(MVCCError) {
+        if request.compare.count > maxOperations || request.success.count > maxOperations
+            || request.failure.count > maxOperations
+        {
+            throw .tooManyOperations
+        }
+        for operation in request.success + request.failure {
+            switch operation {
+            case .range(let range) where range.key.isEmpty: throw .emptyKey
+            case .put(let put) where put.key.isEmpty: throw .emptyKey
+            case .deleteRange(let delete) where delete.key.isEmpty: throw .emptyKey
+            case .txn(let nested): try checkCounts(nested, maxOperations: maxOperations)
+            default: break
+            }
+        }
+    }
+
+    /// Puts and deleted ranges of one branch, refusing overlaps as etcd's checkIntervals.
+    private static func writtenKeys(_ operations: [Operation]) throws(MVCCError) -> (puts: Set<[UInt8]>, deletes: [([UInt8], [UInt8])]) {
+        var deletes: [([UInt8], [UInt8])] = []
+        for case .deleteRange(let delete) in operations { deletes.append((delete.key, delete.rangeEnd)) }
+        var puts: Set<[UInt8]> = []
+        for case .txn(let nested) in operations {
+            let then = try writtenKeys(nested.success)
+            let otherwise = try writtenKeys(nested.failure)
+            for key in then.puts {
+                if puts.contains(key) || covers(deletes, key) { throw .duplicateKey }
+                puts.insert(key)
+            }
+            for key in otherwise.puts {
+                // The same key in both branches is fine: only one of them runs.
+                if puts.contains(key) && !then.puts.contains(key) { throw .duplicateKey }
+                if covers(deletes, key) { throw .duplicateKey }
+                puts.insert(key)
+            }
+            deletes += then.deletes + otherwise.deletes
+        }
+        for case .put(let put) in operations {
+            if puts.contains(put.key) || covers(deletes, put.key) { throw .duplicateKey }
+            puts.insert(put.key)
+        }
+        return (puts, deletes)
+    }
+
+    private static func covers(_ ranges: [([UInt8], [UInt8])], _ key: [UInt8]) -> Bool {
+        ranges.contains { start, end in
+            if end.isEmpty { return start == key }
+            if start.lexicographicallyPrecedes(key) == false && start != key { return false }
+            if end == [0] { return true }
+            return key.lexicographicallyPrecedes(end)
+        }
+    }
+
+    /// Keys with any history (for tests and status).
+    public var keyCount: Int { keys.count }
+}

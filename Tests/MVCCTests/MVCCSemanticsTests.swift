@@ -1,0 +1,102 @@
+import MVCC
+import Testing
+
+/// etcd 3.4's behaviour on the cases clients notice.
+@Suite struct MVCCSemanticsTests {
+    static func bytes(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+    @Test func revisionsVersionsAndGenerationsFollowEtcd() throws {
+        var store = MVCCStore()
+        #expect(store.currentRevision == 1)
+        #expect(try store.put(PutRequest(key: Self.bytes("k"), value: Self.bytes("1"))).revision == 2)
+        #expect(try store.put(PutRequest(key: Self.bytes("k"), value: Self.bytes("2"))).revision == 3)
+        var current = try store.range(RangeRequest(key: Self.bytes("k"))).keyValues[0]
+        #expect((current.createRevision, current.modRevision, current.version) == (2, 3, 2))
+        // A delete ends the generation; the next put starts over at version 1.
+        #expect(store.deleteRange(DeleteRangeRequest(key: Self.bytes("k"))).revision == 4)
+        #expect(store.deleteRange(DeleteRangeRequest(key: Self.bytes("k"))).revision == 4)  // nothing deleted: no revision
+        _ = try store.put(PutRequest(key: Self.bytes("k"), value: Self.bytes("3")))
+        current = try store.range(RangeRequest(key: Self.bytes("k"))).keyValues[0]
+        #expect((current.createRevision, current.modRevision, current.version) == (5, 5, 1))
+        // Reading the past reports the current revision in the header, as etcd.
+        var old = RangeRequest(key: Self.bytes("k"))
+        old.revision = 3
+        let past = try store.range(old)
+        #expect(past.revision == 5 && past.keyValues[0].value == Self.bytes("2"))
+        old.revision = 4
+        #expect(try store.range(old).keyValues.isEmpty)
+        old.revision = 6
+        #expect(throws: MVCCError.futureRevision) { try store.range(old) }
+    }
+
+    @Test func compactionKeepsTheBoundaryRevisionReadable() throws {
+        var store = MVCCStore()
+        for value in 1...5 { _ = try store.put(PutRequest(key: Self.bytes("k"), value: Self.bytes("\(value)"))) }
+        try store.compact(4)
+        var request = RangeRequest(key: Self.bytes("k"))
+        request.revision = 4
+        #expect(try store.range(request).keyValues[0].value == Self.bytes("3"))
+        request.revision = 3
+        #expect(throws: MVCCError.compacted) { try store.range(request) }
+        #expect(throws: MVCCError.compacted) { try store.compact(4) }
+        #expect(throws: MVCCError.futureRevision) { try store.compact(7) }
+        #expect(MVCCError.compacted.description == "etcdserver: mvcc: required revision has been compacted")
+    }
+
+    @Test func txnIsOneRevisionAndSeesItsOwnWrites() throws {
+        var store = MVCCStore()
+        let outcome = try store.txn(
+            TxnRequest(
+                compare: [Compare(key: Self.bytes("x"), .equal, .version(0))],
+                success: [
+                    .put(PutRequest(key: Self.bytes("x"), value: Self.bytes("1"))),
+                    .range(RangeRequest(key: Self.bytes("x"))),
+                    .txn(TxnRequest(success: [.put(PutRequest(key: Self.bytes("y"), value: Self.bytes("2")))])),
+                ]))
+        #expect(outcome.value.succeeded)
+        #expect(outcome.revision == 2)
+        guard case .range(let seen) = outcome.value.responses[1] else { Issue.record("no range"); return }
+        #expect(seen.keyValues.map(\.value) == [Self.bytes("1")])
+        #expect(seen.revision == 2)
+        #expect(try store.range(RangeRequest(key: Self.bytes("y"))).keyValues[0].modRevision == 2)
+        #expect(outcome.events.count == 2)
+        // A value compare on a missing key fails; other targets see zeros.
+        let missing = try store.txn(TxnRequest(compare: [Compare(key: Self.bytes("nope"), .notEqual, .value([]))]))
+        #expect(!missing.value.succeeded)
+        let zero = try store.txn(TxnRequest(compare: [Compare(key: Self.bytes("nope"), .equal, .create(0))]))
+        #expect(zero.value.succeeded)
+        #expect(zero.revision == 2)
+    }
+
+    @Test func txnValidationMatchesEtcd() throws {
+        var store = MVCCStore()
+        let put = { (key: String) in Operation.put(PutRequest(key: Self.bytes(key), value: [])) }
+        #expect(throws: MVCCError.duplicateKey) { try store.txn(TxnRequest(success: [put("a"), put("a")])) }
+        #expect(throws: MVCCError.duplicateKey) {
+            try store.txn(TxnRequest(success: [.deleteRange(DeleteRangeRequest(key: Self.bytes("a"), rangeEnd: Self.bytes("c"))), put("b")]))
+        }
+        // The same key in the two branches of a nested txn is allowed: only one runs.
+        _ = try store.txn(TxnRequest(success: [.txn(TxnRequest(success: [put("a")], failure: [put("a")]))]))
+        #expect(throws: MVCCError.duplicateKey) {
+            try store.txn(TxnRequest(success: [put("a"), .txn(TxnRequest(success: [put("a")]))]))
+        }
+        #expect(throws: MVCCError.tooManyOperations) {
+            try store.txn(TxnRequest(success: (0..<129).map { put("k\($0)") }))
+        }
+        #expect(throws: MVCCError.keyNotFound) {
+            var request = PutRequest(key: Self.bytes("missing"), value: [])
+            request.ignoreValue = true
+            _ = try store.put(request)
+        }
+        #expect(throws: MVCCError.leaseNotFound) {
+            _ = try store.put(PutRequest(key: Self.bytes("l"), value: [], lease: 7)) { _ in false }
+        }
+        // A failed txn leaves nothing behind.
+        let before = store.currentRevision
+        var ignoring = PutRequest(key: Self.bytes("missing"), value: [])
+        ignoring.ignoreValue = true
+        #expect(throws: MVCCError.keyNotFound) { try store.txn(TxnRequest(success: [put("z"), .put(ignoring)])) }
+        #expect(store.currentRevision == before)
+        #expect(try store.range(RangeRequest(key: Self.bytes("z"))).keyValues.isEmpty)
+    }
+}
