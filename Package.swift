@@ -23,6 +23,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
     ],
     targets: [
         // MARK: C libraries and shims
@@ -78,6 +79,19 @@ let package = Package(
         ),
 
         .target(
+            name: "EtcdServer",
+            dependencies: [
+                "EtcdAPI", "MVCC", "Raft", "Storage",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: strictSettings
+        ),
+
+        .target(
             name: "EtcdBenchmark",
             dependencies: [
                 "EtcdClient", "EtcdAPI",
@@ -94,7 +108,7 @@ let package = Package(
         .target(
             name: "Applets",
             dependencies: [
-                "CLI", "Platform", "UnitFile", "EtcdClient", "EtcdAPI", "EtcdBenchmark", "BoltDB",
+                "CLI", "Platform", "UnitFile", "EtcdClient", "EtcdAPI", "EtcdBenchmark", "BoltDB", "EtcdServer",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strictSettings

@@ -38,10 +38,7 @@ enum EtcdCommand {
     @Sendable static func main(_ argv: [String], io: StandardStreams) async -> Int32 {
         let arguments = Array(argv.dropFirst())
         guard arguments.first == "benchmark" else {
-            io.error.line(
-                "coreos etcd: the etcd server is not part of this build yet; available: coreos etcd benchmark (point it at any etcd v3 server)"
-            )
-            return ExitStatus.usage
+            return await EtcdServerCommand.run(arguments, io: io, environment: ProcessEnvironment.current)
         }
         let parsed: PFlagResult
         do { parsed = try PFlagParser(benchmarkFlags).parse(Array(arguments.dropFirst())) } catch {

@@ -5,7 +5,7 @@
 # The caller sets DIFFERENTIAL_TOKEN, REFERENCE_PORT, OUR_PORT, and may set
 # DIFFERENTIAL_ETCD_FLAGS (extra etcd flags) and DIFFERENTIAL_SCHEME (endpoint prefix);
 # REFERENCE_PREFIX and OUR_PREFIX (arrays) run each side inside something, such as
-# `ip netns exec NS`.
+# `ip netns exec NS`; OUR_ETCDCTL replaces our etcdctl (to test our server with Debian's).
 # shellcheck shell=bash
 
 ours_binary="${COREOS_BINARY:-$(pwd)/.build/debug/coreos}"
@@ -54,7 +54,7 @@ run_case() {
     "${REFERENCE_PREFIX[@]}" env ${reference_endpoint:+ETCDCTL_ENDPOINTS=$reference_endpoint} etcdctl "$@" \
         <"$input" >"$work/ref.out" 2>"$work/ref.err"
     expected_rc=$?
-    "${OUR_PREFIX[@]}" env ${our_endpoint:+ETCDCTL_ENDPOINTS=$our_endpoint} "$work/etcdctl" "$@" \
+    "${OUR_PREFIX[@]}" env ${our_endpoint:+ETCDCTL_ENDPOINTS=$our_endpoint} "${OUR_ETCDCTL:-$work/etcdctl}" "$@" \
         <"$input" >"$work/our.out" 2>"$work/our.err"
     actual_rc=$?
     if [ "$expected_rc" = "$actual_rc" ] &&

@@ -1,0 +1,73 @@
+import CLI
+import EtcdServer
+import Platform
+
+/// `coreos etcd [flags]`: the server, with etcd 3.4's flag names (Go `flag` syntax) and
+/// their `ETCD_*` variables. This build serves one member with the KV service; the flags
+/// of what is not built yet are refused rather than ignored.
+enum EtcdServerCommand {
+    static let flags: [GoFlag] = [
+        GoFlag(["name"], .string, default: "\"default\"", "Human-readable name for this member."),
+        GoFlag(["data-dir"], .string, default: "\"${name}.etcd\"", "Path to the data directory."),
+        GoFlag(["listen-client-urls"], .string, default: "\"http://localhost:2379\"", "List of URLs to listen on for client traffic."),
+        GoFlag(["advertise-client-urls"], .string, default: "\"http://localhost:2379\"", "List of this member's client URLs to advertise to the public."),
+        GoFlag(["initial-advertise-peer-urls"], .string, default: "\"http://localhost:2380\"", "List of this member's peer URLs to advertise to the rest of the cluster."),
+        GoFlag(["initial-cluster-token"], .string, default: "\"etcd-cluster\"", "Initial cluster token for the etcd cluster during bootstrap."),
+        GoFlag(["heartbeat-interval"], .int, default: "100", "Time (in milliseconds) of a heartbeat interval."),
+        GoFlag(["election-timeout"], .int, default: "1000", "Time (in milliseconds) for an election to timeout."),
+        GoFlag(["help", "h"], .bool, "show help"),
+    ]
+
+    static func run(_ arguments: [String], io: StandardStreams, environment: [String: String]) async -> Int32 {
+        let parsed: GoFlagResult
+        do {
+            parsed = try GoFlagParser(flags).parse(arguments)
+        } catch {
+            io.error.line("etcd: \(error.message)")
+            return ExitStatus.usage
+        }
+        if parsed.bool("help") {
+            io.output.write("Usage: coreos etcd [flags]\n" + GoFlagParser.helpRows(flags).joined(separator: "\n") + "\n")
+            return ExitStatus.success
+        }
+        guard parsed.arguments.isEmpty else {
+            io.error.line("etcd: '\(parsed.arguments[0])' is not a valid flag")
+            return ExitStatus.usage
+        }
+        func setting(_ name: String) -> String? {
+            parsed.string(name) ?? environment["ETCD_" + String(name.uppercased().map { $0 == "-" ? "_" : $0 })]
+        }
+        var configuration = EtcdServerConfiguration()
+        if let name = setting("name") { configuration.name = name }
+        configuration.dataDirectory = setting("data-dir")
+        if let urls = setting("listen-client-urls") { configuration.listenClientURLs = urls.split(separator: ",").map(String.init) }
+        if let urls = setting("advertise-client-urls") { configuration.advertiseClientURLs = urls.split(separator: ",").map(String.init) }
+        if let urls = setting("initial-advertise-peer-urls") {
+            configuration.initialAdvertisePeerURLs = urls.split(separator: ",").map(String.init)
+        }
+        if let token = setting("initial-cluster-token") { configuration.initialClusterToken = token }
+        if let value = setting("heartbeat-interval"), let milliseconds = Int(value) { configuration.heartbeatInterval = milliseconds }
+        if let value = setting("election-timeout"), let milliseconds = Int(value) { configuration.electionTimeout = milliseconds }
+        Termination.install()
+        let settings = configuration
+        let errors = io.error
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await EtcdServer.run(settings) { address in
+                        errors.line("etcd: serving client requests on \(address)")
+                    }
+                }
+                group.addTask {
+                    await Termination.wait()
+                }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch {
+            io.error.line("etcd: \(error)")
+            return 1
+        }
+        return ExitStatus.success
+    }
+}

@@ -1,0 +1,87 @@
+import EtcdAPI
+import Foundation
+import GRPCCore
+import MVCC
+import SwiftProtobuf
+
+/// The KV service: writes through Raft, serializable reads from the local store,
+/// linearizable reads after a ReadIndex round.
+struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
+    let node: StoreNode
+
+    static let noLeader = RPCError(code: .unavailable, message: "etcdserver: no leader")
+
+    func range(request: Etcdserverpb_RangeRequest, context: ServerContext) async throws -> Etcdserverpb_RangeResponse {
+        if !request.serializable {
+            guard await node.linearizableBarrier() else { throw Self.noLeader }
+        }
+        let store = await node.store
+        let header = await node.header
+        do {
+            return ProtoMapping.rangeResponse(try store.range(ProtoMapping.range(request)), header: header)
+        } catch {
+            throw ProtoMapping.rpcError(error)
+        }
+    }
+
+    func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse {
+        guard !request.key.isEmpty else { throw ProtoMapping.rpcError(.emptyKey) }
+        switch await node.propose(.put, try request.serializedBytes()) {
+        case .put(let outcome):
+            var response = Etcdserverpb_PutResponse()
+            response.header = await node.header
+            response.header.revision = outcome.revision
+            if let previous = outcome.value { response.prevKv = ProtoMapping.keyValue(previous) }
+            return response
+        case .failed(let error): throw ProtoMapping.rpcError(error)
+        default: throw Self.noLeader
+        }
+    }
+
+    func deleteRange(request: Etcdserverpb_DeleteRangeRequest, context: ServerContext) async throws
+        -> Etcdserverpb_DeleteRangeResponse
+    {
+        guard !request.key.isEmpty else { throw ProtoMapping.rpcError(.emptyKey) }
+        switch await node.propose(.deleteRange, try request.serializedBytes()) {
+        case .deleteRange(let outcome):
+            var response = Etcdserverpb_DeleteRangeResponse()
+            response.header = await node.header
+            response.header.revision = outcome.revision
+            response.deleted = outcome.value.deleted
+            response.prevKvs = outcome.value.previous.map(ProtoMapping.keyValue)
+            return response
+        case .failed(let error): throw ProtoMapping.rpcError(error)
+        default: throw Self.noLeader
+        }
+    }
+
+    func txn(request: Etcdserverpb_TxnRequest, context: ServerContext) async throws -> Etcdserverpb_TxnResponse {
+        do {
+            try MVCCStore.validate(ProtoMapping.txn(request), maxOperations: 128)
+        } catch {
+            throw ProtoMapping.rpcError(error)
+        }
+        switch await node.propose(.txn, try request.serializedBytes()) {
+        case .txn(let outcome):
+            var header = await node.header
+            header.revision = outcome.revision
+            return ProtoMapping.txnResponse(outcome.value, header: header)
+        case .failed(let error): throw ProtoMapping.rpcError(error)
+        default: throw Self.noLeader
+        }
+    }
+
+    func compact(request: Etcdserverpb_CompactionRequest, context: ServerContext) async throws
+        -> Etcdserverpb_CompactionResponse
+    {
+        switch await node.propose(.compact, try request.serializedBytes()) {
+        case .compact(let revision):
+            var response = Etcdserverpb_CompactionResponse()
+            response.header = await node.header
+            response.header.revision = revision
+            return response
+        case .failed(let error): throw ProtoMapping.rpcError(error)
+        default: throw Self.noLeader
+        }
+    }
+}

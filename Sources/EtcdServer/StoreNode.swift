@@ -1,0 +1,172 @@
+import EtcdAPI
+import Foundation
+import MVCC
+import Raft
+import Storage
+import SwiftProtobuf
+
+/// One member: the Raft core, its durable log and the MVCC store it applies to. Writes
+/// are proposed as log entries and answered when applied; linearizable reads wait for a
+/// ReadIndex point to be applied.
+actor StoreNode {
+    enum RequestKind: UInt8 {
+        case put = 1
+        case deleteRange = 2
+        case txn = 3
+        case compact = 4
+    }
+
+    enum Applied: Sendable {
+        case put(WriteOutcome<KeyValue?>)
+        case deleteRange(WriteOutcome<DeleteResult>)
+        case txn(WriteOutcome<TxnResult>)
+        case compact(revision: Int64)
+        case failed(MVCCError)
+        /// No leader to take the proposal (etcd: "etcdserver: no leader").
+        case noLeader
+    }
+
+    let memberID: UInt64
+    let clusterID: UInt64
+    private var raft: RaftNode
+    private let log: DurableLog
+    private(set) var store = MVCCStore()
+    private var appliedIndex: LogIndex = 0
+    private var nextRequest: UInt64
+    private var waiters: [UInt64: CheckedContinuation<Applied, Never>] = [:]
+    private var reads: [[UInt8]: CheckedContinuation<LogIndex?, Never>] = [:]
+    private var appliedWaiters: [(index: LogIndex, done: CheckedContinuation<Void, Never>)] = []
+    private var processing = false
+    /// Called with each batch of events, in revision order (the watch hub).
+    private var eventSink: (@Sendable ([Event], Int64) -> Void)?
+
+    init(memberID: UInt64, clusterID: UInt64, raft: RaftNode, log: DurableLog) {
+        self.memberID = memberID
+        self.clusterID = clusterID
+        self.raft = raft
+        self.log = log
+        nextRequest = UInt64.random(in: 1...UInt64.max / 2)
+    }
+
+    var header: Etcdserverpb_ResponseHeader {
+        var header = Etcdserverpb_ResponseHeader()
+        header.clusterID = clusterID
+        header.memberID = memberID
+        header.revision = store.currentRevision
+        header.raftTerm = raft.term
+        return header
+    }
+
+    var isLeader: Bool { raft.role == .leader }
+    var leader: NodeID { raft.leader }
+    var raftTerm: UInt64 { raft.term }
+    var raftIndex: UInt64 { raft.commitIndex }
+    var raftApplied: UInt64 { appliedIndex }
+
+    func tick() async {
+        raft.tick()
+        await process()
+    }
+
+    func campaign() async {
+        raft.campaign()
+        await process()
+    }
+
+    /// Proposes a write and waits until it is applied.
+    func propose(_ kind: RequestKind, _ body: [UInt8]) async -> Applied {
+        nextRequest &+= 1
+        let request = nextRequest
+        var data = [kind.rawValue]
+        withUnsafeBytes(of: request.littleEndian) { data.append(contentsOf: $0) }
+        data.append(contentsOf: body)
+        switch raft.propose(data) {
+        case .appended, .forwarded:
+            break
+        case .dropped:
+            return .noLeader
+        }
+        return await withCheckedContinuation { continuation in
+            waiters[request] = continuation
+            Task { await self.process() }
+        }
+    }
+
+    /// Waits until every write acknowledged before the call is applied here (ReadIndex).
+    func linearizableBarrier() async -> Bool {
+        var context = [UInt8](repeating: 0, count: 16)
+        for index in context.indices { context[index] = UInt8.random(in: 0...255) }
+        guard raft.requestRead(context: context) else { return false }
+        let point: LogIndex? = await withCheckedContinuation { continuation in
+            reads[context] = continuation
+            Task { await self.process() }
+        }
+        guard let point else { return false }
+        if appliedIndex < point {
+            await withCheckedContinuation { continuation in appliedWaiters.append((point, continuation)) }
+        }
+        return true
+    }
+
+    /// Persist, apply, advance: one Ready at a time.
+    private func process() async {
+        guard !processing else { return }
+        processing = true
+        defer { processing = false }
+        while raft.hasReady {
+            let ready = raft.ready()
+            do {
+                try await log.save(ready)
+            } catch {
+                // The disk state is unknown after a failed sync: stop serving.
+                FileHandle.standardError.write(Data("etcd: storage failed: \(error)\n".utf8))
+                exit(1)
+            }
+            for entry in ready.committedEntries { apply(entry) }
+            for read in ready.readStates { reads.removeValue(forKey: read.context)?.resume(returning: read.index) }
+            raft.advance(ready)
+            let done = appliedWaiters.filter { $0.index <= appliedIndex }
+            appliedWaiters.removeAll { $0.index <= appliedIndex }
+            for waiter in done { waiter.done.resume() }
+        }
+    }
+
+    /// No lease service yet, so no lease exists: a write naming one is refused as etcd
+    /// refuses an unknown lease.
+    private let leaseExists: @Sendable (Int64) -> Bool = { _ in false }
+
+    private func apply(_ entry: Entry) {
+        appliedIndex = entry.index
+        guard entry.kind == .normal, entry.data.count >= 9, let kind = RequestKind(rawValue: entry.data[0]) else { return }
+        var request: UInt64 = 0
+        for offset in 0..<8 { request |= UInt64(entry.data[1 + offset]) << (8 * UInt64(offset)) }
+        let body = Data(entry.data[9...])
+        let outcome: Applied
+        do throws(MVCCError) {
+            switch kind {
+            case .put:
+                let message = (try? Etcdserverpb_PutRequest(serializedBytes: body)) ?? Etcdserverpb_PutRequest()
+                let result = try store.put(ProtoMapping.put(message), leaseExists: leaseExists)
+                eventSink?(result.events, result.revision)
+                outcome = .put(result)
+            case .deleteRange:
+                let message = (try? Etcdserverpb_DeleteRangeRequest(serializedBytes: body)) ?? Etcdserverpb_DeleteRangeRequest()
+                let result = store.deleteRange(ProtoMapping.delete(message))
+                eventSink?(result.events, result.revision)
+                outcome = .deleteRange(result)
+            case .txn:
+                let message = (try? Etcdserverpb_TxnRequest(serializedBytes: body)) ?? Etcdserverpb_TxnRequest()
+                let result = try store.txn(ProtoMapping.txn(message), leaseExists: leaseExists)
+                eventSink?(result.events, result.revision)
+                outcome = .txn(result)
+            case .compact:
+                let message = (try? Etcdserverpb_CompactionRequest(serializedBytes: body)) ?? Etcdserverpb_CompactionRequest()
+                try store.compact(message.revision)
+                outcome = .compact(revision: store.currentRevision)
+            }
+        } catch {
+            outcome = .failed(error)
+        }
+        waiters.removeValue(forKey: request)?.resume(returning: outcome)
+    }
+}
