@@ -6,7 +6,7 @@ public import CLI
 public enum AppletTable {
     public static var all: [Applet] {
         [
-            Applet("etcd", summary: "etcd tools: `benchmark` load generator (the server arrives with the store)", run: EtcdCommand.main),
+            Applet("etcd", summary: "etcd server (one member, KV service so far) and `benchmark` load generator", run: EtcdCommand.main),
             Applet("etcdctl", summary: "command line client for etcd's v3 API (etcdctl 3.4 compatible)", run: Etcdctl.main),
             Applet(
                 "systemd-escape", summary: "escape strings for systemd unit names (systemd-escape compatible)",

@@ -2,8 +2,8 @@ import CLI
 import EtcdBenchmark
 import EtcdClient
 
-/// `coreos etcd`: today the load generator (`coreos etcd benchmark`); the server itself
-/// arrives with the store.
+/// `coreos etcd`: the server (`EtcdServerCommand`) and the load generator (`coreos etcd benchmark`);
+/// the server grows with the store issue.
 enum EtcdCommand {
     static let benchmarkFlags: [PFlag] = [
         PFlag("endpoints", .stringSlice, default: "[127.0.0.1:2379]", "gRPC endpoints"),
