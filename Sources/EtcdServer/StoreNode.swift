@@ -37,8 +37,9 @@ actor StoreNode {
     private var reads: [[UInt8]: CheckedContinuation<LogIndex?, Never>] = [:]
     private var appliedWaiters: [(index: LogIndex, done: CheckedContinuation<Void, Never>)] = []
     private var processing = false
-    /// Called with each batch of events, in revision order (the watch hub).
-    private var eventSink: (@Sendable ([Event], Int64) -> Void)?
+    /// Watchers: key range and where to deliver (events, revision) batches.
+    private var subscribers: [Int: (key: [UInt8], end: [UInt8], deliver: AsyncStream<([Event], Int64)>.Continuation)] = [:]
+    private var nextSubscriber = 0
 
     init(memberID: UInt64, clusterID: UInt64, raft: RaftNode, log: DurableLog) {
         self.memberID = memberID
@@ -108,6 +109,52 @@ actor StoreNode {
         return true
     }
 
+    enum WatchStart: Sendable {
+        /// Past events to replay, and the live feed after them.
+        case started(id: Int, history: [Event], revision: Int64, live: AsyncStream<([Event], Int64)>)
+        case compacted(compactRevision: Int64)
+        case future
+    }
+
+    /// Registers a watcher for `[key, end)` from `startRevision` (0: from now on). The
+    /// history and the live feed join without a gap or an overlap: both are taken here,
+    /// where no write can come between them.
+    func watch(key: [UInt8], end: [UInt8], startRevision: Int64) -> WatchStart {
+        let current = store.currentRevision
+        var history: [Event] = []
+        if startRevision > 0 && startRevision <= current {
+            do {
+                history = try store.events(from: startRevision, key: key, end: end)
+            } catch {
+                return .compacted(compactRevision: store.compactedRevision)
+            }
+        }
+        // Buffered without bound for now; a slow watcher's catch-up from history is part
+        // of the watch work still to do.
+        let (stream, continuation) = AsyncStream<([Event], Int64)>.makeStream()
+        nextSubscriber += 1
+        subscribers[nextSubscriber] = (key, end, continuation)
+        return .started(id: nextSubscriber, history: history, revision: current, live: stream)
+    }
+
+    func unwatch(_ id: Int) {
+        subscribers.removeValue(forKey: id)?.deliver.finish()
+    }
+
+    private func publish(_ events: [Event], revision: Int64) {
+        guard !events.isEmpty else { return }
+        for subscriber in subscribers.values {
+            let matching = events.filter { Self.inRange($0.keyValue.key, subscriber.key, subscriber.end) }
+            if !matching.isEmpty { subscriber.deliver.yield((matching, revision)) }
+        }
+    }
+
+    static func inRange(_ key: [UInt8], _ start: [UInt8], _ end: [UInt8]) -> Bool {
+        if end.isEmpty { return key == start }
+        if key.lexicographicallyPrecedes(start) { return false }
+        return end == [0] || key.lexicographicallyPrecedes(end)
+    }
+
     /// Persist, apply, advance: one Ready at a time.
     private func process() async {
         guard !processing else { return }
@@ -147,17 +194,17 @@ actor StoreNode {
             case .put:
                 let message = (try? Etcdserverpb_PutRequest(serializedBytes: body)) ?? Etcdserverpb_PutRequest()
                 let result = try store.put(ProtoMapping.put(message), leaseExists: leaseExists)
-                eventSink?(result.events, result.revision)
+                publish(result.events, revision: result.revision)
                 outcome = .put(result)
             case .deleteRange:
                 let message = (try? Etcdserverpb_DeleteRangeRequest(serializedBytes: body)) ?? Etcdserverpb_DeleteRangeRequest()
                 let result = store.deleteRange(ProtoMapping.delete(message))
-                eventSink?(result.events, result.revision)
+                publish(result.events, revision: result.revision)
                 outcome = .deleteRange(result)
             case .txn:
                 let message = (try? Etcdserverpb_TxnRequest(serializedBytes: body)) ?? Etcdserverpb_TxnRequest()
                 let result = try store.txn(ProtoMapping.txn(message), leaseExists: leaseExists)
-                eventSink?(result.events, result.revision)
+                publish(result.events, revision: result.revision)
                 outcome = .txn(result)
             case .compact:
                 let message = (try? Etcdserverpb_CompactionRequest(serializedBytes: body)) ?? Etcdserverpb_CompactionRequest()

@@ -269,6 +269,31 @@ public struct MVCCStore: Sendable {
 
     private static func order(_ a: Int64, _ b: Int64) -> Int { a == b ? 0 : (a < b ? -1 : 1) }
 
+    // MARK: History
+
+    /// Every change to keys of `[key, end)` at or after `revision`, in revision order, with
+    /// the previous value of each (for a watcher starting in the past).
+    public func events(from revision: Int64, key: [UInt8], end: [UInt8]) throws(MVCCError) -> [Event] {
+        if revision < compactedRevision { throw .compacted }
+        var found: [(main: Int64, sub: Int64, event: Event)] = []
+        for name in keysIn(key, end) {
+            guard let history = histories[name] else { continue }
+            for (position, change) in history.enumerated() where change.main >= revision {
+                let previous = position > 0 ? history[position - 1].keyValue : nil
+                let event: Event
+                if let value = change.keyValue {
+                    event = Event(kind: .put, keyValue: value, previous: previous)
+                } else {
+                    event = Event(
+                        kind: .delete, keyValue: KeyValue(key: name, createRevision: 0, modRevision: change.main, version: 0, value: []),
+                        previous: previous)
+                }
+                found.append((change.main, change.sub, event))
+            }
+        }
+        return found.sorted { ($0.main, $0.sub) < ($1.main, $1.sub) }.map(\.event)
+    }
+
     // MARK: Compaction
 
     /// Forgets history before `revision`: reads below it fail from now on. Each key keeps

@@ -26,6 +26,7 @@ done
 
 mask() {
     sed -E -e 's/"raft_term":[0-9]+/"raft_term":TERM/g' -e 's/"RaftTerm" : [0-9]+/"RaftTerm" : TERM/' \
+        -e 's/"raft_term":[0-9]+/"raft_term":TERM/g' \
         -e 's/"ts":"[^"]*"/"ts":"TS"/g' -e 's/client-[0-9a-f-]{36}/client-UUID/g' \
         -e 's/127\.0\.0\.1:2458[01]/127.0.0.1:PORT/g' -e 's/127\.0\.0\.1:2457[89]/127.0.0.1:PORT/g'
 }
@@ -58,8 +59,18 @@ with_input 'value("foo") = "bar2"\n\nput t1 yes\nget foo\n\nput t1 no\n\n' txn -
 with_input 'version("nope") = "0"\n\nput t2 a\ndel foo3\n\n\n' txn
 with_input 'mod("foo") > "1"\n\nput t3 a\nput t3 b\n\n\n' txn
 with_input 'value("foo") = "other"\n\n\nget foo --prefix\n\n' txn -w json
+# Watches from the past replay history, then wait: both sides are stopped after 2 s.
+REFERENCE_PREFIX=(timeout 2)
+OUR_PREFIX=(timeout 2)
+case_ watch --prefix foo --rev=1
+case_ watch --prefix '' --rev=1 --prev-kv
+case_ watch foo --rev=2 -w json
+case_ watch t --prefix --rev=5 -w fields
 case_ compaction 3
 case_ compaction 3
+case_ watch foo --rev=2
+REFERENCE_PREFIX=()
+OUR_PREFIX=()
 case_ compaction 999
 case_ get foo --rev=2
 case_ get foo --rev=3 -w json
