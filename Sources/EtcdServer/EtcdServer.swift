@@ -71,7 +71,15 @@ public enum EtcdServer {
         else { throw EtcdServerError("invalid --listen-client-urls \(configuration.listenClientURLs)") }
         let transport = HTTP2ServerTransport.Posix(
             address: .ipv4(host: host == "localhost" ? "127.0.0.1" : host, port: port), transportSecurity: .plaintext)
-        let server = GRPCServer(transport: transport, services: [KVService(node: node), WatchService(node: node)])
+        let member = MemberInfo(
+            id: memberID, name: configuration.name, peerURLs: configuration.initialAdvertisePeerURLs,
+            clientURLs: configuration.advertiseClientURLs)
+        let server = GRPCServer(
+            transport: transport,
+            services: [
+                KVService(node: node), WatchService(node: node), ClusterService(node: node, member: member),
+                MaintenanceService(node: node),
+            ])
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }
             group.addTask {

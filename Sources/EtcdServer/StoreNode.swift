@@ -59,6 +59,8 @@ actor StoreNode {
     }
 
     var isLeader: Bool { raft.role == .leader }
+    /// Bytes of the data directory's log and snapshots (the backend size clients see).
+    var databaseSize: Int64 { Int64(log.sizeOnDisk) }
     var leader: NodeID { raft.leader }
     var raftTerm: UInt64 { raft.term }
     var raftIndex: UInt64 { raft.commitIndex }

@@ -201,6 +201,18 @@ public final class DurableLog: @unchecked Sendable {
         try result.get()
     }
 
+    /// Bytes in the WAL segments and snapshot files.
+    public var sizeOnDisk: Int {
+        var total = 0
+        for directory in [path + "/wal", path + "/snap"] {
+            for name in (try? FileIO.list(directory)) ?? [] {
+                var info = stat()
+                if lstat(directory + "/" + name, &info) == 0 { total += Int(info.st_size) }
+            }
+        }
+        return total
+    }
+
     /// Syncs performed so far (one per group), for benchmarks and tests.
     public var syncCount: Int { state.withLock { $0.syncs } }
 

@@ -15,7 +15,8 @@ etcd --name default --data-dir "$work/reference.etcd" \
     --listen-client-urls "http://127.0.0.1:$REFERENCE_PORT" --advertise-client-urls "http://127.0.0.1:$REFERENCE_PORT" \
     --listen-peer-urls "http://127.0.0.1:$((REFERENCE_PORT + 1))" >"$work/reference.log" 2>&1 &
 pids+=($!)
-"$ours_binary" etcd --data-dir "$work/ours.etcd" --listen-client-urls "http://127.0.0.1:$OUR_PORT" >"$work/ours.log" 2>&1 &
+"$ours_binary" etcd --data-dir "$work/ours.etcd" --listen-client-urls "http://127.0.0.1:$OUR_PORT" \
+    --advertise-client-urls "http://127.0.0.1:$OUR_PORT" >"$work/ours.log" 2>&1 &
 pids+=($!)
 for port in "$REFERENCE_PORT" "$OUR_PORT"; do
     for _ in $(seq 100); do
@@ -27,7 +28,7 @@ done
 mask() {
     sed -E -e 's/"raft_term":[0-9]+/"raft_term":TERM/g' -e 's/"RaftTerm" : [0-9]+/"RaftTerm" : TERM/' \
         -e 's/"raft_term":[0-9]+/"raft_term":TERM/g' \
-        -e 's/"ts":"[^"]*"/"ts":"TS"/g' -e 's/client-[0-9a-f-]{36}/client-UUID/g' \
+        -e 's/"ts":"[^"]*"/"ts":"TS"/g' -e 's/client-[0-9a-f-]{36}/client-UUID/g' -e 's/took = [0-9.]+[µm]?s/took = DURATION/g' \
         -e 's/127\.0\.0\.1:2458[01]/127.0.0.1:PORT/g' -e 's/127\.0\.0\.1:2457[89]/127.0.0.1:PORT/g'
 }
 
@@ -75,6 +76,11 @@ case_ compaction 999
 case_ get foo --rev=2
 case_ get foo --rev=3 -w json
 case_ get --prefix '' -w json
+
+# Cluster and Maintenance.
+for format in simple json table fields; do case_ member list -w "$format"; done
+case_ alarm list
+case_ endpoint health
 
 echo "etcd server differential: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

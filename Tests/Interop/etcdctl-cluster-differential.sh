@@ -99,7 +99,7 @@ for side in 0 1; do
 done
 # The new member's ID (time-based in etcd) decides where it sorts in the lists: compare
 # the words in order-independent form.
-added_words() { sed -E 's/[0-9a-f]{16}/ID/g' "$1" | tr ',' '\n' | sort; }
+added_words() { sed -E 's/ ?[0-9a-f]{15,16}/ ID/g' "$1" | tr ',' '\n' | sort; }
 if cmp -s <(added_words "$added.0") <(added_words "$added.1"); then
     passed=$((passed + 1))
 else
@@ -109,7 +109,7 @@ else
 fi
 # etcd derives an added member's ID from the time of the request: mask it, and order
 # the lines (members are listed by ID).
-unstarted_sorted() { sed -E 's/^[0-9a-f]{16}\[unstarted\]/MEMBER[unstarted]/' | sort; }
+unstarted_sorted() { sed -E 's/^[0-9a-f]{15,16}\[unstarted\]/MEMBER[unstarted]/' | sort; }
 unordered=(unstarted_sorted)
 ETCDCTL_API=2 REFERENCE_ENDPOINT=http://127.0.0.1:2379 OUR_ENDPOINT=http://127.0.0.1:2379 case_ member list
 unordered=(cat)

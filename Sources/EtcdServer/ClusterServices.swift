@@ -1,0 +1,105 @@
+import EtcdAPI
+import GRPCCore
+
+/// Who this member is, as the Cluster service lists it.
+struct MemberInfo: Sendable {
+    var id: UInt64
+    var name: String
+    var peerURLs: [String]
+    var clientURLs: [String]
+
+    var message: Etcdserverpb_Member {
+        var member = Etcdserverpb_Member()
+        member.id = id
+        member.name = name
+        member.peerUrls = peerURLs
+        member.clientUrls = clientURLs
+        return member
+    }
+}
+
+/// etcd's answer for what this build does not do yet.
+private func notYet(_ what: String) -> RPCError {
+    RPCError(code: .unimplemented, message: "etcdserver: \(what) is not supported by this build of coreos etcd yet")
+}
+
+/// The Cluster service of a one-member cluster: the list; membership changes come with
+/// multi-member clusters.
+struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
+    let node: StoreNode
+    let member: MemberInfo
+
+    func memberList(request: Etcdserverpb_MemberListRequest, context: ServerContext) async throws
+        -> Etcdserverpb_MemberListResponse
+    {
+        var response = Etcdserverpb_MemberListResponse()
+        response.header = await node.header
+        response.header.revision = 0
+        response.members = [member.message]
+        return response
+    }
+
+    func memberAdd(request: Etcdserverpb_MemberAddRequest, context: ServerContext) async throws
+        -> Etcdserverpb_MemberAddResponse
+    { throw notYet("member add") }
+
+    func memberRemove(request: Etcdserverpb_MemberRemoveRequest, context: ServerContext) async throws
+        -> Etcdserverpb_MemberRemoveResponse
+    { throw notYet("member remove") }
+
+    func memberUpdate(request: Etcdserverpb_MemberUpdateRequest, context: ServerContext) async throws
+        -> Etcdserverpb_MemberUpdateResponse
+    { throw notYet("member update") }
+
+    func memberPromote(request: Etcdserverpb_MemberPromoteRequest, context: ServerContext) async throws
+        -> Etcdserverpb_MemberPromoteResponse
+    { throw notYet("member promote") }
+}
+
+/// The Maintenance service: status and alarms so far.
+struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
+    let node: StoreNode
+    /// The etcd release whose behaviour this server follows (clients gate features on it).
+    static let version = "3.4.23"
+
+    func status(request: Etcdserverpb_StatusRequest, context: ServerContext) async throws -> Etcdserverpb_StatusResponse {
+        var response = Etcdserverpb_StatusResponse()
+        response.header = await node.header
+        response.version = Self.version
+        response.dbSize = await node.databaseSize
+        response.dbSizeInUse = response.dbSize
+        response.leader = await node.leader
+        response.raftIndex = await node.raftIndex
+        response.raftTerm = await node.raftTerm
+        response.raftAppliedIndex = await node.raftApplied
+        return response
+    }
+
+    func alarm(request: Etcdserverpb_AlarmRequest, context: ServerContext) async throws -> Etcdserverpb_AlarmResponse {
+        // No quota yet, so no alarm can be raised: get lists none, disarm has nothing to do.
+        var response = Etcdserverpb_AlarmResponse()
+        response.header = await node.header
+        response.header.revision = 0
+        return response
+    }
+
+    func defragment(request: Etcdserverpb_DefragmentRequest, context: ServerContext) async throws
+        -> Etcdserverpb_DefragmentResponse
+    { throw notYet("defragment") }
+
+    func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse {
+        throw notYet("hash")
+    }
+
+    func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws -> Etcdserverpb_HashKVResponse {
+        throw notYet("hashkv")
+    }
+
+    func snapshot(
+        request: Etcdserverpb_SnapshotRequest, response: RPCWriter<Etcdserverpb_SnapshotResponse>, context: ServerContext
+    ) async throws { throw notYet("snapshot") }
+
+    func moveLeader(request: Etcdserverpb_MoveLeaderRequest, context: ServerContext) async throws
+        -> Etcdserverpb_MoveLeaderResponse
+    { throw notYet("move-leader") }
+}
