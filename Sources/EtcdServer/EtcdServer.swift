@@ -78,7 +78,7 @@ public enum EtcdServer {
             transport: transport,
             services: [
                 KVService(node: node), WatchService(node: node), ClusterService(node: node, member: member),
-                MaintenanceService(node: node),
+                MaintenanceService(node: node), LeaseService(node: node),
             ])
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask { try await server.serve() }

@@ -14,6 +14,8 @@ actor StoreNode {
         case deleteRange = 2
         case txn = 3
         case compact = 4
+        case leaseGrant = 5
+        case leaseRevoke = 6
     }
 
     enum Applied: Sendable {
@@ -24,7 +26,19 @@ actor StoreNode {
         case failed(MVCCError)
         /// No leader to take the proposal (etcd: "etcdserver: no leader").
         case noLeader
+        case leaseGranted(id: Int64, ttl: Int64)
+        case leaseRevoked(revision: Int64)
+        case leaseFailed(String)
     }
+
+    /// Granted leases and their TTLs: replicated state, rebuilt by replaying the log.
+    private(set) var leases: [Int64: Int64] = [:]
+    /// When each lease runs out: the leader's own clock, refreshed whenever this member
+    /// becomes leader so no lease expires early after a change of leader.
+    private var expiries: [Int64: ContinuousClock.Instant] = [:]
+    private var wasLeader = false
+    /// etcd's minimum TTL: 1.5 election timeouts, in whole seconds.
+    var minimumTTL: Int64 = 2
 
     let memberID: UInt64
     let clusterID: UInt64
@@ -69,6 +83,42 @@ actor StoreNode {
     func tick() async {
         raft.tick()
         await process()
+        await expireLeases()
+    }
+
+    /// The leader revokes leases whose time ran out, through the log.
+    private func expireLeases() async {
+        guard raft.role == .leader else { return }
+        let now = ContinuousClock.now
+        for (id, expiry) in expiries where expiry < now {
+            expiries[id] = now + .seconds(3600)  // one revoke in flight per lease
+            var request = Etcdserverpb_LeaseRevokeRequest()
+            request.id = id
+            if let body = try? request.serializedBytes() as [UInt8] {
+                Task { _ = await self.propose(.leaseRevoke, body) }
+            }
+        }
+    }
+
+    /// Extends a lease from now (keep-alive); nil when it does not exist.
+    func renew(_ id: Int64) -> Int64? {
+        guard let ttl = leases[id] else { return nil }
+        expiries[id] = ContinuousClock.now + .seconds(ttl)
+        return ttl
+    }
+
+    /// Seconds left for a lease on the leader's clock (the granted TTL elsewhere).
+    func remaining(_ id: Int64) -> Int64? {
+        guard let ttl = leases[id] else { return nil }
+        guard let expiry = expiries[id] else { return ttl }
+        let (seconds, attoseconds) = (expiry - ContinuousClock.now).components
+        return max(0, seconds + (attoseconds > 0 ? 1 : 0))
+    }
+
+    func keys(attachedTo id: Int64) -> [[UInt8]] {
+        var all = RangeRequest(key: [0], rangeEnd: [0])
+        all.keysOnly = true
+        return ((try? store.range(all))?.keyValues ?? []).filter { $0.lease == id }.map(\.key)
     }
 
     func campaign() async {
@@ -174,15 +224,16 @@ actor StoreNode {
             for entry in ready.committedEntries { apply(entry) }
             for read in ready.readStates { reads.removeValue(forKey: read.context)?.resume(returning: read.index) }
             raft.advance(ready)
+            if raft.role == .leader && !wasLeader {
+                let now = ContinuousClock.now
+                for (id, ttl) in leases { expiries[id] = now + .seconds(ttl) }
+            }
+            wasLeader = raft.role == .leader
             let done = appliedWaiters.filter { $0.index <= appliedIndex }
             appliedWaiters.removeAll { $0.index <= appliedIndex }
             for waiter in done { waiter.done.resume() }
         }
     }
-
-    /// No lease service yet, so no lease exists: a write naming one is refused as etcd
-    /// refuses an unknown lease.
-    private let leaseExists: @Sendable (Int64) -> Bool = { _ in false }
 
     private func apply(_ entry: Entry) {
         appliedIndex = entry.index
@@ -191,6 +242,8 @@ actor StoreNode {
         for offset in 0..<8 { request |= UInt64(entry.data[1 + offset]) << (8 * UInt64(offset)) }
         let body = Data(entry.data[9...])
         let outcome: Applied
+        let granted = leases
+        let leaseExists: (Int64) -> Bool = { granted[$0] != nil }
         do throws(MVCCError) {
             switch kind {
             case .put:
@@ -212,6 +265,29 @@ actor StoreNode {
                 let message = (try? Etcdserverpb_CompactionRequest(serializedBytes: body)) ?? Etcdserverpb_CompactionRequest()
                 try store.compact(message.revision)
                 outcome = .compact(revision: store.currentRevision)
+            case .leaseGrant:
+                let message = (try? Etcdserverpb_LeaseGrantRequest(serializedBytes: body)) ?? Etcdserverpb_LeaseGrantRequest()
+                if leases[message.id] != nil {
+                    outcome = .leaseFailed("etcdserver: lease already exists")
+                } else {
+                    let ttl = max(message.ttl, minimumTTL)
+                    leases[message.id] = ttl
+                    if raft.role == .leader { expiries[message.id] = ContinuousClock.now + .seconds(ttl) }
+                    outcome = .leaseGranted(id: message.id, ttl: ttl)
+                }
+            case .leaseRevoke:
+                let message = (try? Etcdserverpb_LeaseRevokeRequest(serializedBytes: body)) ?? Etcdserverpb_LeaseRevokeRequest()
+                if leases[message.id] == nil {
+                    outcome = .leaseFailed("etcdserver: requested lease not found")
+                } else {
+                    // The lease's keys go in one revision.
+                    let doomed = keys(attachedTo: message.id).map { Operation.deleteRange(DeleteRangeRequest(key: $0)) }
+                    let result = try store.txn(TxnRequest(success: doomed), maxOperations: Int.max)
+                    publish(result.events, revision: result.revision)
+                    leases[message.id] = nil
+                    expiries[message.id] = nil
+                    outcome = .leaseRevoked(revision: result.revision)
+                }
             }
         } catch {
             outcome = .failed(error)
