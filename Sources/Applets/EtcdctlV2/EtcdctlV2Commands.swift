@@ -160,22 +160,21 @@ enum EtcdctlV2Commands {
     static func makeDirectory(_ context: EtcdctlV2Context, existence: EtcdV2SetOptions.Existence) async -> Int32 {
         guard let key = key(context) else { return EtcdctlV2Exit.badArgs }
         let options = EtcdV2SetOptions(ttl: ttlSeconds(context), existence: existence, directory: true)
-        switch await context.keysCall({ try await $0.set(key, value: "", options: options) }) {
-        case .exit(let code): return code
-        case .response(let response):
-            if context.output != "simple" { EtcdctlV2Output.print(response, format: context.output, io: context.io) }
-            return EtcdctlV2Exit.success
+        return await write(context, printIf: { _ in context.output != "simple" }) {
+            try await $0.set(key, value: "", options: options)
         }
     }
 
+    /// Runs a keys call and prints its response when `printIf` says so (mkdir and a
+    /// deleted directory print nothing in the simple format).
     static func write(
-        _ context: EtcdctlV2Context,
+        _ context: EtcdctlV2Context, printIf shouldPrint: (EtcdV2Response) -> Bool = { _ in true },
         _ body: @escaping @Sendable (EtcdV2Client) async throws -> EtcdV2Response
     ) async -> Int32 {
         switch await context.keysCall(body) {
         case .exit(let code): return code
         case .response(let response):
-            EtcdctlV2Output.print(response, format: context.output, io: context.io)
+            if shouldPrint(response) { EtcdctlV2Output.print(response, format: context.output, io: context.io) }
             return EtcdctlV2Exit.success
         }
     }
@@ -199,14 +198,7 @@ enum EtcdctlV2Commands {
         _ context: EtcdctlV2Context,
         _ body: @escaping @Sendable (EtcdV2Client) async throws -> EtcdV2Response
     ) async -> Int32 {
-        switch await context.keysCall(body) {
-        case .exit(let code): return code
-        case .response(let response):
-            if !response.node.dir || context.output != "simple" {
-                EtcdctlV2Output.print(response, format: context.output, io: context.io)
-            }
-            return EtcdctlV2Exit.success
-        }
+        await write(context, printIf: { !$0.node.dir || context.output != "simple" }, body)
     }
 
     @Sendable static func get(_ context: EtcdctlV2Context) async -> Int32 {
