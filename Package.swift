@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "EtcdServer",
             dependencies: [
-                "EtcdAPI", "MVCC", "Raft", "Storage",
+                "EtcdAPI", "MVCC", "Raft", "RaftTransport", "Storage",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

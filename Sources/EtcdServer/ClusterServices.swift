@@ -1,33 +1,15 @@
 import EtcdAPI
 import GRPCCore
 
-/// Who this member is, as the Cluster service lists it.
-struct MemberInfo: Sendable {
-    var id: UInt64
-    var name: String
-    var peerURLs: [String]
-    var clientURLs: [String]
-
-    var message: Etcdserverpb_Member {
-        var member = Etcdserverpb_Member()
-        member.id = id
-        member.name = name
-        member.peerUrls = peerURLs
-        member.clientUrls = clientURLs
-        return member
-    }
-}
-
 /// etcd's answer for what this build does not do yet.
 private func notYet(_ what: String) -> RPCError {
     RPCError(code: .unimplemented, message: "etcdserver: \(what) is not supported by this build of coreos etcd yet")
 }
 
-/// The Cluster service of a one-member cluster: the list; membership changes come with
-/// multi-member clusters.
+/// The Cluster service: the member list (names and client URLs as each member published
+/// them); membership changes come with the cluster-operations work.
 struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
     let node: StoreNode
-    let member: MemberInfo
 
     func memberList(request: Etcdserverpb_MemberListRequest, context: ServerContext) async throws
         -> Etcdserverpb_MemberListResponse
@@ -35,7 +17,14 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         var response = Etcdserverpb_MemberListResponse()
         response.header = await node.header
         response.header.revision = 0
-        response.members = [member.message]
+        response.members = await node.members.sorted { $0.key < $1.key }.map { id, record in
+            var member = Etcdserverpb_Member()
+            member.id = id
+            member.name = record.name
+            member.peerUrls = record.peerURLs
+            member.clientUrls = record.clientURLs
+            return member
+        }
         return response
     }
 

@@ -4,6 +4,7 @@ import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Raft
+import RaftTransport
 import Storage
 
 /// What `coreos etcd` was asked to run (etcd 3.4's flags, defaults as etcd).
@@ -12,7 +13,11 @@ public struct EtcdServerConfiguration: Sendable {
     public var dataDirectory: String?
     public var listenClientURLs = ["http://localhost:2379"]
     public var advertiseClientURLs = ["http://localhost:2379"]
+    public var listenPeerURLs = ["http://localhost:2380"]
     public var initialAdvertisePeerURLs = ["http://localhost:2380"]
+    /// `name=peerURL,…`; nil means this member alone, under its name and advertised peer
+    /// URLs (etcd's default).
+    public var initialCluster: String?
     public var initialClusterToken = "etcd-cluster"
     /// Milliseconds, as etcd's `--heartbeat-interval` and `--election-timeout`.
     public var heartbeatInterval = 100
@@ -21,6 +26,12 @@ public struct EtcdServerConfiguration: Sendable {
     public init() {}
 
     public var resolvedDataDirectory: String { dataDirectory ?? "\(name).etcd" }
+
+    /// The initial cluster as given, or this member alone.
+    public func resolvedInitialCluster() throws(EtcdServerError) -> InitialCluster {
+        let text = initialCluster ?? initialAdvertisePeerURLs.map { "\(name)=\($0)" }.joined(separator: ",")
+        return try InitialCluster(parsing: text, token: initialClusterToken)
+    }
 }
 
 /// Member and cluster IDs as etcd computes them, so the same flags give the same IDs:
@@ -42,42 +53,55 @@ public enum EtcdIdentity {
     }
 }
 
-public struct EtcdServerError: Error, CustomStringConvertible {
+public struct EtcdServerError: Error, Sendable, CustomStringConvertible {
     public var description: String
     init(_ description: String) { self.description = description }
 }
 
-/// A single-member etcd server: the KV service over Raft, Storage and MVCC.
+/// An etcd member: the gRPC services over Raft, Storage and MVCC, and the peer transport
+/// to the other members of its cluster.
 public enum EtcdServer {
     /// Serves until the task is cancelled. `ready` is called once clients can connect.
     public static func run(_ configuration: EtcdServerConfiguration, ready: @Sendable (String) -> Void = { _ in }) async throws {
-        let memberID = EtcdIdentity.memberID(
-            peerURLs: configuration.initialAdvertisePeerURLs, token: configuration.initialClusterToken)
-        let clusterID = EtcdIdentity.clusterID(memberIDs: [memberID])
         let directory = configuration.resolvedDataDirectory
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory + "/member", withIntermediateDirectories: true)
+        let identity = try MemberIdentity.loadOrBootstrap(directory: directory + "/member", configuration: configuration)
         let (log, opened) = try DurableLog.open(
-            path: directory + "/member", initialMembership: Membership(voters: [memberID]))
+            path: directory + "/member", initialMembership: Membership(voters: Set(identity.members.keys)))
         if let note = opened.truncatedTail { FileHandle.standardError.write(Data("etcd: \(note)\n".utf8)) }
-        var raftConfiguration = RaftConfiguration(id: memberID, randomSeed: UInt64.random(in: 1...UInt64.max))
+        var raftConfiguration = RaftConfiguration(id: identity.memberID, randomSeed: UInt64.random(in: 1...UInt64.max))
         raftConfiguration.electionTicks = max(configuration.electionTimeout / max(configuration.heartbeatInterval, 1), 2)
         let node = StoreNode(
-            memberID: memberID, clusterID: clusterID, raft: RaftNode(configuration: raftConfiguration, state: opened.state),
-            log: log)
-        await node.campaign()
+            memberID: identity.memberID, clusterID: identity.clusterID, members: identity.members,
+            raft: RaftNode(configuration: raftConfiguration, state: opened.state), log: log,
+            requestTimeout: .milliseconds(5000 + 2 * configuration.electionTimeout))
 
-        guard let listen = configuration.listenClientURLs.first, let url = URLComponents(string: listen),
-            let host = url.host, let port = url.port
-        else { throw EtcdServerError("invalid --listen-client-urls \(configuration.listenClientURLs)") }
-        let transport = HTTP2ServerTransport.Posix(
-            address: .ipv4(host: host == "localhost" ? "127.0.0.1" : host, port: port), transportSecurity: .plaintext)
-        let member = MemberInfo(
-            id: memberID, name: configuration.name, peerURLs: configuration.initialAdvertisePeerURLs,
-            clientURLs: configuration.advertiseClientURLs)
+        var peers: [UInt64: TCPTransport.Address] = [:]
+        for (id, member) in identity.members where id != identity.memberID {
+            guard let url = member.peerURLs.first else { continue }
+            let (host, port) = try hostAndPort(url, flag: "peer URL")
+            peers[id] = TCPTransport.Address(host: host, port: port)
+        }
+        let (inbound, arrive) = AsyncStream<Raft.Message>.makeStream()
+        let peerListen = try configuration.listenPeerURLs.map { url throws(EtcdServerError) in
+            let (host, port) = try hostAndPort(url, flag: "--listen-peer-urls")
+            return TCPTransport.Address(host: host, port: port)
+        }
+        let transport = TCPTransport(id: identity.memberID, peers: peers, listen: peerListen) { arrive.yield($0) }
+        await node.attach(transport)
+        if !peers.isEmpty { try await transport.start() }
+        defer { transport.shutdown() }
+        await node.campaignIfAlone()
+
+        guard let listen = configuration.listenClientURLs.first else {
+            throw EtcdServerError("--listen-client-urls is empty")
+        }
+        let (host, port) = try hostAndPort(listen, flag: "--listen-client-urls")
+        let clientTransport = HTTP2ServerTransport.Posix(address: .ipv4(host: host, port: port), transportSecurity: .plaintext)
         let server = GRPCServer(
-            transport: transport,
+            transport: clientTransport,
             services: [
-                KVService(node: node), WatchService(node: node), ClusterService(node: node, member: member),
+                KVService(node: node), WatchService(node: node), ClusterService(node: node),
                 MaintenanceService(node: node), LeaseService(node: node),
             ])
         try await withThrowingDiscardingTaskGroup { group in
@@ -88,7 +112,15 @@ public enum EtcdServer {
                     await node.tick()
                 }
             }
-            if let address = try await transport.listeningAddress.ipv4 {
+            group.addTask {
+                // One consumer keeps the peers' order; messages stepped while a save is in
+                // flight are taken up by the same Ready loop.
+                for await message in inbound { await node.step([message]) }
+            }
+            group.addTask {
+                await node.publish(name: configuration.name, clientURLs: configuration.advertiseClientURLs)
+            }
+            if let address = try await clientTransport.listeningAddress.ipv4 {
                 ready("\(address.host):\(address.port)")
             }
         }

@@ -10,10 +10,21 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     let node: StoreNode
 
     static let noLeader = RPCError(code: .unavailable, message: "etcdserver: no leader")
+    static let timedOut = RPCError(code: .unavailable, message: "etcdserver: request timed out")
+
+    /// The error for a proposal that did not give the expected result.
+    static func failure(_ outcome: StoreNode.Applied) -> RPCError {
+        switch outcome {
+        case .failed(let error): ProtoMapping.rpcError(error)
+        case .timedOut: timedOut
+        case .leaseFailed(let message): RPCError(code: .notFound, message: message)
+        default: noLeader
+        }
+    }
 
     func range(request: Etcdserverpb_RangeRequest, context: ServerContext) async throws -> Etcdserverpb_RangeResponse {
         if !request.serializable {
-            guard await node.linearizableBarrier() else { throw Self.noLeader }
+            guard await node.linearizableBarrier() else { throw await node.leader == 0 ? Self.noLeader : Self.timedOut }
         }
         let store = await node.store
         let header = await node.header
@@ -33,8 +44,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
             response.header.revision = outcome.revision
             if let previous = outcome.value { response.prevKv = ProtoMapping.keyValue(previous) }
             return response
-        case .failed(let error): throw ProtoMapping.rpcError(error)
-        default: throw Self.noLeader
+        case let other: throw KVService.failure(other)
         }
     }
 
@@ -50,8 +60,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
             response.deleted = outcome.value.deleted
             response.prevKvs = outcome.value.previous.map(ProtoMapping.keyValue)
             return response
-        case .failed(let error): throw ProtoMapping.rpcError(error)
-        default: throw Self.noLeader
+        case let other: throw KVService.failure(other)
         }
     }
 
@@ -66,8 +75,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
             var header = await node.header
             header.revision = outcome.revision
             return ProtoMapping.txnResponse(outcome.value, header: header)
-        case .failed(let error): throw ProtoMapping.rpcError(error)
-        default: throw Self.noLeader
+        case let other: throw KVService.failure(other)
         }
     }
 
@@ -80,8 +88,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
             response.header = await node.header
             response.header.revision = revision
             return response
-        case .failed(let error): throw ProtoMapping.rpcError(error)
-        default: throw Self.noLeader
+        case let other: throw KVService.failure(other)
         }
     }
 }

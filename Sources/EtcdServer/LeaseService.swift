@@ -21,7 +21,7 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
             response.ttl = ttl
             return response
         case .leaseFailed(let message): throw RPCError(code: .failedPrecondition, message: message)
-        default: throw KVService.noLeader
+        case let other: throw KVService.failure(other)
         }
     }
 
@@ -35,7 +35,7 @@ struct LeaseService: Etcdserverpb_Lease.SimpleServiceProtocol {
             response.header.revision = revision
             return response
         case .leaseFailed(let message): throw RPCError(code: .notFound, message: message)
-        default: throw KVService.noLeader
+        case let other: throw KVService.failure(other)
         }
     }
 

@@ -2,6 +2,7 @@ import EtcdAPI
 import Foundation
 import MVCC
 import Raft
+import RaftTransport
 import Storage
 import SwiftProtobuf
 
@@ -16,6 +17,11 @@ actor StoreNode {
         case compact = 4
         case leaseGrant = 5
         case leaseRevoke = 6
+        /// A keep-alive taken by a member of a multi-member cluster: every member restarts
+        /// the lease's clock when it is applied, so any member answers time-to-live.
+        case leaseRenew = 7
+        /// A member announcing its name and client URLs (etcd's publish).
+        case publishAttributes = 8
     }
 
     enum Applied: Sendable {
@@ -28,7 +34,19 @@ actor StoreNode {
         case noLeader
         case leaseGranted(id: Int64, ttl: Int64)
         case leaseRevoked(revision: Int64)
+        case leaseRenewed(ttl: Int64)
         case leaseFailed(String)
+        case published
+        /// Not applied in time: lost with a change of leader, or no quorum.
+        case timedOut
+    }
+
+    /// A member as the Cluster service lists it: raft attributes from the initial cluster,
+    /// name and client URLs as the member published them.
+    struct MemberRecord: Sendable {
+        var name: String
+        var peerURLs: [String]
+        var clientURLs: [String]
     }
 
     /// Granted leases and their TTLs: replicated state, rebuilt by replaying the log.
@@ -42,8 +60,13 @@ actor StoreNode {
 
     let memberID: UInt64
     let clusterID: UInt64
+    private(set) var members: [UInt64: MemberRecord]
+    /// How long a write or a linearizable read may wait before "request timed out"
+    /// (etcd: 5 s plus two election timeouts).
+    let requestTimeout: Duration
     private var raft: RaftNode
     private let log: DurableLog
+    private var transport: TCPTransport?
     private(set) var store = MVCCStore()
     private var appliedIndex: LogIndex = 0
     private var nextRequest: UInt64
@@ -55,13 +78,29 @@ actor StoreNode {
     private var subscribers: [Int: (key: [UInt8], end: [UInt8], deliver: AsyncStream<([Event], Int64)>.Continuation)] = [:]
     private var nextSubscriber = 0
 
-    init(memberID: UInt64, clusterID: UInt64, raft: RaftNode, log: DurableLog) {
+    init(
+        memberID: UInt64, clusterID: UInt64, members: [UInt64: MemberRecord], raft: RaftNode, log: DurableLog,
+        requestTimeout: Duration = .seconds(7)
+    ) {
         self.memberID = memberID
         self.clusterID = clusterID
+        self.members = members
         self.raft = raft
         self.log = log
+        self.requestTimeout = requestTimeout
         nextRequest = UInt64.random(in: 1...UInt64.max / 2)
     }
+
+    /// Where Raft messages to other members go; set once, before the first tick.
+    func attach(_ transport: TCPTransport) { self.transport = transport }
+
+    /// Messages from other members, in arrival order.
+    func step(_ messages: [Raft.Message]) async {
+        for message in messages { raft.step(message) }
+        await process()
+    }
+
+    var isSingleMember: Bool { raft.membership.all.count == 1 }
 
     var header: Etcdserverpb_ResponseHeader {
         var header = Etcdserverpb_ResponseHeader()
@@ -100,11 +139,32 @@ actor StoreNode {
         }
     }
 
-    /// Extends a lease from now (keep-alive); nil when it does not exist.
-    func renew(_ id: Int64) -> Int64? {
+    /// Extends a lease from now (keep-alive); nil when it does not exist. With more than
+    /// one member the renewal goes through the log, so every member's clock restarts.
+    func renew(_ id: Int64) async -> Int64? {
         guard let ttl = leases[id] else { return nil }
-        expiries[id] = ContinuousClock.now + .seconds(ttl)
-        return ttl
+        if isSingleMember {
+            expiries[id] = ContinuousClock.now + .seconds(ttl)
+            return ttl
+        }
+        var request = Etcdserverpb_LeaseKeepAliveRequest()
+        request.id = id
+        guard let body = try? request.serializedBytes() as [UInt8] else { return nil }
+        if case .leaseRenewed(let ttl) = await propose(.leaseRenew, body) { return ttl }
+        return nil
+    }
+
+    /// Announces this member's name and client URLs through the log, until it is applied.
+    func publish(name: String, clientURLs: [String]) async {
+        var member = Etcdserverpb_Member()
+        member.id = memberID
+        member.name = name
+        member.clientUrls = clientURLs
+        guard let body = try? member.serializedBytes() as [UInt8] else { return }
+        while !Task.isCancelled {
+            if case .published = await propose(.publishAttributes, body) { return }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
     }
 
     /// Seconds left for a lease on the leader's clock (the granted TTL elsewhere).
@@ -121,7 +181,9 @@ actor StoreNode {
         return ((try? store.range(all))?.keyValues ?? []).filter { $0.lease == id }.map(\.key)
     }
 
-    func campaign() async {
+    /// A lone member elects itself at once instead of waiting for an election timeout.
+    func campaignIfAlone() async {
+        guard raft.membership.voters == [memberID] else { return }
         raft.campaign()
         await process()
     }
@@ -139,10 +201,23 @@ actor StoreNode {
         case .dropped:
             return .noLeader
         }
+        let timeout = requestTimeout
         return await withCheckedContinuation { continuation in
             waiters[request] = continuation
             Task { await self.process() }
+            Task {
+                try? await Task.sleep(for: timeout)
+                self.expireProposal(request)
+            }
         }
+    }
+
+    private func expireProposal(_ request: UInt64) {
+        waiters.removeValue(forKey: request)?.resume(returning: .timedOut)
+    }
+
+    private func expireRead(_ context: [UInt8]) {
+        reads.removeValue(forKey: context)?.resume(returning: nil)
     }
 
     /// Waits until every write acknowledged before the call is applied here (ReadIndex).
@@ -150,9 +225,14 @@ actor StoreNode {
         var context = [UInt8](repeating: 0, count: 16)
         for index in context.indices { context[index] = UInt8.random(in: 0...255) }
         guard raft.requestRead(context: context) else { return false }
+        let timeout = requestTimeout
         let point: LogIndex? = await withCheckedContinuation { continuation in
             reads[context] = continuation
             Task { await self.process() }
+            Task {
+                try? await Task.sleep(for: timeout)
+                self.expireRead(context)
+            }
         }
         guard let point else { return false }
         if appliedIndex < point {
@@ -221,6 +301,7 @@ actor StoreNode {
                 FileHandle.standardError.write(Data("etcd: storage failed: \(error)\n".utf8))
                 exit(1)
             }
+            if !ready.messages.isEmpty { transport?.send(ready.messages) }
             for entry in ready.committedEntries { apply(entry) }
             for read in ready.readStates { reads.removeValue(forKey: read.context)?.resume(returning: read.index) }
             raft.advance(ready)
@@ -272,7 +353,7 @@ actor StoreNode {
                 } else {
                     let ttl = max(message.ttl, minimumTTL)
                     leases[message.id] = ttl
-                    if raft.role == .leader { expiries[message.id] = ContinuousClock.now + .seconds(ttl) }
+                    expiries[message.id] = ContinuousClock.now + .seconds(ttl)
                     outcome = .leaseGranted(id: message.id, ttl: ttl)
                 }
             case .leaseRevoke:
@@ -288,6 +369,21 @@ actor StoreNode {
                     expiries[message.id] = nil
                     outcome = .leaseRevoked(revision: result.revision)
                 }
+            case .leaseRenew:
+                let message = (try? Etcdserverpb_LeaseKeepAliveRequest(serializedBytes: body)) ?? Etcdserverpb_LeaseKeepAliveRequest()
+                if let ttl = leases[message.id] {
+                    expiries[message.id] = ContinuousClock.now + .seconds(ttl)
+                    outcome = .leaseRenewed(ttl: ttl)
+                } else {
+                    outcome = .leaseFailed("etcdserver: requested lease not found")
+                }
+            case .publishAttributes:
+                let message = (try? Etcdserverpb_Member(serializedBytes: body)) ?? Etcdserverpb_Member()
+                if members[message.id] != nil {
+                    members[message.id]?.name = message.name
+                    members[message.id]?.clientURLs = message.clientUrls
+                }
+                outcome = .published
             }
         } catch {
             outcome = .failed(error)

@@ -18,10 +18,11 @@ public final class TCPTransport: Sendable {
 
     private let id: NodeID
     private let peers: [NodeID: Address]
+    private let listen: [Address]
     private let deliver: @Sendable (Message) -> Void
     private let group = MultiThreadedEventLoopGroup.singleton
     private let connections = Mutex<[NodeID: PeerConnection]>([:])
-    private let server = Mutex<(any Channel)?>(nil)
+    private let servers = Mutex<[any Channel]>([])
 
     private struct PeerConnection {
         var channel: (any Channel)?
@@ -29,15 +30,21 @@ public final class TCPTransport: Sendable {
         var lastAttempt: ContinuousClock.Instant?
     }
 
-    public init(id: NodeID, peers: [NodeID: Address], deliver: @escaping @Sendable (Message) -> Void) {
+    /// `listen` defaults to this member's own entry in `peers`.
+    public init(id: NodeID, peers: [NodeID: Address], listen: [Address]? = nil, deliver: @escaping @Sendable (Message) -> Void) {
         self.id = id
         self.peers = peers
+        self.listen = listen ?? peers[id].map { [$0] } ?? []
         self.deliver = deliver
     }
 
-    /// Listens on this member's own address from `peers`.
+    /// Listens on the `listen` addresses.
     public func start() async throws {
-        guard let address = peers[id] else { throw TransportError("no address for member \(id)") }
+        guard !listen.isEmpty else { throw TransportError("no address to listen on for member \(id)") }
+        for address in listen { try await start(address) }
+    }
+
+    private func start(_ address: Address) async throws {
         let deliver = self.deliver
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -48,7 +55,7 @@ public final class TCPTransport: Sendable {
                 }
             }
             .bind(host: address.host, port: address.port).get()
-        server.withLock { $0 = channel }
+        servers.withLock { $0.append(channel) }
     }
 
     public func send(_ messages: [Message]) {
@@ -94,7 +101,9 @@ public final class TCPTransport: Sendable {
     }
 
     public func shutdown() {
-        server.withLock { $0?.close(promise: nil) }
+        servers.withLock { channels in
+            for channel in channels { channel.close(promise: nil) }
+        }
         connections.withLock { table in
             for connection in table.values { connection.channel?.close(promise: nil) }
         }

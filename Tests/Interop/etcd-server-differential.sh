@@ -1,33 +1,87 @@
 #!/usr/bin/env bash
-# Our server against real etcd 3.4, through Debian's etcdctl: one etcd 3.4 member and one
-# `coreos etcd` member with the same name, peer URL and token (so the same member and
-# cluster IDs, which we compute as etcd does) receive the same KV commands; stdout, stderr
-# and exit status must match, with only Raft terms, timestamps and client UUIDs masked.
+# Our server against real etcd 3.4, through Debian's etcdctl. With one member (default):
+# an etcd 3.4 member and a `coreos etcd` member with the same name, peer URL and token
+# (so the same member and cluster IDs, which we compute as etcd does). With `--members 3`:
+# two three-member clusters with the same names, URLs and token, each in its own network
+# namespace so both use the same loopback addresses, and commands go through all three
+# endpoints. Both receive the same commands; stdout, stderr and exit status must match,
+# with only Raft terms, timestamps, client UUIDs (and, with three members, the answering
+# member) masked.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . contrib/lib/common.sh
-ensure_apt_packages etcd-server etcd-client
+ensure_apt_packages etcd-server etcd-client iproute2
+members=1
+[ "${1:-}" = --members ] && members="${2:-}"
+[ "$members" = 1 ] || [ "$members" = 3 ] || die "usage: $0 [--members 1|3]"
 
-DIFFERENTIAL_TOKEN=etcd-cluster REFERENCE_PORT=24579 OUR_PORT=24581
-. Tests/Interop/lib/differential.sh
-OUR_ETCDCTL=$(command -v etcdctl)
-etcd --name default --data-dir "$work/reference.etcd" \
-    --listen-client-urls "http://127.0.0.1:$REFERENCE_PORT" --advertise-client-urls "http://127.0.0.1:$REFERENCE_PORT" \
-    --listen-peer-urls "http://127.0.0.1:$((REFERENCE_PORT + 1))" >"$work/reference.log" 2>&1 &
-pids+=($!)
-"$ours_binary" etcd --data-dir "$work/ours.etcd" --listen-client-urls "http://127.0.0.1:$OUR_PORT" \
-    --advertise-client-urls "http://127.0.0.1:$OUR_PORT" >"$work/ours.log" 2>&1 &
-pids+=($!)
-for port in "$REFERENCE_PORT" "$OUR_PORT"; do
-    for _ in $(seq 100); do
-        ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:$port get probe >/dev/null 2>&1 && break
+wait_for() { # PREFIX... -- ENDPOINTS
+    local endpoints="${*: -1}"
+    for _ in $(seq 150); do
+        "${@:1:$#-2}" env ETCDCTL_API=3 etcdctl --endpoints="$endpoints" endpoint health >/dev/null 2>&1 && return 0
         sleep 0.1
     done
-done
+    echo "cluster at $endpoints did not become healthy"
+}
+
+member_mask=(cat)
+REFERENCE_PREFIX_BASE=()
+OUR_PREFIX_BASE=()
+if [ "$members" = 1 ]; then
+    DIFFERENTIAL_TOKEN=etcd-cluster REFERENCE_PORT=24579 OUR_PORT=24581
+    . Tests/Interop/lib/differential.sh
+    OUR_ETCDCTL=$(command -v etcdctl)
+    etcd --name default --data-dir "$work/reference.etcd" \
+        --listen-client-urls "http://127.0.0.1:$REFERENCE_PORT" --advertise-client-urls "http://127.0.0.1:$REFERENCE_PORT" \
+        --listen-peer-urls "http://127.0.0.1:$((REFERENCE_PORT + 1))" >"$work/reference.log" 2>&1 &
+    pids+=($!)
+    "$ours_binary" etcd --data-dir "$work/ours.etcd" --listen-client-urls "http://127.0.0.1:$OUR_PORT" \
+        --advertise-client-urls "http://127.0.0.1:$OUR_PORT" >"$work/ours.log" 2>&1 &
+    pids+=($!)
+    wait_for -- "127.0.0.1:$REFERENCE_PORT"
+    wait_for -- "127.0.0.1:$OUR_PORT"
+else
+    [ "$(id -u)" = 0 ] || die "needs root for network namespaces"
+    DIFFERENTIAL_TOKEN=server-differential REFERENCE_PORT=2379 OUR_PORT=2379
+    . Tests/Interop/lib/differential.sh
+    OUR_ETCDCTL=$(command -v etcdctl)
+    namespaces=("coreos-sdiff-ref-$$" "coreos-sdiff-our-$$")
+    remove_namespaces() {
+        cleanup
+        for namespace in "${namespaces[@]}"; do ip netns del "$namespace" 2>/dev/null; done
+    }
+    trap remove_namespaces EXIT
+    cluster="m0=http://127.0.0.1:2380,m1=http://127.0.0.1:2382,m2=http://127.0.0.1:2384"
+    for side in 0 1; do
+        namespace=${namespaces[$side]}
+        ip netns add "$namespace" || die "cannot create network namespace $namespace"
+        ip -n "$namespace" link set lo up
+        server=(etcd)
+        [ "$side" = 1 ] && server=("$ours_binary" etcd)
+        for index in 0 1 2; do
+            client=$((2379 + 2 * index))
+            ip netns exec "$namespace" "${server[@]}" --name "m$index" --data-dir "$work/$namespace-m$index" \
+                --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+                --listen-peer-urls "http://127.0.0.1:$((client + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((client + 1))" \
+                --initial-cluster "$cluster" --initial-cluster-token "$DIFFERENTIAL_TOKEN" --initial-cluster-state new \
+                >"$work/$namespace-m$index.log" 2>&1 &
+            pids+=($!)
+        done
+    done
+    all="127.0.0.1:2379,127.0.0.1:2381,127.0.0.1:2383"
+    wait_for ip netns exec "${namespaces[0]}" -- "$all"
+    wait_for ip netns exec "${namespaces[1]}" -- "$all"
+    REFERENCE_PREFIX_BASE=(ip netns exec "${namespaces[0]}")
+    OUR_PREFIX_BASE=(ip netns exec "${namespaces[1]}")
+    REFERENCE_ENDPOINT=$all OUR_ENDPOINT=$all
+    member_mask=(sed -E -e 's/"member_id":[0-9]+/"member_id":MEMBER/g' -e 's/"MemberID" : [0-9]+/"MemberID" : MEMBER/'
+        -e 's/^127\.0\.0\.1:238[13] is healthy/127.0.0.1:2379 is healthy/')
+fi
+REFERENCE_PREFIX=("${REFERENCE_PREFIX_BASE[@]}")
+OUR_PREFIX=("${OUR_PREFIX_BASE[@]}")
 
 mask() {
-    sed -E -e 's/"raft_term":[0-9]+/"raft_term":TERM/g' -e 's/"RaftTerm" : [0-9]+/"RaftTerm" : TERM/' \
-        -e 's/"raft_term":[0-9]+/"raft_term":TERM/g' \
+    "${member_mask[@]}" | sed -E -e 's/"raft_term":[0-9]+/"raft_term":TERM/g' -e 's/"RaftTerm" : [0-9]+/"RaftTerm" : TERM/' \
         -e 's/"ts":"[^"]*"/"ts":"TS"/g' -e 's/client-[0-9a-f-]{36}/client-UUID/g' -e 's/took = [0-9.]+[µm]?s/took = DURATION/g' \
         -e 's/lease [0-9a-f]{16}/lease LEASE/g' -e 's/"ID":[0-9]+/"ID":LEASE/g' -e 's/^[0-9a-f]{16}$/LEASE/' \
         -e 's/127\.0\.0\.1:2458[01]/127.0.0.1:PORT/g' -e 's/127\.0\.0\.1:2457[89]/127.0.0.1:PORT/g'
@@ -62,8 +116,8 @@ with_input 'version("nope") = "0"\n\nput t2 a\ndel foo3\n\n\n' txn
 with_input 'mod("foo") > "1"\n\nput t3 a\nput t3 b\n\n\n' txn
 with_input 'value("foo") = "other"\n\n\nget foo --prefix\n\n' txn -w json
 # Watches from the past replay history, then wait: both sides are stopped after 2 s.
-REFERENCE_PREFIX=(timeout 2)
-OUR_PREFIX=(timeout 2)
+REFERENCE_PREFIX=("${REFERENCE_PREFIX_BASE[@]}" timeout 2)
+OUR_PREFIX=("${OUR_PREFIX_BASE[@]}" timeout 2)
 case_ watch --prefix foo --rev=1
 case_ watch --prefix '' --rev=1 --prev-kv
 case_ watch foo --rev=2 -w json
@@ -71,8 +125,8 @@ case_ watch t --prefix --rev=5 -w fields
 case_ compaction 3
 case_ compaction 3
 case_ watch foo --rev=2
-REFERENCE_PREFIX=()
-OUR_PREFIX=()
+REFERENCE_PREFIX=("${REFERENCE_PREFIX_BASE[@]}")
+OUR_PREFIX=("${OUR_PREFIX_BASE[@]}")
 case_ compaction 999
 case_ get foo --rev=2
 case_ get foo --rev=3 -w json
@@ -93,5 +147,5 @@ for format in simple json table fields; do case_ member list -w "$format"; done
 case_ alarm list
 case_ endpoint health
 
-echo "etcd server differential: $passed passed, $failed failed"
+echo "etcd server differential ($members member(s)): $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

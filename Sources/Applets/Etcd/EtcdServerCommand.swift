@@ -1,4 +1,5 @@
 import CLI
+import Foundation
 import EtcdServer
 import Platform
 
@@ -11,7 +12,10 @@ enum EtcdServerCommand {
         GoFlag(["data-dir"], .string, default: "\"${name}.etcd\"", "Path to the data directory."),
         GoFlag(["listen-client-urls"], .string, default: "\"http://localhost:2379\"", "List of URLs to listen on for client traffic."),
         GoFlag(["advertise-client-urls"], .string, default: "\"http://localhost:2379\"", "List of this member's client URLs to advertise to the public."),
+        GoFlag(["listen-peer-urls"], .string, default: "\"http://localhost:2380\"", "List of URLs to listen on for peer traffic."),
         GoFlag(["initial-advertise-peer-urls"], .string, default: "\"http://localhost:2380\"", "List of this member's peer URLs to advertise to the rest of the cluster."),
+        GoFlag(["initial-cluster"], .string, default: "\"default=http://localhost:2380\"", "Initial cluster configuration for bootstrapping."),
+        GoFlag(["initial-cluster-state"], .string, default: "\"new\"", "Initial cluster state ('new' or 'existing')."),
         GoFlag(["initial-cluster-token"], .string, default: "\"etcd-cluster\"", "Initial cluster token for the etcd cluster during bootstrap."),
         GoFlag(["heartbeat-interval"], .int, default: "100", "Time (in milliseconds) of a heartbeat interval."),
         GoFlag(["election-timeout"], .int, default: "1000", "Time (in milliseconds) for an election to timeout."),
@@ -44,6 +48,18 @@ enum EtcdServerCommand {
         if let urls = setting("advertise-client-urls") { configuration.advertiseClientURLs = urls.split(separator: ",").map(String.init) }
         if let urls = setting("initial-advertise-peer-urls") {
             configuration.initialAdvertisePeerURLs = urls.split(separator: ",").map(String.init)
+        }
+        if let urls = setting("listen-peer-urls") { configuration.listenPeerURLs = urls.split(separator: ",").map(String.init) }
+        configuration.initialCluster = setting("initial-cluster")
+        if let state = setting("initial-cluster-state") {
+            guard state == "new" || state == "existing" else {
+                io.error.line("etcd: invalid value \"\(state)\" for flag -initial-cluster-state: invalid value \"\(state)\"")
+                return ExitStatus.usage
+            }
+            if state == "existing" && !FileManager.default.fileExists(atPath: configuration.resolvedDataDirectory + "/member") {
+                io.error.line("etcd: joining an existing cluster (--initial-cluster-state existing) is not supported by this build yet; start the member with its data directory or as part of a new cluster")
+                return 1
+            }
         }
         if let token = setting("initial-cluster-token") { configuration.initialClusterToken = token }
         if let value = setting("heartbeat-interval"), let milliseconds = Int(value) { configuration.heartbeatInterval = milliseconds }
