@@ -1,5 +1,6 @@
 import EtcdAPI
 import GRPCCore
+import SwiftProtobuf
 
 /// etcd's answer for what this build does not do yet.
 private func notYet(_ what: String) -> RPCError {
@@ -61,12 +62,23 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         response.raftIndex = await node.raftIndex
         response.raftTerm = await node.raftTerm
         response.raftAppliedIndex = await node.raftApplied
+        // etcd lists raised alarms as the status's errors.
+        response.errors = await node.alarms.map { "memberID:\($0.memberID) alarm:\($0.alarm == .nospace ? "NOSPACE" : $0.alarm == .corrupt ? "CORRUPT" : "NONE") " }
         return response
     }
 
     func alarm(request: Etcdserverpb_AlarmRequest, context: ServerContext) async throws -> Etcdserverpb_AlarmResponse {
-        // No quota yet, so no alarm can be raised: get lists none, disarm has nothing to do.
         var response = Etcdserverpb_AlarmResponse()
+        switch request.action {
+        case .get:
+            response.alarms = await node.alarms.filter { request.alarm == .none || $0.alarm == request.alarm }
+        default:
+            // Raising and clearing go through the log, so every member agrees.
+            switch await node.propose(.alarm, try request.serializedBytes()) {
+            case .alarms(let changed): response.alarms = changed
+            case let other: throw KVService.failure(other)
+            }
+        }
         response.header = await node.header
         response.header.revision = 0
         return response

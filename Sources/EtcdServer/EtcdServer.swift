@@ -22,6 +22,12 @@ public struct EtcdServerConfiguration: Sendable {
     /// Milliseconds, as etcd's `--heartbeat-interval` and `--election-timeout`.
     public var heartbeatInterval = 100
     public var electionTimeout = 1000
+    /// `--max-request-bytes`, `--max-txn-ops`, `--quota-backend-bytes` (0: 2 GiB).
+    public var maxRequestBytes = 1_572_864
+    public var maxTxnOperations = 128
+    public var quotaBackendBytes: Int64 = 0
+    /// `--pre-vote` (etcd 3.4 defaults it off; our Raft always has it available).
+    public var preVote = false
 
     public init() {}
 
@@ -71,10 +77,14 @@ public enum EtcdServer {
         if let note = opened.truncatedTail { FileHandle.standardError.write(Data("etcd: \(note)\n".utf8)) }
         var raftConfiguration = RaftConfiguration(id: identity.memberID, randomSeed: UInt64.random(in: 1...UInt64.max))
         raftConfiguration.electionTicks = max(configuration.electionTimeout / max(configuration.heartbeatInterval, 1), 2)
+        raftConfiguration.preVote = configuration.preVote
+        let limits = StoreNode.Limits(
+            maxRequestBytes: configuration.maxRequestBytes, maxTxnOperations: configuration.maxTxnOperations,
+            quotaBytes: configuration.quotaBackendBytes > 0 ? configuration.quotaBackendBytes : 2 << 30)
         let node = StoreNode(
             memberID: identity.memberID, clusterID: identity.clusterID, members: identity.members,
             raft: RaftNode(configuration: raftConfiguration, state: opened.state), log: log,
-            requestTimeout: .milliseconds(5000 + 2 * configuration.electionTimeout))
+            requestTimeout: .milliseconds(5000 + 2 * configuration.electionTimeout), limits: limits)
 
         var peers: [UInt64: TCPTransport.Address] = [:]
         for (id, member) in identity.members where id != identity.memberID {
@@ -97,7 +107,13 @@ public enum EtcdServer {
             throw EtcdServerError("--listen-client-urls is empty")
         }
         let (host, port) = try hostAndPort(listen, flag: "--listen-client-urls")
-        let clientTransport = HTTP2ServerTransport.Posix(address: .ipv4(host: host, port: port), transportSecurity: .plaintext)
+        // etcd's gRPC refuses messages over the request limit plus 512 KiB with a status;
+        // grpc-swift would reset the stream instead. So the transport takes up to four
+        // times that (still bounded) and the services answer with etcd's status.
+        var transportConfiguration = HTTP2ServerTransport.Posix.Config.defaults
+        transportConfiguration.rpc.maxRequestPayloadSize = max(16 << 20, 4 * (configuration.maxRequestBytes + 512 * 1024))
+        let clientTransport = HTTP2ServerTransport.Posix(
+            address: .ipv4(host: host, port: port), transportSecurity: .plaintext, config: transportConfiguration)
         let server = GRPCServer(
             transport: clientTransport,
             services: [

@@ -18,6 +18,10 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         case .failed(let error): ProtoMapping.rpcError(error)
         case .timedOut: timedOut
         case .leaseFailed(let message): RPCError(code: .notFound, message: message)
+        case .tooLarge: RPCError(code: .invalidArgument, message: "etcdserver: request is too large")
+        case .overTransportLimit(let size, let limit):
+            RPCError(code: .resourceExhausted, message: "grpc: received message larger than max (\(size) vs. \(limit))")
+        case .noSpace: RPCError(code: .resourceExhausted, message: "etcdserver: mvcc: database space exceeded")
         default: noLeader
         }
     }
@@ -65,12 +69,14 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
     }
 
     func txn(request: Etcdserverpb_TxnRequest, context: ServerContext) async throws -> Etcdserverpb_TxnResponse {
+        let body: [UInt8] = try request.serializedBytes()
+        if let refusal = await node.spaceRefusal(.txn, body) { throw Self.failure(refusal) }
         do {
-            try MVCCStore.validate(ProtoMapping.txn(request), maxOperations: 128)
+            try MVCCStore.validate(ProtoMapping.txn(request), maxOperations: node.limits.maxTxnOperations)
         } catch {
             throw ProtoMapping.rpcError(error)
         }
-        switch await node.propose(.txn, try request.serializedBytes()) {
+        switch await node.propose(.txn, body) {
         case .txn(let outcome):
             var header = await node.header
             header.revision = outcome.revision

@@ -22,6 +22,22 @@ actor StoreNode {
         case leaseRenew = 7
         /// A member announcing its name and client URLs (etcd's publish).
         case publishAttributes = 8
+        /// Raising or clearing an alarm (NOSPACE).
+        case alarm = 9
+
+        /// Requests that add data: refused while NOSPACE is raised, checked against the quota.
+        var consumesSpace: Bool { self == .put || self == .txn || self == .leaseGrant }
+    }
+
+    /// The limits etcd's flags set.
+    struct Limits: Sendable {
+        /// `--max-request-bytes`: a proposal above it is refused before it reaches the log.
+        var maxRequestBytes = 1_572_864
+        /// `--max-txn-ops`.
+        var maxTxnOperations = 128
+        /// `--quota-backend-bytes` (0: etcd's default of 2 GiB), checked against the store's
+        /// logical size.
+        var quotaBytes: Int64 = 2 << 30
     }
 
     enum Applied: Sendable {
@@ -37,8 +53,15 @@ actor StoreNode {
         case leaseRenewed(ttl: Int64)
         case leaseFailed(String)
         case published
+        case alarms([Etcdserverpb_AlarmMember])
         /// Not applied in time: lost with a change of leader, or no quorum.
         case timedOut
+        /// Larger than `--max-request-bytes`.
+        case tooLarge
+        /// Larger than etcd's gRPC receive limit (the request limit plus 512 KiB).
+        case overTransportLimit(size: Int, limit: Int)
+        /// Over the quota, or refused while the NOSPACE alarm is raised.
+        case noSpace
     }
 
     /// A member as the Cluster service lists it: raft attributes from the initial cluster,
@@ -64,6 +87,10 @@ actor StoreNode {
     /// How long a write or a linearizable read may wait before "request timed out"
     /// (etcd: 5 s plus two election timeouts).
     let requestTimeout: Duration
+    let limits: Limits
+    /// Raised alarms (replicated): member and type, in the order raised.
+    private(set) var alarms: [Etcdserverpb_AlarmMember] = []
+    var spaceAlarmRaised: Bool { alarms.contains { $0.alarm == .nospace } }
     private var raft: RaftNode
     private let log: DurableLog
     private var transport: TCPTransport?
@@ -80,8 +107,9 @@ actor StoreNode {
 
     init(
         memberID: UInt64, clusterID: UInt64, members: [UInt64: MemberRecord], raft: RaftNode, log: DurableLog,
-        requestTimeout: Duration = .seconds(7)
+        requestTimeout: Duration = .seconds(7), limits: Limits = Limits()
     ) {
+        self.limits = limits
         self.memberID = memberID
         self.clusterID = clusterID
         self.members = members
@@ -154,6 +182,28 @@ actor StoreNode {
         return nil
     }
 
+    /// `.noSpace` when the quota refuses the request: over the quota every request that
+    /// may add data is refused (a read-only txn too, as etcd); under it, a raised alarm
+    /// still refuses those that write. etcd checks this before validating a txn.
+    func spaceRefusal(_ kind: RequestKind, _ body: [UInt8]) -> Applied? {
+        guard kind.consumesSpace else { return nil }
+        if Int64(store.logicalSize + body.count + MVCCStore.revisionOverhead) >= limits.quotaBytes {
+            if !spaceAlarmRaised { raiseSpaceAlarm() }
+            return .noSpace
+        }
+        return spaceAlarmRaised && Self.writes(kind, body) ? .noSpace : nil
+    }
+
+    /// Proposes NOSPACE for this member (once: later writes see it raised).
+    private func raiseSpaceAlarm() {
+        var request = Etcdserverpb_AlarmRequest()
+        request.action = .activate
+        request.memberID = memberID
+        request.alarm = .nospace
+        guard let body = try? request.serializedBytes() as [UInt8] else { return }
+        Task { _ = await self.propose(.alarm, body) }
+    }
+
     /// Announces this member's name and client URLs through the log, until it is applied.
     func publish(name: String, clientURLs: [String]) async {
         var member = Etcdserverpb_Member()
@@ -190,6 +240,13 @@ actor StoreNode {
 
     /// Proposes a write and waits until it is applied.
     func propose(_ kind: RequestKind, _ body: [UInt8]) async -> Applied {
+        // etcd's gRPC layer refuses messages above the limit plus 512 KiB; below that,
+        // etcd measures the internal request: the body plus a header of about 16 bytes.
+        if body.count > limits.maxRequestBytes + 512 * 1024 {
+            return .overTransportLimit(size: body.count, limit: limits.maxRequestBytes + 512 * 1024)
+        }
+        if body.count + 16 > limits.maxRequestBytes { return .tooLarge }
+        if let refusal = spaceRefusal(kind, body) { return refusal }
         nextRequest &+= 1
         let request = nextRequest
         var data = [kind.rawValue]
@@ -325,6 +382,10 @@ actor StoreNode {
         let outcome: Applied
         let granted = leases
         let leaseExists: (Int64) -> Bool = { granted[$0] != nil }
+        if kind.consumesSpace && spaceAlarmRaised && Self.writes(kind, Array(body)) {
+            waiters.removeValue(forKey: request)?.resume(returning: .noSpace)
+            return
+        }
         do throws(MVCCError) {
             switch kind {
             case .put:
@@ -339,7 +400,7 @@ actor StoreNode {
                 outcome = .deleteRange(result)
             case .txn:
                 let message = (try? Etcdserverpb_TxnRequest(serializedBytes: body)) ?? Etcdserverpb_TxnRequest()
-                let result = try store.txn(ProtoMapping.txn(message), leaseExists: leaseExists)
+                let result = try store.txn(ProtoMapping.txn(message), maxOperations: Int.max, leaseExists: leaseExists)
                 publish(result.events, revision: result.revision)
                 outcome = .txn(result)
             case .compact:
@@ -384,10 +445,45 @@ actor StoreNode {
                     members[message.id]?.clientURLs = message.clientUrls
                 }
                 outcome = .published
+            case .alarm:
+                let message = (try? Etcdserverpb_AlarmRequest(serializedBytes: body)) ?? Etcdserverpb_AlarmRequest()
+                var alarm = Etcdserverpb_AlarmMember()
+                alarm.memberID = message.memberID
+                alarm.alarm = message.alarm
+                switch message.action {
+                case .activate:
+                    if !alarms.contains(alarm) { alarms.append(alarm) }
+                    outcome = .alarms([alarm])
+                case .deactivate:
+                    let existed = alarms.contains(alarm)
+                    alarms.removeAll { $0 == alarm }
+                    outcome = .alarms(existed ? [alarm] : [])
+                default:
+                    outcome = .alarms(alarms)
+                }
             }
         } catch {
             outcome = .failed(error)
         }
         waiters.removeValue(forKey: request)?.resume(returning: outcome)
+    }
+
+    /// Whether a request adds data: puts, lease grants, txns with a put.
+    static func writes(_ kind: RequestKind, _ body: [UInt8]) -> Bool {
+        guard kind == .txn else { return kind.consumesSpace }
+        guard let message = try? Etcdserverpb_TxnRequest(serializedBytes: body) else { return true }
+        return hasPut(message)
+    }
+
+    /// Whether a txn writes in either branch (nested txns included): etcd's capped applier
+    /// refuses only those while NOSPACE is raised.
+    static func hasPut(_ txn: Etcdserverpb_TxnRequest) -> Bool {
+        (txn.success + txn.failure).contains { operation in
+            switch operation.request {
+            case .requestPut: true
+            case .requestTxn(let nested): hasPut(nested)
+            default: false
+            }
+        }
     }
 }

@@ -18,6 +18,12 @@ public struct MVCCStore: Sendable {
     public private(set) var currentRevision: Int64 = 1
     /// Reads below this revision fail; 0 until the first compaction.
     public private(set) var compactedRevision: Int64 = 0
+    /// Bytes the kept history holds: keys and values of every revision not yet compacted
+    /// away, plus a fixed cost per revision (the index entry). The quota is checked
+    /// against this, so compaction gives space back at once (etcd's needs a defragment).
+    public private(set) var logicalSize = 0
+    /// The fixed part of a revision's cost in `logicalSize`.
+    public static let revisionOverhead = 48
 
     public init() {}
 
@@ -228,7 +234,12 @@ public struct MVCCStore: Sendable {
         return TxnResult(succeeded: succeeded, responses: responses)
     }
 
+    private static func cost(_ change: Change, key: [UInt8]) -> Int {
+        key.count + (change.keyValue?.value.count ?? 0) + revisionOverhead
+    }
+
     private mutating func record(_ change: Change, for key: [UInt8]) {
+        logicalSize += Self.cost(change, key: key)
         if histories[key] == nil {
             keys.insert(key, at: lowerBound(key))
             histories[key] = [change]
@@ -307,6 +318,7 @@ public struct MVCCStore: Sendable {
             guard let keep = history.lastIndex(where: { $0.main <= revision }) else { continue }
             var trimmed = Array(history[keep...])
             if trimmed.first?.keyValue == nil { trimmed.removeFirst() }
+            for change in history.prefix(history.count - trimmed.count) { logicalSize -= Self.cost(change, key: key) }
             if trimmed.isEmpty {
                 emptied.insert(key)
             } else if trimmed.count != history.count {

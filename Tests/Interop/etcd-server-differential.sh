@@ -132,6 +132,25 @@ case_ get foo --rev=2
 case_ get foo --rev=3 -w json
 case_ get --prefix '' -w json
 
+# Limits: a value just over --max-request-bytes, one over the gRPC limit (refused by
+# etcdctl itself), too many and duplicate txn operations, a value right under the limit.
+head -c 1600000 /dev/zero | tr '\0' a >"$work/over-limit"
+head -c 1500000 /dev/zero | tr '\0' b >"$work/under-limit"
+head -c 3000000 /dev/zero | tr '\0' c >"$work/over-grpc-limit"
+run_case "$work/over-limit" put big
+run_case "$work/over-grpc-limit" put big
+run_case "$work/under-limit" put big
+case_ get big --print-value-only -w json --keys-only
+{ echo; for index in $(seq 129); do echo "put many$index x"; done; echo; echo; } >"$work/txn-129"
+run_case "$work/txn-129" txn
+{ echo; for index in $(seq 128); do echo "put many$index x"; done; echo; echo; } >"$work/txn-128"
+run_case "$work/txn-128" txn -w json
+with_input '\nput dup 1\nput dup 2\n\n\n' txn
+with_input '\nput dup 1\ndel dup\n\n\n' txn
+with_input '\nput dup1 1\ndel dup --prefix\n\n\n' txn
+case_ get z a
+case_ del z a
+
 # Leases (IDs are chosen by each server, so masked; attaching keys needs the ID and is
 # covered by the client tests).
 case_ lease grant 60

@@ -29,6 +29,23 @@ import Testing
         #expect(throws: MVCCError.futureRevision) { try store.range(old) }
     }
 
+    @Test func logicalSizeCountsKeptHistoryAndShrinksOnCompaction() throws {
+        var store = MVCCStore()
+        let overhead = MVCCStore.revisionOverhead
+        _ = try store.put(PutRequest(key: Self.bytes("key"), value: [UInt8](repeating: 1, count: 100)))
+        _ = try store.put(PutRequest(key: Self.bytes("key"), value: [UInt8](repeating: 2, count: 10)))
+        #expect(store.logicalSize == (3 + 100 + overhead) + (3 + 10 + overhead))
+        _ = store.deleteRange(DeleteRangeRequest(key: Self.bytes("key")))
+        #expect(store.logicalSize == (3 + 100 + overhead) + (3 + 10 + overhead) + (3 + overhead))
+        // Compacting at the delete drops the key's whole history.
+        try store.compact(store.currentRevision)
+        #expect(store.logicalSize == 0)
+        _ = try store.put(PutRequest(key: Self.bytes("a"), value: Self.bytes("1")))
+        _ = try store.put(PutRequest(key: Self.bytes("a"), value: Self.bytes("22")))
+        try store.compact(store.currentRevision)
+        #expect(store.logicalSize == 1 + 2 + overhead)
+    }
+
     @Test func compactionKeepsTheBoundaryRevisionReadable() throws {
         var store = MVCCStore()
         for value in 1...5 { _ = try store.put(PutRequest(key: Self.bytes("k"), value: Self.bytes("\(value)"))) }

@@ -19,6 +19,10 @@ enum EtcdServerCommand {
         GoFlag(["initial-cluster-token"], .string, default: "\"etcd-cluster\"", "Initial cluster token for the etcd cluster during bootstrap."),
         GoFlag(["heartbeat-interval"], .int, default: "100", "Time (in milliseconds) of a heartbeat interval."),
         GoFlag(["election-timeout"], .int, default: "1000", "Time (in milliseconds) for an election to timeout."),
+        GoFlag(["max-request-bytes"], .int, default: "1572864", "Maximum client request size in bytes the server will accept."),
+        GoFlag(["max-txn-ops"], .int, default: "128", "Maximum number of operations permitted in a transaction."),
+        GoFlag(["quota-backend-bytes"], .int, default: "0", "Raise alarms when backend size exceeds the given quota (0 defaults to low space quota)."),
+        GoFlag(["pre-vote"], .bool, default: "false", "Enable to run an additional Raft election phase."),
         GoFlag(["help", "h"], .bool, "show help"),
     ]
 
@@ -64,6 +68,10 @@ enum EtcdServerCommand {
         if let token = setting("initial-cluster-token") { configuration.initialClusterToken = token }
         if let value = setting("heartbeat-interval"), let milliseconds = Int(value) { configuration.heartbeatInterval = milliseconds }
         if let value = setting("election-timeout"), let milliseconds = Int(value) { configuration.electionTimeout = milliseconds }
+        if let value = setting("max-request-bytes"), let bytes = Int(value) { configuration.maxRequestBytes = bytes }
+        if let value = setting("max-txn-ops"), let count = Int(value) { configuration.maxTxnOperations = count }
+        if let value = setting("quota-backend-bytes"), let bytes = Int64(value) { configuration.quotaBackendBytes = bytes }
+        if let value = setting("pre-vote") { configuration.preVote = value == "true" || value == "1" }
         Termination.install()
         let settings = configuration
         let errors = io.error
