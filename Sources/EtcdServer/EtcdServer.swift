@@ -110,10 +110,11 @@ public enum EtcdServer {
         // etcd's gRPC refuses messages over the request limit plus 512 KiB with a status;
         // grpc-swift would reset the stream instead. So the transport takes up to four
         // times that (still bounded) and the services answer with etcd's status.
-        var transportConfiguration = HTTP2ServerTransport.Posix.Config.defaults
+        var transportConfiguration = HTTP2ServerTransport.Custom<ClientPortListener>.Config.defaults
         transportConfiguration.rpc.maxRequestPayloadSize = max(16 << 20, 4 * (configuration.maxRequestBytes + 512 * 1024))
-        let clientTransport = HTTP2ServerTransport.Posix(
-            address: .ipv4(host: host, port: port), transportSecurity: .plaintext, config: transportConfiguration)
+        let endpoints = EtcdHTTPEndpoints(node: node, quotaBytes: limits.quotaBytes)
+        let clientTransport = HTTP2ServerTransport.Custom(
+            listenerFactory: ClientPortListener(host: host, port: port, responder: endpoints), config: transportConfiguration)
         let server = GRPCServer(
             transport: clientTransport,
             services: [
@@ -136,7 +137,7 @@ public enum EtcdServer {
             group.addTask {
                 await node.publish(name: configuration.name, clientURLs: configuration.advertiseClientURLs)
             }
-            if let address = try await clientTransport.listeningAddress.ipv4 {
+            if let address = await clientTransport.listeningAddress?.ipv4 {
                 ready("\(address.host):\(address.port)")
             }
         }

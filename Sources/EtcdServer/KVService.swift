@@ -30,8 +30,7 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         if !request.serializable {
             guard await node.linearizableBarrier() else { throw await node.leader == 0 ? Self.noLeader : Self.timedOut }
         }
-        let store = await node.store
-        let header = await node.header
+        let (store, header) = await node.readView()
         do {
             return ProtoMapping.rangeResponse(try store.range(ProtoMapping.range(request)), header: header)
         } catch {

@@ -90,6 +90,24 @@ actor StoreNode {
     let limits: Limits
     /// Raised alarms (replicated): member and type, in the order raised.
     private(set) var alarms: [Etcdserverpb_AlarmMember] = []
+    /// What /metrics reports.
+    struct Counters: Sendable {
+        var leaderChanges: UInt64 = 0
+        var proposalsFailed: UInt64 = 0
+        var readIndexesFailed: UInt64 = 0
+        var puts: UInt64 = 0
+        var deletes: UInt64 = 0
+        var txns: UInt64 = 0
+        var ranges: UInt64 = 0
+        var healthSuccesses: UInt64 = 0
+        var healthFailures: UInt64 = 0
+    }
+    private(set) var counters = Counters()
+    private var lastLeader: NodeID = 0
+    var pendingProposals: Int { waiters.count }
+    var walSyncDurations: DurationHistogram { log.syncDurations }
+    var walBytesWritten: UInt64 { log.bytesWritten }
+    var logicalSize: Int { store.logicalSize }
     var spaceAlarmRaised: Bool { alarms.contains { $0.alarm == .nospace } }
     private var raft: RaftNode
     private let log: DurableLog
@@ -270,11 +288,25 @@ actor StoreNode {
     }
 
     private func expireProposal(_ request: UInt64) {
-        waiters.removeValue(forKey: request)?.resume(returning: .timedOut)
+        guard let waiter = waiters.removeValue(forKey: request) else { return }
+        counters.proposalsFailed += 1
+        waiter.resume(returning: .timedOut)
     }
 
     private func expireRead(_ context: [UInt8]) {
-        reads.removeValue(forKey: context)?.resume(returning: nil)
+        guard let waiter = reads.removeValue(forKey: context) else { return }
+        counters.readIndexesFailed += 1
+        waiter.resume(returning: nil)
+    }
+
+    func countHealthCheck(_ healthy: Bool) {
+        if healthy { counters.healthSuccesses += 1 } else { counters.healthFailures += 1 }
+    }
+
+    /// The store and header to answer a range from, in one hop (counted for /metrics).
+    func readView() -> (store: MVCCStore, header: Etcdserverpb_ResponseHeader) {
+        counters.ranges += 1
+        return (store, header)
     }
 
     /// Waits until every write acknowledged before the call is applied here (ReadIndex).
@@ -367,6 +399,10 @@ actor StoreNode {
                 for (id, ttl) in leases { expiries[id] = now + .seconds(ttl) }
             }
             wasLeader = raft.role == .leader
+            if raft.leader != lastLeader {
+                if raft.leader != 0 { counters.leaderChanges += 1 }
+                lastLeader = raft.leader
+            }
             let done = appliedWaiters.filter { $0.index <= appliedIndex }
             appliedWaiters.removeAll { $0.index <= appliedIndex }
             for waiter in done { waiter.done.resume() }
@@ -390,16 +426,19 @@ actor StoreNode {
             switch kind {
             case .put:
                 let message = (try? Etcdserverpb_PutRequest(serializedBytes: body)) ?? Etcdserverpb_PutRequest()
+                counters.puts += 1
                 let result = try store.put(ProtoMapping.put(message), leaseExists: leaseExists)
                 publish(result.events, revision: result.revision)
                 outcome = .put(result)
             case .deleteRange:
                 let message = (try? Etcdserverpb_DeleteRangeRequest(serializedBytes: body)) ?? Etcdserverpb_DeleteRangeRequest()
+                counters.deletes += 1
                 let result = store.deleteRange(ProtoMapping.delete(message))
                 publish(result.events, revision: result.revision)
                 outcome = .deleteRange(result)
             case .txn:
                 let message = (try? Etcdserverpb_TxnRequest(serializedBytes: body)) ?? Etcdserverpb_TxnRequest()
+                counters.txns += 1
                 let result = try store.txn(ProtoMapping.txn(message), maxOperations: Int.max, leaseExists: leaseExists)
                 publish(result.events, revision: result.revision)
                 outcome = .txn(result)

@@ -23,6 +23,9 @@ public final class DurableLog: @unchecked Sendable {
         /// After a failed sync the file contents are unknown: refuse everything.
         var failure: StorageError?
         var syncs = 0
+        /// etcd's `etcd_disk_wal_fsync_duration_seconds` buckets: 1 ms to 8.192 s.
+        var syncDurations = DurationHistogram(start: 0.001, factor: 2, buckets: 14)
+        var bytesWritten: UInt64 = 0
     }
 
     public static let formatVersion = "1"
@@ -166,9 +169,15 @@ public final class DurableLog: @unchecked Sendable {
             }
             guard !batch.isEmpty else { return }
             do throws(StorageError) {
-                try wal.append(batch.flatMap(\.records))
+                let bytes = UInt64(try wal.append(batch.flatMap(\.records)))
+                let started = ContinuousClock.now
                 try wal.sync()
-                state.withLock { $0.syncs += 1 }
+                let (seconds, attoseconds) = (ContinuousClock.now - started).components
+                state.withLock { group in
+                    group.syncs += 1
+                    group.syncDurations.observe(Double(seconds) + Double(attoseconds) / 1e18)
+                    group.bytesWritten += bytes
+                }
                 for waiter in batch { waiter.done.resume() }
             } catch {
                 state.withLock { $0.failure = error }
@@ -215,6 +224,12 @@ public final class DurableLog: @unchecked Sendable {
 
     /// Syncs performed so far (one per group), for benchmarks and tests.
     public var syncCount: Int { state.withLock { $0.syncs } }
+
+    /// How long each WAL sync took.
+    public var syncDurations: DurationHistogram { state.withLock { $0.syncDurations } }
+
+    /// Bytes appended to the WAL since open.
+    public var bytesWritten: UInt64 { state.withLock { $0.bytesWritten } }
 
     public var segmentCount: Int { queue.sync { wal.segmentCount } }
 }

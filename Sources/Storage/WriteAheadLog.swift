@@ -240,8 +240,11 @@ final class WriteAheadLog {
 
     /// Writes records (not yet durable: call ``sync()``). Starts a new segment when the
     /// current one is full, at an entry boundary.
-    func append(_ records: [WALRecord]) throws(StorageError) {
+    /// Appends the records; returns the bytes written.
+    @discardableResult
+    func append(_ records: [WALRecord]) throws(StorageError) -> Int {
         var buffer: [UInt8] = []
+        var written = 0
         for record in records {
             if case .entry(let entry) = record {
                 if size + buffer.count >= segmentBytes {
@@ -250,9 +253,12 @@ final class WriteAheadLog {
                 }
                 lastIndex = entry.index
             }
-            buffer.append(contentsOf: record.encoded())
+            let encoded = record.encoded()
+            written += encoded.count
+            buffer.append(contentsOf: encoded)
         }
         try flush(&buffer)
+        return written
     }
 
     private func flush(_ buffer: inout [UInt8]) throws(StorageError) {

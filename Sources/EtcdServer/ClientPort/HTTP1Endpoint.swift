@@ -1,0 +1,153 @@
+import Glibc
+import NIOCore
+import NIOHTTP1
+
+/// An HTTP/1.1 request as the responder sees it.
+struct HTTPRequest: Sendable {
+    var method: HTTPMethod
+    var uri: String
+    var headers: HTTPHeaders
+    var body: [UInt8]
+
+    /// The path without the query.
+    var path: Substring { uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0] }
+}
+
+/// A response as Go's net/http writes it: the handler's headers sorted by name, then
+/// `Date` and `Content-Length`, then a `Content-Type` the server guessed when the handler
+/// set none (`sniffedType`). Clients compare such bytes, so the order is kept.
+struct HTTPResponse: Sendable {
+    var status: HTTPResponseStatus
+    var headers: [(String, String)]
+    var body: [UInt8]
+    var sniffedType: String?
+
+    /// A response whose handler set its content type.
+    init(_ status: HTTPResponseStatus, contentType: String, body: String) {
+        self.status = status
+        headers = [("Content-Type", contentType)]
+        self.body = Array(body.utf8)
+    }
+
+    /// A response whose content type the server guesses (Go: `DetectContentType`).
+    init(_ status: HTTPResponseStatus, sniffedType: String, body: String) {
+        self.status = status
+        headers = []
+        self.body = Array(body.utf8)
+        self.sniffedType = sniffedType
+    }
+
+    /// Go's `http.NotFound`.
+    static var notFound: HTTPResponse {
+        var response = HTTPResponse(.notFound, contentType: "text/plain; charset=utf-8", body: "404 page not found\n")
+        response.headers.append(("X-Content-Type-Options", "nosniff"))
+        return response
+    }
+}
+
+/// Answers HTTP/1.1 requests on the client port.
+protocol HTTPResponder: Sendable {
+    func respond(to request: HTTPRequest) async -> HTTPResponse
+}
+
+/// Collects one request at a time (body up to a limit), asks the responder, writes the
+/// answer; keep-alive as HTTP/1.1 has it. Requests pipelined behind wait their turn.
+final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    /// Bodies larger than this are refused with 413 (the v2 API's largest values fit).
+    static let maxBody = 4 << 20
+    private let responder: any HTTPResponder
+    private var current: HTTPRequest?
+    private var queued: [HTTPRequest] = []
+    private var busy = false
+    private var tooLarge = false
+
+    init(responder: any HTTPResponder) { self.responder = responder }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            current = HTTPRequest(method: head.method, uri: head.uri, headers: head.headers, body: [])
+            tooLarge = false
+        case .body(var chunk):
+            guard current != nil, !tooLarge else { return }
+            if current!.body.count + chunk.readableBytes > Self.maxBody {
+                tooLarge = true
+                current!.body = []
+            } else {
+                current!.body += chunk.readBytes(length: chunk.readableBytes) ?? []
+            }
+        case .end:
+            guard let request = current else { return }
+            current = nil
+            if tooLarge {
+                queued.append(HTTPRequest(method: .RAW(value: "TOO-LARGE"), uri: request.uri, headers: request.headers, body: []))
+            } else {
+                queued.append(request)
+            }
+            serveNext(context: context)
+        }
+    }
+
+    private func serveNext(context: ChannelHandlerContext) {
+        guard !busy, !queued.isEmpty else { return }
+        busy = true
+        let request = queued.removeFirst()
+        let responder = self.responder
+        let loop = context.eventLoop
+        let bound = NIOLoopBound((self, context), eventLoop: loop)
+        Task {
+            let response: HTTPResponse
+            if case .RAW(value: "TOO-LARGE") = request.method {
+                response = HTTPResponse(.payloadTooLarge, contentType: "text/plain; charset=utf-8", body: "request body too large\n")
+            } else {
+                response = await responder.respond(to: request)
+            }
+            loop.execute {
+                let (handler, context) = bound.value
+                handler.write(response, for: request, context: context)
+            }
+        }
+    }
+
+    private func write(_ response: HTTPResponse, for request: HTTPRequest, context: ChannelHandlerContext) {
+        var headers = HTTPHeaders(response.headers.sorted { $0.0 < $1.0 })
+        headers.add(name: "Date", value: Self.httpDate())
+        headers.add(name: "Content-Length", value: String(response.body.count))
+        if let sniffed = response.sniffedType { headers.add(name: "Content-Type", value: sniffed) }
+        let close = request.headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
+        if close { headers.add(name: "Connection", value: "close") }
+        context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
+        if !response.body.isEmpty, request.method != .HEAD {
+            context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: response.body)))), promise: nil)
+        }
+        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        if close {
+            let channel = context.channel
+            written.whenComplete { _ in channel.close(promise: nil) }
+            return
+        }
+        busy = false
+        serveNext(context: context)
+    }
+
+    /// RFC 7231's IMF-fixdate, as the Date header carries it.
+    static func httpDate() -> String {
+        var now = time(nil)
+        var parts = tm()
+        gmtime_r(&now, &parts)
+        var buffer = [CChar](repeating: 0, count: 64)
+        let length = strftime(&buffer, buffer.count, "%a, %d %b %Y %H:%M:%S GMT", &parts)
+        return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        // A request the decoder cannot parse: answer 400 and close, as Go's server does.
+        let head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: ["Connection": "close", "Content-Length": "0"])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        let channel = context.channel
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+    }
+}
