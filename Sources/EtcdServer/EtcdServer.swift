@@ -112,6 +112,9 @@ public enum EtcdServer {
         // times that (still bounded) and the services answer with etcd's status.
         var transportConfiguration = HTTP2ServerTransport.Custom<ClientPortListener>.Config.defaults
         transportConfiguration.rpc.maxRequestPayloadSize = max(16 << 20, 4 * (configuration.maxRequestBytes + 512 * 1024))
+        // grpc-swift holds each response up to 100 µs hoping to share a flush; etcd's
+        // clients wait on every answer, so that delay is pure latency here.
+        transportConfiguration.connection.flushCoalescing = nil
         let endpoints = EtcdHTTPEndpoints(node: node, quotaBytes: limits.quotaBytes)
         let clientTransport = HTTP2ServerTransport.Custom(
             listenerFactory: ClientPortListener(host: host, port: port, responder: endpoints), config: transportConfiguration)

@@ -117,6 +117,12 @@ actor StoreNode {
     private var nextRequest: UInt64
     private var waiters: [UInt64: CheckedContinuation<Applied, Never>] = [:]
     private var reads: [[UInt8]: CheckedContinuation<LogIndex?, Never>] = [:]
+    /// When waiting proposals and reads time out, oldest first (one timeout for all, so
+    /// appending keeps the order); swept on every tick instead of a timer per request.
+    private var proposalDeadlines: [(deadline: ContinuousClock.Instant, request: UInt64)] = []
+    private var proposalDeadlinesStart = 0
+    private var readDeadlines: [(deadline: ContinuousClock.Instant, context: [UInt8])] = []
+    private var processScheduled = false
     private var appliedWaiters: [(index: LogIndex, done: CheckedContinuation<Void, Never>)] = []
     private var processing = false
     /// Watchers: key range and where to deliver (events, revision) batches.
@@ -141,9 +147,12 @@ actor StoreNode {
     func attach(_ transport: TCPTransport) { self.transport = transport }
 
     /// Messages from other members, in arrival order.
-    func step(_ messages: [Raft.Message]) async {
+    /// Messages from other members, in arrival order. Returns at once: the Ready loop
+    /// runs on its own, so messages arriving during a disk sync are stepped meanwhile and
+    /// share the next sync.
+    func step(_ messages: [Raft.Message]) {
         for message in messages { raft.step(message) }
-        await process()
+        scheduleProcessing()
     }
 
     var isSingleMember: Bool { raft.membership.all.count == 1 }
@@ -167,6 +176,7 @@ actor StoreNode {
 
     func tick() async {
         raft.tick()
+        expireOverdue()
         await process()
         await expireLeases()
     }
@@ -276,14 +286,38 @@ actor StoreNode {
         case .dropped:
             return .noLeader
         }
-        let timeout = requestTimeout
+        proposalDeadlines.append((ContinuousClock.now + requestTimeout, request))
         return await withCheckedContinuation { continuation in
             waiters[request] = continuation
-            Task { await self.process() }
-            Task {
-                try? await Task.sleep(for: timeout)
-                self.expireProposal(request)
-            }
+            scheduleProcessing()
+        }
+    }
+
+    /// Runs `process` soon, once for however many requests ask before it starts.
+    private func scheduleProcessing() {
+        guard !processing, !processScheduled else { return }
+        processScheduled = true
+        Task {
+            self.processScheduled = false
+            await self.process()
+        }
+    }
+
+    /// Times out proposals and reads whose deadline passed.
+    private func expireOverdue() {
+        let now = ContinuousClock.now
+        while proposalDeadlinesStart < proposalDeadlines.count, proposalDeadlines[proposalDeadlinesStart].deadline < now {
+            expireProposal(proposalDeadlines[proposalDeadlinesStart].request)
+            proposalDeadlinesStart += 1
+        }
+        if proposalDeadlinesStart > 1024, proposalDeadlinesStart * 2 > proposalDeadlines.count {
+            proposalDeadlines.removeFirst(proposalDeadlinesStart)
+            proposalDeadlinesStart = 0
+        }
+        let overdue = readDeadlines.prefix { $0.deadline < now }
+        if !overdue.isEmpty {
+            for read in overdue { expireRead(read.context) }
+            readDeadlines.removeFirst(overdue.count)
         }
     }
 
@@ -314,14 +348,10 @@ actor StoreNode {
         var context = [UInt8](repeating: 0, count: 16)
         for index in context.indices { context[index] = UInt8.random(in: 0...255) }
         guard raft.requestRead(context: context) else { return false }
-        let timeout = requestTimeout
+        readDeadlines.append((ContinuousClock.now + requestTimeout, context))
         let point: LogIndex? = await withCheckedContinuation { continuation in
             reads[context] = continuation
-            Task { await self.process() }
-            Task {
-                try? await Task.sleep(for: timeout)
-                self.expireRead(context)
-            }
+            scheduleProcessing()
         }
         guard let point else { return false }
         if appliedIndex < point {
