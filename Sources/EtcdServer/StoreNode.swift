@@ -413,6 +413,13 @@ actor StoreNode {
         defer { processing = false }
         while raft.hasReady {
             let ready = raft.ready()
+            // A leader's appends and heartbeats go out before its own disk write, so the
+            // followers' syncs overlap the leader's (Raft thesis 10.2.1): the leader counts
+            // itself toward a commit only once `advance` reports its entries stable.
+            // Everything else (votes, acknowledgements) waits for the sync.
+            let early = ready.messages.filter { [.append, .heartbeat, .snapshot].contains($0.kind) }
+            let late = early.isEmpty ? ready.messages : ready.messages.filter { ![.append, .heartbeat, .snapshot].contains($0.kind) }
+            if !early.isEmpty { transport?.send(early) }
             do {
                 try await log.save(ready)
             } catch {
@@ -420,7 +427,7 @@ actor StoreNode {
                 FileHandle.standardError.write(Data("etcd: storage failed: \(error)\n".utf8))
                 exit(1)
             }
-            if !ready.messages.isEmpty { transport?.send(ready.messages) }
+            if !late.isEmpty { transport?.send(late) }
             for entry in ready.committedEntries { apply(entry) }
             for read in ready.readStates { reads.removeValue(forKey: read.context)?.resume(returning: read.index) }
             raft.advance(ready)
