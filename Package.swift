@@ -41,7 +41,7 @@ let package = Package(
         .target(name: "Checksums", swiftSettings: strictSettings),
         .target(name: "Raft", swiftSettings: strictSettings),
         .target(name: "RaftCoding", dependencies: ["Raft"], swiftSettings: strictSettings),
-        .target(name: "MVCC", swiftSettings: strictSettings),
+        .target(name: "MVCC", dependencies: ["RaftCoding"], swiftSettings: strictSettings),
         .target(name: "Storage", dependencies: ["Raft", "RaftCoding", "Checksums"], swiftSettings: strictSettings),
         .target(
             name: "RaftTransport",
@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "EtcdServer",
             dependencies: [
-                "EtcdAPI", "MVCC", "Raft", "RaftTransport", "Storage",
+                "EtcdAPI", "MVCC", "Raft", "RaftCoding", "RaftTransport", "Storage",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -26,6 +26,8 @@ public struct EtcdServerConfiguration: Sendable {
     public var maxRequestBytes = 1_572_864
     public var maxTxnOperations = 128
     public var quotaBackendBytes: Int64 = 0
+    /// `--snapshot-count`: applied entries between snapshots of the state.
+    public var snapshotCount: UInt64 = 100_000
     /// `--pre-vote` (etcd 3.4 defaults it off; our Raft always has it available).
     public var preVote = false
 
@@ -84,7 +86,9 @@ public enum EtcdServer {
         let node = StoreNode(
             memberID: identity.memberID, clusterID: identity.clusterID, members: identity.members,
             raft: RaftNode(configuration: raftConfiguration, state: opened.state), log: log,
-            requestTimeout: .milliseconds(5000 + 2 * configuration.electionTimeout), limits: limits)
+            requestTimeout: .milliseconds(5000 + 2 * configuration.electionTimeout), limits: limits,
+            snapshotCount: configuration.snapshotCount)
+        await node.recover()
 
         var peers: [UInt64: TCPTransport.Address] = [:]
         for (id, member) in identity.members where id != identity.memberID {

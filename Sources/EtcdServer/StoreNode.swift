@@ -131,7 +131,7 @@ actor StoreNode {
 
     init(
         memberID: UInt64, clusterID: UInt64, members: [UInt64: MemberRecord], raft: RaftNode, log: DurableLog,
-        requestTimeout: Duration = .seconds(7), limits: Limits = Limits()
+        requestTimeout: Duration = .seconds(7), limits: Limits = Limits(), snapshotCount: UInt64 = 100_000
     ) {
         self.limits = limits
         self.memberID = memberID
@@ -140,7 +140,59 @@ actor StoreNode {
         self.raft = raft
         self.log = log
         self.requestTimeout = requestTimeout
+        self.snapshotCount = snapshotCount
         nextRequest = UInt64.random(in: 1...UInt64.max / 2)
+    }
+
+    /// Loads the snapshot the data directory started from; the log replays the rest.
+    func recover() {
+        if let snapshot = raft.snapshot { restore(snapshot) }
+    }
+
+    // MARK: Snapshots
+
+    /// Entries applied between snapshots (`--snapshot-count`).
+    let snapshotCount: UInt64
+    private var snapshotIndex: LogIndex = 0
+
+    var state: StoreState {
+        StoreState(
+            store: store, leases: leases, alarms: alarms,
+            published: members.mapValues { (name: $0.name, clientURLs: $0.clientURLs) })
+    }
+
+    /// Replaces the replicated state with a snapshot's (on start, or sent by the leader to
+    /// a member too far behind). A snapshot this build cannot read stops the member: going
+    /// on would serve another history than the cluster's.
+    private func restore(_ snapshot: Snapshot) {
+        guard let restored = StoreState(decoding: snapshot.data) else {
+            FileHandle.standardError.write(Data("etcd: snapshot at index \(snapshot.metadata.index) is unreadable\n".utf8))
+            exit(1)
+        }
+        store = restored.store
+        leases = restored.leases
+        alarms = restored.alarms
+        for (id, member) in restored.published where members[id] != nil {
+            members[id]?.name = member.name
+            members[id]?.clientURLs = member.clientURLs
+        }
+        let now = ContinuousClock.now
+        expiries = leases.mapValues { now + .seconds($0) }
+        appliedIndex = snapshot.metadata.index
+        snapshotIndex = snapshot.metadata.index
+    }
+
+    /// Snapshots the state at the applied index and drops the log before it, so restart
+    /// replays at most `snapshotCount` entries and the WAL stops growing.
+    func takeSnapshot() async {
+        guard appliedIndex > snapshotIndex, let snapshot = raft.compact(at: appliedIndex, data: state.encoded()) else { return }
+        snapshotIndex = snapshot.metadata.index
+        do {
+            try await log.saveSnapshot(snapshot)
+        } catch {
+            FileHandle.standardError.write(Data("etcd: storage failed: \(error)\n".utf8))
+            exit(1)
+        }
     }
 
     /// Where Raft messages to other members go; set once, before the first tick.
@@ -428,6 +480,7 @@ actor StoreNode {
                 exit(1)
             }
             if !late.isEmpty { transport?.send(late) }
+            if let snapshot = ready.snapshot { restore(snapshot) }
             for entry in ready.committedEntries { apply(entry) }
             for read in ready.readStates { reads.removeValue(forKey: read.context)?.resume(returning: read.index) }
             raft.advance(ready)
@@ -443,6 +496,7 @@ actor StoreNode {
             let done = appliedWaiters.filter { $0.index <= appliedIndex }
             appliedWaiters.removeAll { $0.index <= appliedIndex }
             for waiter in done { waiter.done.resume() }
+            if appliedIndex - snapshotIndex >= snapshotCount { await takeSnapshot() }
         }
     }
 

@@ -12,16 +12,16 @@ public struct MVCCStore: Sendable {
     }
 
     /// Keys in byte order (binary-searched); their histories, oldest change first.
-    private var keys: [[UInt8]] = []
-    private var histories: [[UInt8]: [Change]] = [:]
+    var keys: [[UInt8]] = []
+    var histories: [[UInt8]: [Change]] = [:]
     /// The newest revision; 1 for an empty store, as etcd.
-    public private(set) var currentRevision: Int64 = 1
+    public internal(set) var currentRevision: Int64 = 1
     /// Reads below this revision fail; 0 until the first compaction.
-    public private(set) var compactedRevision: Int64 = 0
+    public internal(set) var compactedRevision: Int64 = 0
     /// Bytes the kept history holds: keys and values of every revision not yet compacted
     /// away, plus a fixed cost per revision (the index entry). The quota is checked
     /// against this, so compaction gives space back at once (etcd's needs a defragment).
-    public private(set) var logicalSize = 0
+    public internal(set) var logicalSize = 0
     /// The fixed part of a revision's cost in `logicalSize`.
     public static let revisionOverhead = 48
 
@@ -234,7 +234,7 @@ public struct MVCCStore: Sendable {
         return TxnResult(succeeded: succeeded, responses: responses)
     }
 
-    private static func cost(_ change: Change, key: [UInt8]) -> Int {
+    static func cost(_ change: Change, key: [UInt8]) -> Int {
         key.count + (change.keyValue?.value.count ?? 0) + revisionOverhead
     }
 

@@ -6,7 +6,8 @@
 # and the leader is killed once more. Afterwards every acknowledged write-once key must be
 # present on every member, and the recorded history of the shared registers must be
 # linearizable (Tests/Interop/tools/linearizability.py, which first proves on known
-# histories that it can tell).
+# histories that it can tell). Snapshots every 500 entries, so restarted and cut-off
+# members also catch up from snapshots.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . contrib/lib/common.sh
@@ -47,7 +48,7 @@ start() { # NAME
     "${prefix[@]}" "$ours_binary" etcd --name "$1" --data-dir "$work/$1.etcd" \
         --listen-client-urls "http://${client[$1]}" --advertise-client-urls "http://${client[$1]}" \
         --listen-peer-urls "http://${peer[$1]}" --initial-advertise-peer-urls "http://${peer[$1]}" \
-        --initial-cluster "$cluster" --initial-cluster-token fault-test >>"$work/$1.log" 2>&1 &
+        --initial-cluster "$cluster" --initial-cluster-token fault-test --snapshot-count 500 >>"$work/$1.log" 2>&1 &
     pid[$1]=$!
 }
 ctl() { ETCDCTL_API=3 etcdctl --command-timeout=3s "$@"; }

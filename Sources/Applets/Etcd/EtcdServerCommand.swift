@@ -22,6 +22,7 @@ enum EtcdServerCommand {
         GoFlag(["max-request-bytes"], .int, default: "1572864", "Maximum client request size in bytes the server will accept."),
         GoFlag(["max-txn-ops"], .int, default: "128", "Maximum number of operations permitted in a transaction."),
         GoFlag(["quota-backend-bytes"], .int, default: "0", "Raise alarms when backend size exceeds the given quota (0 defaults to low space quota)."),
+        GoFlag(["snapshot-count"], .int, default: "100000", "Number of committed transactions to trigger a snapshot to disk."),
         GoFlag(["pre-vote"], .bool, default: "false", "Enable to run an additional Raft election phase."),
         GoFlag(["help", "h"], .bool, "show help"),
     ]
@@ -71,6 +72,7 @@ enum EtcdServerCommand {
         if let value = setting("max-request-bytes"), let bytes = Int(value) { configuration.maxRequestBytes = bytes }
         if let value = setting("max-txn-ops"), let count = Int(value) { configuration.maxTxnOperations = count }
         if let value = setting("quota-backend-bytes"), let bytes = Int64(value) { configuration.quotaBackendBytes = bytes }
+        if let value = setting("snapshot-count"), let count = UInt64(value), count > 0 { configuration.snapshotCount = count }
         if let value = setting("pre-vote") { configuration.preVote = value == "true" || value == "1" }
         Termination.install()
         let settings = configuration
