@@ -9,6 +9,13 @@ public struct EtcdBackendStatus: Sendable, Hashable {
     public var totalKeys: Int
     public var totalSize: Int
 
+    public init(hash: UInt32, revision: Int64, totalKeys: Int, totalSize: Int) {
+        self.hash = hash
+        self.revision = revision
+        self.totalKeys = totalKeys
+        self.totalSize = totalSize
+    }
+
     /// Reads the file at `path`, first checking its page structure as etcdctl does.
     public init(path: String) throws(BoltError) {
         let file = try BoltFile(path: path)

@@ -1,4 +1,8 @@
+import Checksums
+import Crypto
 import EtcdAPI
+import Foundation
+import MVCC
 import GRPCCore
 import SwiftProtobuf
 
@@ -84,23 +88,71 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         return response
     }
 
+    /// Our backend has no free pages to give back; what grows is the WAL. Defragmenting
+    /// snapshots the state now, which drops the WAL before it (db size shrinks).
     func defragment(request: Etcdserverpb_DefragmentRequest, context: ServerContext) async throws
         -> Etcdserverpb_DefragmentResponse
-    { throw notYet("defragment") }
+    {
+        await node.takeSnapshot()
+        var response = Etcdserverpb_DefragmentResponse()
+        response.header = await node.header
+        return response
+    }
 
+    /// CRC-32C of the whole kept history (etcd hashes its backend file; ours is equal on
+    /// members with equal history, which is what the hash is compared for).
     func hash(request: Etcdserverpb_HashRequest, context: ServerContext) async throws -> Etcdserverpb_HashResponse {
-        throw notYet("hash")
+        let (store, header) = await node.readView()
+        var response = Etcdserverpb_HashResponse()
+        response.header = header
+        response.hash = CRC32C.checksum(store.encodedHistory(through: store.currentRevision))
+        return response
     }
 
+    /// CRC-32C of the kept history up to a revision (0: the current one), with the
+    /// compaction point, as `etcdctl endpoint hashkv` prints it.
     func hashKV(request: Etcdserverpb_HashKVRequest, context: ServerContext) async throws -> Etcdserverpb_HashKVResponse {
-        throw notYet("hashkv")
+        let (store, header) = await node.readView()
+        if request.revision > store.currentRevision { throw ProtoMapping.rpcError(.futureRevision) }
+        if request.revision > 0 && request.revision < store.compactedRevision { throw ProtoMapping.rpcError(.compacted) }
+        var response = Etcdserverpb_HashKVResponse()
+        response.header = header
+        response.hash = CRC32C.checksum(store.encodedHistory(through: request.revision > 0 ? request.revision : store.currentRevision))
+        response.compactRevision = store.compactedRevision
+        return response
     }
 
+    /// Streams the replicated state as an `EtcdSnapshotFile`, in 32 KiB chunks.
     func snapshot(
         request: Etcdserverpb_SnapshotRequest, response: RPCWriter<Etcdserverpb_SnapshotResponse>, context: ServerContext
-    ) async throws { throw notYet("snapshot") }
+    ) async throws {
+        let state = await node.state.encoded()
+        let header = await node.header
+        var sent = 0
+        let payload = EtcdSnapshotFile.encode(state)
+        while sent < payload.count {
+            let chunk = payload[sent..<min(sent + 32 * 1024, payload.count)]
+            sent += chunk.count
+            var message = Etcdserverpb_SnapshotResponse()
+            message.header = header
+            message.blob = Data(chunk)
+            message.remainingBytes = UInt64(payload.count - sent)
+            try await response.write(message)
+        }
+    }
 
     func moveLeader(request: Etcdserverpb_MoveLeaderRequest, context: ServerContext) async throws
         -> Etcdserverpb_MoveLeaderResponse
-    { throw notYet("move-leader") }
+    {
+        switch await node.moveLeader(to: request.targetID) {
+        case .moved:
+            var response = Etcdserverpb_MoveLeaderResponse()
+            response.header = await node.header
+            return response
+        case .notLeader: throw RPCError(code: .failedPrecondition, message: "etcdserver: not leader")
+        case .badTransferee: throw RPCError(code: .failedPrecondition, message: "etcdserver: bad leader transferee")
+        case .timedOut:
+            throw RPCError(code: .deadlineExceeded, message: "etcdserver: request timed out, leader transfer took too long")
+        }
+    }
 }

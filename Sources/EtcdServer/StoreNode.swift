@@ -182,13 +182,30 @@ actor StoreNode {
         snapshotIndex = snapshot.metadata.index
     }
 
+    /// Hands leadership to `target` and waits (up to the request timeout) until it holds it.
+    func moveLeader(to target: UInt64) async -> MoveLeaderOutcome {
+        guard raft.role == .leader else { return .notLeader }
+        guard raft.membership.voters.contains(target) else { return .badTransferee }
+        if target == memberID { return .moved }
+        raft.transferLeadership(to: target)
+        scheduleProcessing()
+        let deadline = ContinuousClock.now + requestTimeout
+        while ContinuousClock.now < deadline {
+            if raft.leader == target { return .moved }
+            try? await Task.sleep(for: .milliseconds(10))
+        }
+        return .timedOut
+    }
+
+    enum MoveLeaderOutcome { case moved, notLeader, badTransferee, timedOut }
+
     /// Snapshots the state at the applied index and drops the log before it, so restart
     /// replays at most `snapshotCount` entries and the WAL stops growing.
     func takeSnapshot() async {
         guard appliedIndex > snapshotIndex, let snapshot = raft.compact(at: appliedIndex, data: state.encoded()) else { return }
         snapshotIndex = snapshot.metadata.index
         do {
-            try await log.saveSnapshot(snapshot)
+            try await log.saveSnapshot(snapshot, hardState: raft.hardState)
         } catch {
             FileHandle.standardError.write(Data("etcd: storage failed: \(error)\n".utf8))
             exit(1)

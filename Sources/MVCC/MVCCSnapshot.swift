@@ -77,6 +77,9 @@ extension MVCCStore {
         guard reader.isEmpty else { return nil }
     }
 
+    /// Revisions kept (tombstones included), as etcd counts rows of its `key` bucket.
+    public var revisionCount: Int { histories.values.reduce(0) { $0 + $1.count } }
+
     /// The kept revisions up to `revision` as bytes, in key order: equal on members with
     /// equal history (what hash and hashkv compare).
     public func encodedHistory(through revision: Int64) -> [UInt8] {

@@ -188,9 +188,16 @@ public final class DurableLog: @unchecked Sendable {
 
     /// Stores the host's snapshot, records it in the log and deletes the segments it
     /// covers. Entries after it stay.
-    public func saveSnapshot(_ snapshot: Snapshot) async throws(StorageError) {
+    /// With `hardState` the marker opens a new segment that repeats the hard state, so
+    /// every older segment is covered and removed when no entry follows the snapshot.
+    public func saveSnapshot(_ snapshot: Snapshot, hardState: HardState? = nil) async throws(StorageError) {
         try onQueue { () throws(StorageError) in try snapshots.save(snapshot) }
-        try await save([.snapshotMarker(index: snapshot.metadata.index, term: snapshot.metadata.term)])
+        var records: [WALRecord] = [.snapshotMarker(index: snapshot.metadata.index, term: snapshot.metadata.term)]
+        if let hardState {
+            try onQueue { () throws(StorageError) in try wal.startSegment() }
+            records.append(.hardState(hardState))
+        }
+        try await save(records)
         try onQueue { () throws(StorageError) in
             try wal.removeSegments(coveredBy: snapshot.metadata.index)
             try snapshots.prune(keep: 2)

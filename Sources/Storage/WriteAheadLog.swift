@@ -274,6 +274,13 @@ final class WriteAheadLog {
 
     /// Deletes segments whose entries all lie at or below `index` (covered by a snapshot
     /// already on disk), keeping the newest segment.
+    /// Starts a new segment at the next entry index, so the ones before can be removed
+    /// once a snapshot covers them (the current one is synced and closed).
+    func startSegment() throws(StorageError) {
+        guard size > 0 else { return }
+        try createSegment(sequence: (segments.last?.sequence ?? 0) + 1, firstIndex: lastIndex + 1)
+    }
+
     func removeSegments(coveredBy index: LogIndex) throws(StorageError) {
         var removed = false
         while segments.count > 1 && segments[1].firstIndex <= index + 1 {

@@ -151,6 +151,26 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: path + "/snap/0000000000000001-0000000000000190.snap.tmp"))
     }
 
+    @Test func aSnapshotWithTheHardStateLeavesOnlyANewSegment() async throws {
+        let path = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let (log, _) = try DurableLog.open(path: path, initialMembership: Self.members)
+            try await log.save(entries: Self.entries(1...50, size: 40), hardState: HardState(term: 3, vote: 1, commit: 50))
+            #expect(log.segmentCount == 1)
+            let snapshot = Snapshot(
+                metadata: SnapshotMetadata(index: 50, term: 1, membership: Self.members), data: Array("state".utf8))
+            try await log.saveSnapshot(snapshot, hardState: HardState(term: 3, vote: 1, commit: 50))
+            // The old segment held only covered entries: it is gone, the new one remains.
+            #expect(log.segmentCount == 1)
+            try await log.save(entries: Self.entries(51...55, size: 40), hardState: HardState(term: 3, vote: 1, commit: 55))
+        }
+        let (_, reopened) = try DurableLog.open(path: path)
+        #expect(reopened.state.snapshot?.metadata.index == 50)
+        #expect(reopened.state.hardState == HardState(term: 3, vote: 1, commit: 55))
+        #expect(reopened.state.entries.map(\.index) == Array(51...55))
+    }
+
     @Test func concurrentSavesShareSyncs() async throws {
         let path = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: path) }

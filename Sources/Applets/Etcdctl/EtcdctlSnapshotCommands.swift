@@ -2,6 +2,7 @@ import BoltDB
 import CLI
 import EtcdAPI
 import EtcdClient
+import EtcdServer
 import Glibc
 import Synchronization
 
@@ -40,9 +41,19 @@ enum EtcdctlSnapshotCommands {
         }
         let status: EtcdBackendStatus
         do {
-            status = try EtcdBackendStatus(path: path)
-        } catch {
+            if EtcdSnapshotFile.isOurs(path: path) {
+                // A snapshot saved from `coreos etcd`: our state format, same report.
+                let ours = try EtcdSnapshotFile.status(path: path)
+                status = EtcdBackendStatus(hash: ours.hash, revision: ours.revision, totalKeys: ours.totalKeys, totalSize: ours.totalSize)
+            } else {
+                status = try EtcdBackendStatus(path: path)
+            }
+        } catch let error as EtcdServerError {
+            throw EtcdctlFailure(EtcdctlExit.error, error.description)
+        } catch let error as BoltError {
             throw EtcdctlFailure(EtcdctlExit.error, error.message)
+        } catch {
+            throw EtcdctlFailure(EtcdctlExit.error, "\(error)")
         }
         invocation.printer.snapshotStatus(status)
     }
