@@ -26,6 +26,8 @@ public struct EtcdServerConfiguration: Sendable {
     public var maxRequestBytes = 1_572_864
     public var maxTxnOperations = 128
     public var quotaBackendBytes: Int64 = 0
+    /// `--experimental-watch-progress-notify-interval` (etcd's default: 10 minutes).
+    public var watchProgressNotifyInterval: Duration = .seconds(600)
     /// `--snapshot-count`: applied entries between snapshots of the state.
     public var snapshotCount: UInt64 = 100_000
     /// `--pre-vote` (etcd 3.4 defaults it off; our Raft always has it available).
@@ -125,7 +127,10 @@ public enum EtcdServer {
         let server = GRPCServer(
             transport: clientTransport,
             services: [
-                KVService(node: node), WatchService(node: node), ClusterService(node: node),
+                KVService(node: node),
+                WatchService(
+                    node: node, progressInterval: configuration.watchProgressNotifyInterval,
+                    fragmentBytes: configuration.maxRequestBytes + 512 * 1024), ClusterService(node: node),
                 MaintenanceService(node: node), LeaseService(node: node),
             ])
         try await withThrowingDiscardingTaskGroup { group in

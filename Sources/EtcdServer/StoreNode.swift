@@ -101,6 +101,8 @@ actor StoreNode {
         var ranges: UInt64 = 0
         var healthSuccesses: UInt64 = 0
         var healthFailures: UInt64 = 0
+        /// Watchers whose live feed overflowed and that caught up from history.
+        var slowWatchers: UInt64 = 0
     }
     private(set) var counters = Counters()
     private var lastLeader: NodeID = 0
@@ -449,9 +451,10 @@ actor StoreNode {
                 return .compacted(compactRevision: store.compactedRevision)
             }
         }
-        // Buffered without bound for now; a slow watcher's catch-up from history is part
-        // of the watch work still to do.
-        let (stream, continuation) = AsyncStream<([Event], Int64)>.makeStream()
+        // Bounded, as etcd's watcher channels: a watcher whose reader falls behind loses
+        // its live feed (see `publish`) and catches up from history instead.
+        let (stream, continuation) = AsyncStream<([Event], Int64)>.makeStream(
+            bufferingPolicy: .bufferingOldest(Self.watchBufferBatches))
         nextSubscriber += 1
         subscribers[nextSubscriber] = (key, end, continuation)
         return .started(id: nextSubscriber, history: history, revision: current, live: stream)
@@ -461,12 +464,21 @@ actor StoreNode {
         subscribers.removeValue(forKey: id)?.deliver.finish()
     }
 
+    /// Write batches a watcher may have queued before it counts as slow.
+    static let watchBufferBatches = 128
+
     private func publish(_ events: [Event], revision: Int64) {
         guard !events.isEmpty else { return }
-        for subscriber in subscribers.values {
+        var slow: [Int] = []
+        for (id, subscriber) in subscribers {
             let matching = events.filter { Self.inRange($0.keyValue.key, subscriber.key, subscriber.end) }
-            if !matching.isEmpty { subscriber.deliver.yield((matching, revision)) }
+            guard !matching.isEmpty else { continue }
+            if case .dropped = subscriber.deliver.yield((matching, revision)) { slow.append(id) }
         }
+        // A full buffer kept the oldest batches: the watcher gets those, then its feed ends
+        // and it re-registers from the revision after the last it received.
+        for id in slow { unwatch(id) }
+        counters.slowWatchers += UInt64(slow.count)
     }
 
     static func inRange(_ key: [UInt8], _ start: [UInt8], _ end: [UInt8]) -> Bool {

@@ -6,21 +6,10 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . contrib/lib/common.sh
-ensure_apt_packages etcd-server python3-etcd3
-ours_binary="${COREOS_BINARY:-$(pwd)/.build/debug/coreos}"
-work="$(mktemp -d)"
-pids=()
-trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done; rm -rf "$work"' EXIT
-etcd --data-dir "$work/reference.etcd" --listen-client-urls http://127.0.0.1:24820 --advertise-client-urls http://127.0.0.1:24820 \
-    --listen-peer-urls http://127.0.0.1:24821 >"$work/reference.log" 2>&1 &
-pids+=($!)
-"$ours_binary" etcd --data-dir "$work/ours.etcd" --listen-client-urls http://127.0.0.1:24822 --advertise-client-urls http://127.0.0.1:24822 \
-    --listen-peer-urls http://127.0.0.1:24823 >"$work/ours.log" 2>&1 &
-ours=$!
-pids+=($ours)
-for port in 24820 24822; do
-    for _ in $(seq 100); do ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:$port endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
-done
+ensure_apt_packages etcd-server python3-etcd3 curl
+. Tests/Interop/lib/server-pair.sh
+start_server_pair 24820 24822
+ours=$ours_pid
 failed=0
 /usr/bin/python3 Tests/Interop/tools/etcd-bad-input.py 24820 >"$work/reference.out" 2>&1 || { echo "reference run failed:"; cat "$work/reference.out"; failed=1; }
 /usr/bin/python3 Tests/Interop/tools/etcd-bad-input.py 24822 >"$work/ours.out" 2>&1 || { echo "our run failed:"; cat "$work/ours.out"; failed=1; }

@@ -7,16 +7,8 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . contrib/lib/common.sh
 ensure_apt_packages etcd-server etcd-client curl
-ours_binary="${COREOS_BINARY:-$(pwd)/.build/debug/coreos}"
-work="$(mktemp -d)"
-pids=()
-trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done; rm -rf "$work"' EXIT
-etcd --data-dir "$work/reference.etcd" --listen-client-urls http://127.0.0.1:24840 --advertise-client-urls http://127.0.0.1:24840 \
-    --listen-peer-urls http://127.0.0.1:24841 >"$work/reference.log" 2>&1 &
-pids+=($!)
-"$ours_binary" etcd --data-dir "$work/ours.etcd" --listen-client-urls http://127.0.0.1:24842 --advertise-client-urls http://127.0.0.1:24842 \
-    --listen-peer-urls http://127.0.0.1:24843 >"$work/ours.log" 2>&1 &
-pids+=($!)
+. Tests/Interop/lib/server-pair.sh
+start_server_pair 24840 24842
 for port in 24840 24842; do
     for _ in $(seq 100); do ETCDCTL_API=3 etcdctl --endpoints=127.0.0.1:$port put probe x >/dev/null 2>&1 && break; sleep 0.1; done
 done

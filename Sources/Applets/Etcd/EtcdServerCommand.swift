@@ -23,6 +23,7 @@ enum EtcdServerCommand {
         GoFlag(["max-txn-ops"], .int, default: "128", "Maximum number of operations permitted in a transaction."),
         GoFlag(["quota-backend-bytes"], .int, default: "0", "Raise alarms when backend size exceeds the given quota (0 defaults to low space quota)."),
         GoFlag(["snapshot-count"], .int, default: "100000", "Number of committed transactions to trigger a snapshot to disk."),
+        GoFlag(["experimental-watch-progress-notify-interval"], .duration, default: "10m0s", "Duration of periodic watch progress notifications."),
         GoFlag(["pre-vote"], .bool, default: "false", "Enable to run an additional Raft election phase."),
         GoFlag(["help", "h"], .bool, "show help"),
     ]
@@ -73,6 +74,11 @@ enum EtcdServerCommand {
         if let value = setting("max-txn-ops"), let count = Int(value) { configuration.maxTxnOperations = count }
         if let value = setting("quota-backend-bytes"), let bytes = Int64(value) { configuration.quotaBackendBytes = bytes }
         if let value = setting("snapshot-count"), let count = UInt64(value), count > 0 { configuration.snapshotCount = count }
+        if let value = setting("experimental-watch-progress-notify-interval"), let interval = GoValues.parseDuration(value),
+            interval > .zero
+        {
+            configuration.watchProgressNotifyInterval = interval
+        }
         if let value = setting("pre-vote") { configuration.preVote = value == "true" || value == "1" }
         Termination.install()
         let settings = configuration

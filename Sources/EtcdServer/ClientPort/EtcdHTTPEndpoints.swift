@@ -60,6 +60,8 @@ struct EtcdHTTPEndpoints: HTTPResponder {
         let leader = await node.leader
         let memberID = node.memberID
         var text = PrometheusText()
+        text.gauge(
+            "etcd_debugging_mvcc_slow_watcher_total", "Total number of unsynced slow watchers.", Double(counters.slowWatchers))
         text.histogram(
             "etcd_disk_wal_fsync_duration_seconds", "The latency distributions of fsync called by WAL.", await node.walSyncDurations)
         text.gauge("etcd_disk_wal_write_bytes_total", "Total number of bytes written in WAL.", Double(await node.walBytesWritten))
