@@ -140,6 +140,7 @@ let package = Package(
         .testTarget(name: "ChecksumsTests", dependencies: ["Checksums"], swiftSettings: strictSettings),
         .testTarget(name: "BoltDBTests", dependencies: ["BoltDB", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "EtcdBenchmarkTests", dependencies: ["EtcdBenchmark"], swiftSettings: strictSettings),
+        .testTarget(name: "EtcdServerTests", dependencies: ["EtcdServer", "EtcdAPI", "MVCC"], swiftSettings: strictSettings),
         .testTarget(
             name: "EtcdClientTests",
             dependencies: [

@@ -3,9 +3,11 @@ import EtcdAPI
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import MVCC
 import Raft
 import RaftTransport
 import Storage
+import SwiftProtobuf
 
 /// What `coreos etcd` was asked to run (etcd 3.4's flags, defaults as etcd).
 public struct EtcdServerConfiguration: Sendable {
@@ -26,6 +28,8 @@ public struct EtcdServerConfiguration: Sendable {
     public var maxRequestBytes = 1_572_864
     public var maxTxnOperations = 128
     public var quotaBackendBytes: Int64 = 0
+    /// `--auto-compaction-mode` and `--auto-compaction-retention`; nil: off.
+    public var autoCompaction: AutoCompaction?
     /// `--experimental-watch-progress-notify-interval` (etcd's default: 10 minutes).
     public var watchProgressNotifyInterval: Duration = .seconds(600)
     /// `--snapshot-count`: applied entries between snapshots of the state.
@@ -148,6 +152,24 @@ public enum EtcdServer {
             }
             group.addTask {
                 await node.publish(name: configuration.name, clientURLs: configuration.advertiseClientURLs)
+            }
+            if var policy = configuration.autoCompaction {
+                group.addTask {
+                    // Only the leader compacts, through the log, as etcd's compactor.
+                    let started = ContinuousClock.now
+                    while !Task.isCancelled {
+                        try await Task.sleep(for: policy.checkInterval)
+                        let (store, _) = await node.readView()
+                        guard await node.isLeader,
+                            let target = policy.check(
+                                at: ContinuousClock.now - started, currentRevision: store.currentRevision,
+                                compactedRevision: store.compactedRevision)
+                        else { continue }
+                        var request = Etcdserverpb_CompactionRequest()
+                        request.revision = target
+                        _ = await node.propose(.compact, try request.serializedBytes())
+                    }
+                }
             }
             if let address = await clientTransport.listeningAddress?.ipv4 {
                 ready("\(address.host):\(address.port)")
