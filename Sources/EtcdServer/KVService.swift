@@ -40,10 +40,11 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
 
     func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse {
         guard !request.key.isEmpty else { throw ProtoMapping.rpcError(.emptyKey) }
-        switch await node.propose(.put, try request.serializedBytes()) {
+        let (applied, header) = await node.proposeWithHeader(.put, try request.serializedBytes())
+        switch applied {
         case .put(let outcome):
             var response = Etcdserverpb_PutResponse()
-            response.header = await node.header
+            response.header = header
             response.header.revision = outcome.revision
             if let previous = outcome.value { response.prevKv = ProtoMapping.keyValue(previous) }
             return response
@@ -55,10 +56,11 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         -> Etcdserverpb_DeleteRangeResponse
     {
         guard !request.key.isEmpty else { throw ProtoMapping.rpcError(.emptyKey) }
-        switch await node.propose(.deleteRange, try request.serializedBytes()) {
+        let (applied, header) = await node.proposeWithHeader(.deleteRange, try request.serializedBytes())
+        switch applied {
         case .deleteRange(let outcome):
             var response = Etcdserverpb_DeleteRangeResponse()
-            response.header = await node.header
+            response.header = header
             response.header.revision = outcome.revision
             response.deleted = outcome.value.deleted
             response.prevKvs = outcome.value.previous.map(ProtoMapping.keyValue)
@@ -75,9 +77,10 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         } catch {
             throw ProtoMapping.rpcError(error)
         }
-        switch await node.propose(.txn, body) {
+        let (applied, current) = await node.proposeWithHeader(.txn, body)
+        switch applied {
         case .txn(let outcome):
-            var header = await node.header
+            var header = current
             header.revision = outcome.revision
             return ProtoMapping.txnResponse(outcome.value, header: header)
         case let other: throw KVService.failure(other)

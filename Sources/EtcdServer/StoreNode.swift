@@ -348,7 +348,9 @@ actor StoreNode {
         if let refusal = spaceRefusal(kind, body) { return refusal }
         nextRequest &+= 1
         let request = nextRequest
-        var data = [kind.rawValue]
+        var data: [UInt8] = []
+        data.reserveCapacity(9 + body.count)
+        data.append(kind.rawValue)
         withUnsafeBytes(of: request.littleEndian) { data.append(contentsOf: $0) }
         data.append(contentsOf: body)
         switch raft.propose(data) {
@@ -362,6 +364,12 @@ actor StoreNode {
             waiters[request] = continuation
             scheduleProcessing()
         }
+    }
+
+    /// `propose` and the response header after it was applied, in one visit to the actor.
+    func proposeWithHeader(_ kind: RequestKind, _ body: [UInt8]) async -> (Applied, Etcdserverpb_ResponseHeader) {
+        let outcome = await propose(kind, body)
+        return (outcome, header)
     }
 
     /// Runs `process` soon, once for however many requests ask before it starts.
