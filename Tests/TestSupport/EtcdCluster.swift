@@ -1,9 +1,15 @@
 public import Foundation
 
-/// Real etcd 3.4 members (Debian's `etcd`) on loopback for interop tests: each member has
-/// its own data directory and ports; members are stopped by PID when the cluster is
-/// stopped or deinitialised, also when a test fails.
+/// etcd members on loopback for interop tests: real etcd 3.4 (Debian's `etcd`) or ours
+/// (`coreos etcd`, same flags). Each member has its own data directory and ports; members
+/// are stopped by PID when the cluster is stopped or deinitialised, also when a test fails.
 public final class EtcdCluster: @unchecked Sendable {
+    /// Which server the members run.
+    public enum Server: String, Sendable, CaseIterable {
+        case etcd
+        case coreos
+    }
+
     public struct Member: Sendable {
         public var name: String
         public var clientPort: Int
@@ -17,13 +23,14 @@ public final class EtcdCluster: @unchecked Sendable {
     private var processes: [String: Process] = [:]
     private let lock = NSLock()
     private let token: String
+    public let server: Server
 
     /// `size` members with ports from `basePort` upward (client, peer, client, peer, …).
-    public init(size: Int, basePort: Int) throws {
-        guard let binary = ProcessRunner.which("etcd") else {
+    public init(size: Int, basePort: Int, server: Server = .etcd) throws {
+        self.server = server
+        if server == .etcd, ProcessRunner.which("etcd") == nil {
             throw ClusterError("etcd (Debian package etcd-server) is required")
         }
-        _ = binary
         root = NSTemporaryDirectory() + "coreos-etcd-" + UUID().uuidString
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         token = "coreos-test-" + UUID().uuidString.prefix(8)
@@ -47,8 +54,11 @@ public final class EtcdCluster: @unchecked Sendable {
     public func start(_ name: String, initial: Bool = false) throws {
         guard let member = members.first(where: { $0.name == name }) else { throw ClusterError("no member \(name)") }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: ProcessRunner.which("etcd") ?? "/usr/bin/etcd")
-        process.arguments = [
+        switch server {
+        case .etcd: process.executableURL = URL(fileURLWithPath: ProcessRunner.which("etcd") ?? "/usr/bin/etcd")
+        case .coreos: process.executableURL = URL(fileURLWithPath: ProcessRunner.coreosBinary)
+        }
+        process.arguments = (server == .coreos ? ["etcd"] : []) + [
             "--name", member.name, "--data-dir", member.dataDirectory,
             "--listen-client-urls", "http://127.0.0.1:\(member.clientPort)",
             "--advertise-client-urls", "http://127.0.0.1:\(member.clientPort)",
