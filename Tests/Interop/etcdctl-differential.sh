@@ -123,7 +123,9 @@ case_ snapshot save
 case_ snapshot save /nonexistent/dir/x.db
 REFERENCE_ENDPOINT= OUR_ENDPOINT= case_ --endpoints=127.0.0.1:1,127.0.0.1:2 snapshot save "$work/never.db"
 ETCDCTL_ENDPOINTS=127.0.0.1:24381 "$work/etcdctl" snapshot save "$work/ours.db" >/dev/null 2>&1
-if etcdctl snapshot status "$work/ours.db" -w json >"$work/status.json" 2>&1 && grep -q '"totalKey"' "$work/status.json"; then
+if [ "${DIFFERENTIAL_SERVER:-etcd}" = coreos ]; then
+    skipped=$((skipped + 1))
+elif etcdctl snapshot status "$work/ours.db" -w json >"$work/status.json" 2>&1 && grep -q '"totalKey"' "$work/status.json"; then
     passed=$((passed + 1))
 else
     failed=$((failed + 1))
@@ -275,5 +277,5 @@ if [ "$copied" = "copy/b 2 copy/c 3 " ]; then passed=$((passed + 1)); else
     echo "DIFFERS: make-mirror copied: $copied"
 fi
 
-echo "etcdctl differential: $passed passed, $failed failed"
+echo "etcdctl differential${DIFFERENTIAL_SERVER:+ on $DIFFERENTIAL_SERVER}: $passed passed, $failed failed${skipped:+, $skipped skipped}"
 [ "$failed" -eq 0 ]

@@ -20,9 +20,12 @@ cleanup() {
 trap cleanup EXIT
 ln -s "$ours_binary" "$work/etcdctl"
 
+# DIFFERENTIAL_SERVER=coreos runs both twins on `coreos etcd` instead of etcd 3.4.
+twin_server=(etcd)
+[ "${DIFFERENTIAL_SERVER:-etcd}" = coreos ] && twin_server=("$ours_binary" etcd)
 start_member() { # name client_port peer_port
     # shellcheck disable=SC2086
-    etcd --name twin --data-dir "$work/$1.etcd" ${DIFFERENTIAL_ETCD_FLAGS:-} \
+    "${twin_server[@]}" --name twin --data-dir "$work/$1.etcd" ${DIFFERENTIAL_ETCD_FLAGS:-} \
         --listen-client-urls "http://127.0.0.1:$2" --advertise-client-urls "http://127.0.0.1:$2" \
         --listen-peer-urls "http://127.0.0.1:$3" --initial-advertise-peer-urls http://127.0.0.1:2380 \
         --initial-cluster twin=http://127.0.0.1:2380 --initial-cluster-token "$DIFFERENTIAL_TOKEN" \
@@ -45,9 +48,18 @@ OUR_PREFIX=()
 passed=0
 failed=0
 # run_case STDIN_FILE ARGS... : the same command against both members.
+# With DIFFERENTIAL_SERVER=coreos, cases for what `coreos etcd` does not serve yet (auth,
+# membership changes: later issues) and for bbolt snapshot files (ours are another format
+# by design) are skipped and counted, not compared.
+skipped=0
+coreos_skips='(^| )(user|role|auth) |--user=|member (add|remove|update|promote)|snapshot status'
 run_case() {
     local input="$1"
     shift
+    if [ "${DIFFERENTIAL_SERVER:-etcd}" = coreos ] && [[ "$*" =~ $coreos_skips ]]; then
+        skipped=$((skipped + 1))
+        return
+    fi
     local expected_rc actual_rc
     local reference_endpoint="${REFERENCE_ENDPOINT-${DIFFERENTIAL_SCHEME:-}127.0.0.1:$REFERENCE_PORT}"
     local our_endpoint="${OUR_ENDPOINT-${DIFFERENTIAL_SCHEME:-}127.0.0.1:$OUR_PORT}"
