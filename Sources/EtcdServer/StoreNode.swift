@@ -149,6 +149,22 @@ actor StoreNode {
     /// Loads the snapshot the data directory started from; the log replays the rest.
     func recover() {
         if let snapshot = raft.snapshot { restore(snapshot) }
+        raft.releaseSnapshotData()
+    }
+
+    /// Keeps the snapshot's data out of memory except while a follower is being sent it.
+    private func manageSnapshotData() {
+        if raft.snapshotDataNeeded, let index = raft.snapshot?.metadata.index {
+            do {
+                if let loaded = try log.loadNewestSnapshot(), loaded.metadata.index == index {
+                    raft.provideSnapshotData(loaded.data, index: index)
+                }
+            } catch {
+                FileHandle.standardError.write(Data("etcd: cannot read the snapshot for a follower: \(error)\n".utf8))
+            }
+        } else if !raft.isSendingSnapshot {
+            raft.releaseSnapshotData()
+        }
     }
 
     // MARK: Snapshots
@@ -212,6 +228,7 @@ actor StoreNode {
             FileHandle.standardError.write(Data("etcd: storage failed: \(error)\n".utf8))
             exit(1)
         }
+        if !raft.isSendingSnapshot { raft.releaseSnapshotData() }
     }
 
     /// Where Raft messages to other members go; set once, before the first tick.
@@ -248,6 +265,7 @@ actor StoreNode {
     func tick() async {
         raft.tick()
         expireOverdue()
+        manageSnapshotData()
         await process()
         await expireLeases()
     }
@@ -518,6 +536,7 @@ actor StoreNode {
             }
             if !late.isEmpty { transport?.send(late) }
             if let snapshot = ready.snapshot { restore(snapshot) }
+            defer { if ready.snapshot != nil { raft.releaseSnapshotData() } }
             for entry in ready.committedEntries { apply(entry) }
             for read in ready.readStates { reads.removeValue(forKey: read.context)?.resume(returning: read.index) }
             raft.advance(ready)

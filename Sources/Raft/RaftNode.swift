@@ -101,6 +101,12 @@ public struct RaftNode: Sendable {
     private var lastHardState: HardState
     /// The newest local snapshot with its data, sent to followers behind the log.
     public private(set) var snapshot: Snapshot?
+    /// The host took the snapshot's data back (it is on disk; keeping a copy of the whole
+    /// state in memory would double it). A follower then needs it: see `snapshotDataNeeded`.
+    private var snapshotDataReleased = false
+    /// Set when a follower needs the snapshot and its data was released: the host hands it
+    /// back with `provideSnapshotData(_:)`; the follower is served on a later round.
+    public private(set) var snapshotDataNeeded = false
     private var receivedSnapshot: Snapshot?
     private var incoming: (metadata: SnapshotMetadata, data: [UInt8])?
 
@@ -467,6 +473,8 @@ public struct RaftNode: Sendable {
         membership = metadata.membership
         membershipHistory = [(metadata.index, membership)]
         snapshot = received
+        snapshotDataReleased = false
+        snapshotDataNeeded = false
         receivedSnapshot = received
         return true
     }
@@ -578,6 +586,10 @@ public struct RaftNode: Sendable {
 
     private mutating func sendSnapshot(to node: NodeID) -> Bool {
         guard let snapshot, var peer = progress[node] else { return false }
+        if snapshotDataReleased {
+            snapshotDataNeeded = true
+            return false
+        }
         let size = snapshot.data.count
         let chunk = max(configuration.snapshotChunkBytes, 1)
         var offset = 0
@@ -838,6 +850,27 @@ public struct RaftNode: Sendable {
 
     // MARK: Snapshots
 
+    /// Drops the snapshot's data from memory (the host keeps it on disk).
+    public mutating func releaseSnapshotData() {
+        guard snapshot != nil, !snapshotDataReleased else { return }
+        snapshot?.data = []
+        snapshotDataReleased = true
+    }
+
+    /// Gives back the data of the current snapshot after `snapshotDataNeeded`; ignored when
+    /// `index` is not the current snapshot's.
+    public mutating func provideSnapshotData(_ data: [UInt8], index: LogIndex) {
+        guard snapshotDataReleased, snapshot?.metadata.index == index else { return }
+        snapshot?.data = data
+        snapshotDataReleased = false
+        snapshotDataNeeded = false
+    }
+
+    /// Whether a follower is being sent the snapshot (its data should stay in memory).
+    public var isSendingSnapshot: Bool {
+        progress.values.contains { if case .snapshot = $0.state { true } else { false } }
+    }
+
     /// Records the host's snapshot of the state machine at `index` (≤ applied) and drops
     /// the log up to it. Returns the snapshot to persist, or nil if `index` is not usable.
     public mutating func compact(at index: LogIndex, data: [UInt8]) -> Snapshot? {
@@ -846,6 +879,8 @@ public struct RaftNode: Sendable {
         let created = Snapshot(metadata: SnapshotMetadata(index: index, term: term, membership: member), data: data)
         log.compact(upTo: index)
         snapshot = created
+        snapshotDataReleased = false
+        snapshotDataNeeded = false
         if let keep = membershipHistory.lastIndex(where: { $0.index <= index }) {
             membershipHistory.removeFirst(keep)
         }

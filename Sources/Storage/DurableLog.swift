@@ -217,6 +217,13 @@ public final class DurableLog: @unchecked Sendable {
         try result.get()
     }
 
+    /// The newest snapshot on disk, data included (for a host that released it from memory).
+    public func loadNewestSnapshot() throws(StorageError) -> Snapshot? {
+        var loaded: Snapshot?
+        try onQueue { () throws(StorageError) in loaded = try snapshots.loadNewest() }
+        return loaded
+    }
+
     /// Bytes in the WAL segments and snapshot files.
     public var sizeOnDisk: Int {
         var total = 0

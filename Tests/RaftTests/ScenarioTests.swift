@@ -214,4 +214,30 @@ import Testing
         _ = cluster.propose(at: leader, "after snapshot")
         #expect(try cluster.run(upTo: 20) { c in c.nodes[lagging]!.appliedIndex == c.nodes[leader]!.raft.lastIndex })
     }
+
+    @Test func aReleasedSnapshotIsAskedForBackWhenAFollowerNeedsIt() throws {
+        var cluster = SimulatedCluster(nodes: [1, 2, 3], seed: 11) { id in RaftConfiguration(id: id) }
+        #expect(try cluster.run(upTo: 200) { $0.leader() != nil })
+        let leader = try #require(cluster.leader())
+        let lagging = try #require(cluster.ids.first { $0 != leader })
+        cluster.crash(lagging)
+        for index in 0..<30 { _ = cluster.propose(at: leader, "e\(index)") }
+        #expect(try cluster.run(upTo: 30) { committed($0, "e29") })
+        for id in cluster.ids where id != lagging { cluster.compact(id) }
+        let snapshotIndex = try #require(cluster.nodes[leader]!.raft.snapshot?.metadata.index)
+        let data = try #require(cluster.nodes[leader]!.raft.snapshot?.data)
+        cluster.nodes[leader]!.raft.releaseSnapshotData()
+        #expect(cluster.nodes[leader]!.raft.snapshot?.data.isEmpty == true)
+        cluster.restart(lagging)
+        // Without the data the leader sends nothing to the lagging follower and says so.
+        #expect(try cluster.run(upTo: 50) { $0.nodes[leader]!.raft.snapshotDataNeeded })
+        #expect(cluster.nodes[lagging]!.raft.lastIndex < snapshotIndex)
+        // A wrong index is ignored; the right one lets the snapshot go out.
+        cluster.nodes[leader]!.raft.provideSnapshotData(data, index: snapshotIndex + 1)
+        #expect(cluster.nodes[leader]!.raft.snapshotDataNeeded)
+        cluster.nodes[leader]!.raft.provideSnapshotData(data, index: snapshotIndex)
+        #expect(!cluster.nodes[leader]!.raft.snapshotDataNeeded)
+        #expect(try cluster.run(upTo: 100) { c in c.nodes[lagging]!.raft.lastIndex == c.nodes[leader]!.raft.lastIndex })
+        #expect(cluster.nodes[lagging]!.stateMachineBase > 0)
+    }
 }
