@@ -194,12 +194,9 @@ import Testing
         #expect(try cluster.run(upTo: 50) { $0.nodes.values.allSatisfy { $0.raft.membership.voters == [1, 2, 3, 4] } })
     }
 
-    @Test func laggingFollowerCatchesUpFromAChunkedSnapshot() throws {
-        var cluster = SimulatedCluster(nodes: [1, 2, 3], seed: 10) { id in
-            var configuration = RaftConfiguration(id: id)
-            configuration.snapshotChunkBytes = 4
-            return configuration
-        }
+    /// Elects a leader, crashes one follower, commits 30 entries and compacts the others'
+    /// logs past them; the follower stays down.
+    func leaveAFollowerBehindASnapshot(_ cluster: inout SimulatedCluster) throws -> (leader: NodeID, lagging: NodeID) {
         #expect(try cluster.run(upTo: 200) { $0.leader() != nil })
         let leader = try #require(cluster.leader())
         let lagging = try #require(cluster.ids.first { $0 != leader })
@@ -207,6 +204,16 @@ import Testing
         for index in 0..<30 { _ = cluster.propose(at: leader, "e\(index)") }
         #expect(try cluster.run(upTo: 30) { committed($0, "e29") })
         for id in cluster.ids where id != lagging { cluster.compact(id) }
+        return (leader, lagging)
+    }
+
+    @Test func laggingFollowerCatchesUpFromAChunkedSnapshot() throws {
+        var cluster = SimulatedCluster(nodes: [1, 2, 3], seed: 10) { id in
+            var configuration = RaftConfiguration(id: id)
+            configuration.snapshotChunkBytes = 4
+            return configuration
+        }
+        let (leader, lagging) = try leaveAFollowerBehindASnapshot(&cluster)
         #expect(cluster.nodes[leader]!.raft.firstIndex > 10)
         cluster.restart(lagging)
         #expect(try cluster.run(upTo: 100) { c in c.nodes[lagging]!.raft.lastIndex == c.nodes[leader]!.raft.lastIndex })
@@ -217,13 +224,7 @@ import Testing
 
     @Test func aReleasedSnapshotIsAskedForBackWhenAFollowerNeedsIt() throws {
         var cluster = SimulatedCluster(nodes: [1, 2, 3], seed: 11) { id in RaftConfiguration(id: id) }
-        #expect(try cluster.run(upTo: 200) { $0.leader() != nil })
-        let leader = try #require(cluster.leader())
-        let lagging = try #require(cluster.ids.first { $0 != leader })
-        cluster.crash(lagging)
-        for index in 0..<30 { _ = cluster.propose(at: leader, "e\(index)") }
-        #expect(try cluster.run(upTo: 30) { committed($0, "e29") })
-        for id in cluster.ids where id != lagging { cluster.compact(id) }
+        let (leader, lagging) = try leaveAFollowerBehindASnapshot(&cluster)
         let snapshotIndex = try #require(cluster.nodes[leader]!.raft.snapshot?.metadata.index)
         let data = try #require(cluster.nodes[leader]!.raft.snapshot?.data)
         cluster.nodes[leader]!.raft.releaseSnapshotData()
