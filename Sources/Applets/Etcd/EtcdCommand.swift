@@ -3,7 +3,7 @@ import EtcdBenchmark
 import EtcdClient
 
 /// `coreos etcd`: the server (`EtcdServerCommand`) and the load generator (`coreos etcd benchmark`);
-/// the server grows with the store issue.
+/// both are thin layers over the EtcdServer and EtcdBenchmark modules.
 enum EtcdCommand {
     static let benchmarkFlags: [PFlag] = [
         PFlag("endpoints", .stringSlice, default: "[127.0.0.1:2379]", "gRPC endpoints"),

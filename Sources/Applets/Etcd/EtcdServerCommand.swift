@@ -1,11 +1,12 @@
 import CLI
-import Foundation
 import EtcdServer
+import Foundation
 import Platform
 
 /// `coreos etcd [flags]`: the server, with etcd 3.4's flag names (Go `flag` syntax) and
-/// their `ETCD_*` variables. This build serves one member with the KV service; the flags
-/// of what is not built yet are refused rather than ignored.
+/// their `ETCD_*` variables. Flags of what is not built yet are absent (an unknown flag is
+/// an error) or refused with a reason (`--wal-dir`, `--initial-cluster-state existing`
+/// without a data directory), never silently ignored.
 enum EtcdServerCommand {
     static let flags: [GoFlag] = [
         GoFlag(["name"], .string, default: "\"default\"", "Human-readable name for this member."),
