@@ -2,8 +2,8 @@ import Crypto
 import EtcdAPI
 import Foundation
 import GRPCCore
-import GRPCNIOTransportHTTP2
 import MVCC
+import NIOCore
 import Raft
 import RaftTransport
 import Storage
@@ -76,7 +76,7 @@ public struct EtcdServerError: Error, Sendable, CustomStringConvertible {
 /// to the other members of its cluster.
 public enum EtcdServer {
     /// Serves until the task is cancelled. `ready` is called once clients can connect.
-    public static func run(_ configuration: EtcdServerConfiguration, ready: @Sendable (String) -> Void = { _ in }) async throws {
+    public static func run(_ configuration: EtcdServerConfiguration, ready: @escaping @Sendable (String) -> Void = { _ in }) async throws {
         let directory = configuration.resolvedDataDirectory
         try FileManager.default.createDirectory(atPath: directory + "/member", withIntermediateDirectories: true)
         let identity = try MemberIdentity.loadOrBootstrap(directory: directory + "/member", configuration: configuration)
@@ -117,28 +117,25 @@ public enum EtcdServer {
             throw EtcdServerError("--listen-client-urls is empty")
         }
         let (host, port) = try hostAndPort(listen, flag: "--listen-client-urls")
-        // etcd's gRPC refuses messages over the request limit plus 512 KiB with a status;
-        // grpc-swift would reset the stream instead. So the transport takes up to four
-        // times that (still bounded) and the services answer with etcd's status.
-        var transportConfiguration = HTTP2ServerTransport.Custom<ClientPortListener>.Config.defaults
-        transportConfiguration.rpc.maxRequestPayloadSize = max(16 << 20, 4 * (configuration.maxRequestBytes + 512 * 1024))
-        // grpc-swift holds each response up to 100 µs hoping to share a flush; etcd's
-        // clients wait on every answer, so that delay is pure latency here.
-        transportConfiguration.connection.flushCoalescing = nil
         let endpoints = EtcdHTTPEndpoints(node: node, quotaBytes: limits.quotaBytes)
-        let clientTransport = HTTP2ServerTransport.Custom(
-            listenerFactory: ClientPortListener(host: host, port: port, responder: endpoints), config: transportConfiguration)
-        let server = GRPCServer(
-            transport: clientTransport,
-            services: [
-                KVService(node: node),
-                WatchService(
-                    node: node, progressInterval: configuration.watchProgressNotifyInterval,
-                    fragmentBytes: configuration.maxRequestBytes + 512 * 1024), ClusterService(node: node),
-                MaintenanceService(node: node), LeaseService(node: node),
-            ])
+        let router = GRPCRouter(
+            kv: KVService(node: node),
+            watch: WatchService(
+                node: node, progressInterval: configuration.watchProgressNotifyInterval,
+                fragmentBytes: configuration.maxRequestBytes + 512 * 1024),
+            lease: LeaseService(node: node), cluster: ClusterService(node: node), maintenance: MaintenanceService(node: node))
+        // etcd's gRPC refuses messages over the request limit plus 512 KiB; between that and
+        // four times it, the services answer with grpc-go's exact status (see
+        // `StoreNode.propose`); above, the stream gets that status at once.
+        let listener = ClientPortListener(
+            host: host, port: port, responder: endpoints, router: router,
+            maxMessageBytes: max(16 << 20, 4 * (configuration.maxRequestBytes + 512 * 1024)))
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask { try await server.serve() }
+            group.addTask {
+                try await listener.run { address in
+                    ready("\(address.ipAddress ?? host):\(address.port ?? port)")
+                }
+            }
             group.addTask {
                 while !Task.isCancelled {
                     try await Task.sleep(for: .milliseconds(configuration.heartbeatInterval))
@@ -170,9 +167,6 @@ public enum EtcdServer {
                         _ = await node.propose(.compact, try request.serializedBytes())
                     }
                 }
-            }
-            if let address = await clientTransport.listeningAddress?.ipv4 {
-                ready("\(address.host):\(address.port)")
             }
         }
     }

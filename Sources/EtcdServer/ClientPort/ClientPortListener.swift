@@ -1,33 +1,37 @@
-import GRPCNIOTransportHTTP2
 import NIOCore
 import NIOPosix
 
-/// The client port as etcd has it: gRPC (HTTP/2 with prior knowledge) and HTTP/1.1 on
-/// one listening socket. Every accepted connection gets the gRPC pipeline behind a
-/// `ProtocolSniffer`, which looks at the first bytes: the HTTP/2 preface goes on to gRPC;
-/// anything else is served as HTTP/1.1 by `responder` (health, version, metrics).
-struct ClientPortListener: HTTP2ServerTransport.ListenerFactory {
+/// The client port as etcd has it: gRPC (HTTP/2 with prior knowledge) and HTTP/1.1 on one
+/// listening socket, told apart per connection by `ProtocolSniffer`. gRPC is served by our
+/// own HTTP/2 layer (`GRPCStreamHandler`): grpc-swift's server path cost about 195 µs per
+/// call on this machine before the call did anything (see Documentation/benchmarks.md).
+struct ClientPortListener {
     let host: String
     let port: Int
     let responder: any HTTPResponder
+    let router: GRPCRouter
+    let maxMessageBytes: Int
 
-    var eventLoopGroup: any EventLoopGroup { MultiThreadedEventLoopGroup.singleton }
-
-    func makeListeningChannel(
-        listenerConfigurator: HTTP2ServerTransport.ListenerConfigurator,
-        connectionConfigurator: HTTP2ServerTransport.ConnectionConfigurator
-    ) async throws -> NIOAsyncChannel<HTTP2ServerTransport.ConnectionConfigurator.ConnectionChannel, Never> {
+    /// Binds and serves until the task is cancelled; `ready` gets the bound address.
+    func run(ready: @Sendable (SocketAddress) -> Void) async throws {
         let responder = self.responder
-        return try await ServerBootstrap(group: eventLoopGroup)
+        let router = self.router
+        let maxMessageBytes = self.maxMessageBytes
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .serverChannelInitializer { listenerConfigurator.configure(channel: $0) }
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            .bind(host: host, port: port) { channel in
+            .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ProtocolSniffer(responder: responder))
-                }.flatMap {
-                    connectionConfigurator.configure(channel: channel, tls: .none)
+                    try channel.pipeline.syncOperations.addHandler(
+                        ProtocolSniffer(responder: responder, router: router, maxMessageBytes: maxMessageBytes))
                 }
             }
+            .bind(host: host, port: port).get()
+        if let address = server.localAddress { ready(address) }
+        try await withTaskCancellationHandler {
+            try await server.closeFuture.get()
+        } onCancel: {
+            server.close(promise: nil)
+        }
     }
 }

@@ -1,0 +1,103 @@
+import EtcdAPI
+import Foundation
+import GRPCCore
+import NIOCore
+import SwiftProtobuf
+
+/// One gRPC method as our HTTP/2 server calls it: bytes in, bytes out. The services are
+/// the same ones grpc-swift would host (they take `RPCAsyncSequence` and `RPCWriter`);
+/// only the transport underneath is ours.
+enum GRPCMethod: Sendable {
+    /// One request message, one response message.
+    case unary(@Sendable (_ request: [UInt8], _ context: ServerContext) async throws -> [UInt8])
+    /// Request messages as they arrive; responses written through the sink.
+    case streaming(
+        @Sendable (_ requests: AsyncThrowingStream<[UInt8], any Error>, _ sink: GRPCResponseSink, _ context: ServerContext)
+            async throws -> Void)
+
+    static func unary<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ body: @escaping @Sendable (Request, ServerContext) async throws -> Response
+    ) -> GRPCMethod {
+        .unary { bytes, context in
+            try await body(try decode(bytes), context).serializedBytes()
+        }
+    }
+
+    static func streaming<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ body: @escaping @Sendable (RPCAsyncSequence<Request, any Error>, RPCWriter<Response>, ServerContext) async throws -> Void
+    ) -> GRPCMethod {
+        .streaming { requests, sink, context in
+            let decoded = requests.map { bytes throws -> Request in try decode(bytes) }
+            try await body(RPCAsyncSequence(wrapping: decoded), RPCWriter(wrapping: MessageWriter<Response>(sink: sink)), context)
+        }
+    }
+
+    /// A request whose bytes are not the message: grpc's status for it.
+    static func decode<Request: SwiftProtobuf.Message>(_ bytes: [UInt8]) throws -> Request {
+        do {
+            return try Request(serializedBytes: bytes)
+        } catch {
+            throw RPCError(code: .invalidArgument, message: "Can't deserialize to message of type \(Request.protoMessageName)")
+        }
+    }
+}
+
+/// Serializes messages into a stream's response sink.
+struct MessageWriter<Response: SwiftProtobuf.Message>: RPCWriterProtocol {
+    let sink: GRPCResponseSink
+
+    func write(_ element: Response) async throws {
+        try await sink.send(try element.serializedBytes())
+    }
+
+    func write(contentsOf elements: some Sequence<Response>) async throws {
+        for element in elements { try await write(element) }
+    }
+}
+
+/// Methods by HTTP/2 `:path` (`/package.Service/Method`).
+struct GRPCRouter: Sendable {
+    let methods: [String: (descriptor: MethodDescriptor, method: GRPCMethod)]
+
+    init(kv: KVService, watch: WatchService, lease: LeaseService, cluster: ClusterService, maintenance: MaintenanceService) {
+        var table: [String: (MethodDescriptor, GRPCMethod)] = [:]
+        func add(_ service: String, _ name: String, _ method: GRPCMethod) {
+            table["/etcdserverpb.\(service)/\(name)"] = (
+                MethodDescriptor(fullyQualifiedService: "etcdserverpb.\(service)", method: name), method
+            )
+        }
+        add("KV", "Range", .unary(kv.range))
+        add("KV", "Put", .unary(kv.put))
+        add("KV", "DeleteRange", .unary(kv.deleteRange))
+        add("KV", "Txn", .unary(kv.txn))
+        add("KV", "Compact", .unary(kv.compact))
+        add("Watch", "Watch", .streaming(watch.watch))
+        add("Lease", "LeaseGrant", .unary(lease.leaseGrant))
+        add("Lease", "LeaseRevoke", .unary(lease.leaseRevoke))
+        add("Lease", "LeaseKeepAlive", .streaming(lease.leaseKeepAlive))
+        add("Lease", "LeaseTimeToLive", .unary(lease.leaseTimeToLive))
+        add("Lease", "LeaseLeases", .unary(lease.leaseLeases))
+        add("Cluster", "MemberAdd", .unary(cluster.memberAdd))
+        add("Cluster", "MemberRemove", .unary(cluster.memberRemove))
+        add("Cluster", "MemberUpdate", .unary(cluster.memberUpdate))
+        add("Cluster", "MemberList", .unary(cluster.memberList))
+        add("Cluster", "MemberPromote", .unary(cluster.memberPromote))
+        add("Maintenance", "Alarm", .unary(maintenance.alarm))
+        add("Maintenance", "Status", .unary(maintenance.status))
+        add("Maintenance", "Defragment", .unary(maintenance.defragment))
+        add("Maintenance", "Hash", .unary(maintenance.hash))
+        add("Maintenance", "HashKV", .unary(maintenance.hashKV))
+        add(
+            "Maintenance", "Snapshot",
+            .streaming { (requests: RPCAsyncSequence<Etcdserverpb_SnapshotRequest, any Error>, response, context) in
+                var request = Etcdserverpb_SnapshotRequest()
+                for try await message in requests {
+                    request = message
+                    break
+                }
+                try await maintenance.snapshot(request: request, response: response, context: context)
+            })
+        add("Maintenance", "MoveLeader", .unary(maintenance.moveLeader))
+        methods = table
+    }
+}
