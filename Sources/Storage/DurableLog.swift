@@ -113,6 +113,13 @@ public final class DurableLog: @unchecked Sendable {
 
     deinit { close(lockDescriptor) }
 
+    /// Waits until no write is in flight on the storage queue. A flush that already resumed
+    /// its callers may still hold the log for a moment; after this the last reference a
+    /// caller drops really closes it (and releases the directory lock).
+    public func drain() {
+        queue.sync {}
+    }
+
     /// Persists what a Ready asks to persist (a received snapshot first), returning once
     /// it is synced. Concurrent calls share syncs.
     public func save(_ ready: Ready) async throws(StorageError) {

@@ -26,6 +26,7 @@ import Testing
             try await log.save(entries: Self.entries(1...100), hardState: HardState(term: 1, vote: 2, commit: 90))
             // A follower's log is cut and rewritten from index 95.
             try await log.save(entries: Self.entries(95...97, term: 2), hardState: HardState(term: 2, vote: 3, commit: 96))
+            log.drain()
         }
         let (_, reopened) = try DurableLog.open(path: path)
         #expect(reopened.state.hardState == HardState(term: 2, vote: 3, commit: 96))
@@ -76,6 +77,7 @@ import Testing
         do {
             let (log, _) = try DurableLog.open(path: path, initialMembership: Self.members)
             try await log.save(entries: Self.entries(1...50))
+            log.drain()
         }
         let segment = try Self.onlySegment(path)
         let size = try FileManager.default.attributesOfItem(atPath: segment)[.size] as! Int
@@ -95,6 +97,7 @@ import Testing
         do {
             let (log, _) = try DurableLog.open(path: path, initialMembership: Self.members)
             try await log.save(entries: Self.entries(1...50))
+            log.drain()
         }
         let segment = try Self.onlySegment(path)
         var bytes = try Data(contentsOf: URL(fileURLWithPath: segment))
@@ -118,6 +121,7 @@ import Testing
             let (log, _) = try DurableLog.open(path: path, initialMembership: Self.members)
             try await log.save(entries: Self.entries(1...20))
             segment = try Self.onlySegment(path)
+            log.drain()
         }
         // Unsynced garbage after the acknowledged records (a write the crash cut): zeros
         // and then a partial header.
@@ -140,6 +144,7 @@ import Testing
                 metadata: SnapshotMetadata(index: 300, term: 1, membership: Self.members), data: Array("state".utf8))
             try await log.saveSnapshot(snapshot)
             #expect(log.segmentCount < 4)
+            log.drain()
         }
         // A temporary file from a crash in the middle of a later snapshot is ignored.
         try Data("half".utf8).write(to: URL(fileURLWithPath: path + "/snap/0000000000000001-0000000000000190.snap.tmp"))
@@ -164,6 +169,7 @@ import Testing
             // The old segment held only covered entries: it is gone, the new one remains.
             #expect(log.segmentCount == 1)
             try await log.save(entries: Self.entries(51...55, size: 40), hardState: HardState(term: 3, vote: 1, commit: 55))
+            log.drain()
         }
         let (_, reopened) = try DurableLog.open(path: path)
         #expect(reopened.state.snapshot?.metadata.index == 50)
