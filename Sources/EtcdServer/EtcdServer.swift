@@ -102,12 +102,12 @@ public enum EtcdServer {
             let (host, port) = try hostAndPort(url, flag: "peer URL")
             peers[id] = TCPTransport.Address(host: host, port: port)
         }
-        let (inbound, arrive) = AsyncStream<Raft.Message>.makeStream()
+        let (inbound, arrive) = AsyncStream<[Raft.Message]>.makeStream()
         let peerListen = try configuration.listenPeerURLs.map { url throws(EtcdServerError) in
             let (host, port) = try hostAndPort(url, flag: "--listen-peer-urls")
             return TCPTransport.Address(host: host, port: port)
         }
-        let transport = TCPTransport(id: identity.memberID, peers: peers, listen: peerListen) { arrive.yield($0) }
+        let transport = TCPTransport(id: identity.memberID, peers: peers, listen: peerListen, deliverBatch: { arrive.yield($0) })
         await node.attach(transport)
         if !peers.isEmpty { try await transport.start() }
         defer { transport.shutdown() }
@@ -143,9 +143,10 @@ public enum EtcdServer {
                 }
             }
             group.addTask {
-                // One consumer keeps the peers' order; messages stepped while a save is in
-                // flight are taken up by the same Ready loop.
-                for await message in inbound { await node.step([message]) }
+                // One consumer keeps the peers' order; the messages of one socket read are
+                // stepped together, and those stepped while a save is in flight are taken up
+                // by the same Ready loop.
+                for await batch in inbound { await node.step(batch) }
             }
             group.addTask {
                 await node.publish(name: configuration.name, clientURLs: configuration.advertiseClientURLs)

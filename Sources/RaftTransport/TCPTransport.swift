@@ -19,7 +19,7 @@ public final class TCPTransport: Sendable {
     private let id: NodeID
     private let peers: [NodeID: Address]
     private let listen: [Address]
-    private let deliver: @Sendable (Message) -> Void
+    private let deliver: @Sendable ([Message]) -> Void
     private let group = MultiThreadedEventLoopGroup.singleton
     private let connections = Mutex<[NodeID: PeerConnection]>([:])
     private let servers = Mutex<[any Channel]>([])
@@ -31,11 +31,21 @@ public final class TCPTransport: Sendable {
     }
 
     /// `listen` defaults to this member's own entry in `peers`.
-    public init(id: NodeID, peers: [NodeID: Address], listen: [Address]? = nil, deliver: @escaping @Sendable (Message) -> Void) {
+    public convenience init(
+        id: NodeID, peers: [NodeID: Address], listen: [Address]? = nil, deliver: @escaping @Sendable (Message) -> Void
+    ) {
+        self.init(id: id, peers: peers, listen: listen, deliverBatch: { for message in $0 { deliver(message) } })
+    }
+
+    /// `deliverBatch` gets the messages of one socket read together, so a receiver can
+    /// step them in one go.
+    public init(
+        id: NodeID, peers: [NodeID: Address], listen: [Address]? = nil, deliverBatch: @escaping @Sendable ([Message]) -> Void
+    ) {
         self.id = id
         self.peers = peers
         self.listen = listen ?? peers[id].map { [$0] } ?? []
-        self.deliver = deliver
+        self.deliver = deliverBatch
     }
 
     /// Listens on the `listen` addresses.
@@ -133,11 +143,12 @@ struct FrameDecoder: ByteToMessageDecoder {
     }
 }
 
-final class InboundMessages: ChannelInboundHandler, Sendable {
+final class InboundMessages: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    let deliver: @Sendable (Message) -> Void
+    let deliver: @Sendable ([Message]) -> Void
+    private var pending: [Message] = []
 
-    init(deliver: @escaping @Sendable (Message) -> Void) { self.deliver = deliver }
+    init(deliver: @escaping @Sendable ([Message]) -> Void) { self.deliver = deliver }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var frame = unwrapInboundIn(data)
@@ -145,7 +156,15 @@ final class InboundMessages: ChannelInboundHandler, Sendable {
             context.close(promise: nil)
             return
         }
-        deliver(message)
+        pending.append(message)
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        if !pending.isEmpty {
+            deliver(pending)
+            pending.removeAll(keepingCapacity: true)
+        }
+        context.fireChannelReadComplete()
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
