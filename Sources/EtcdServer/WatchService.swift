@@ -157,7 +157,7 @@ struct WatchService: Etcdserverpb_Watch.SimpleServiceProtocol {
         created.created = true
         outbox.send(created)
         guard case .started(let subscriber, let history, let revision, let live) = first else {
-            if case .compacted(let compactRevision) = first { outbox.send(canceled(id, compactRevision, header: created.header)) }
+            if case .compacted(let compactRevision) = first { outbox.send(Self.canceled(id, compactRevision, header: created.header)) }
             return
         }
         let feed = Feed(subscriber: subscriber, progressNotify: create.progressNotify)
@@ -210,10 +210,6 @@ struct WatchService: Etcdserverpb_Watch.SimpleServiceProtocol {
             }
         }
         feed.task.withLock { $0 = task }
-    }
-
-    private func canceled(_ id: Int64, _ compactRevision: Int64, header: Etcdserverpb_ResponseHeader) -> Etcdserverpb_WatchResponse {
-        Self.canceled(id, compactRevision, header: header)
     }
 
     static func canceled(_ id: Int64, _ compactRevision: Int64, header: Etcdserverpb_ResponseHeader) -> Etcdserverpb_WatchResponse {

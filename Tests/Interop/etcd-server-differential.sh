@@ -51,24 +51,9 @@ else
         for namespace in "${namespaces[@]}"; do ip netns del "$namespace" 2>/dev/null; done
     }
     trap remove_namespaces EXIT
-    cluster="m0=http://127.0.0.1:2380,m1=http://127.0.0.1:2382,m2=http://127.0.0.1:2384"
-    for side in 0 1; do
-        namespace=${namespaces[$side]}
-        ip netns add "$namespace" || die "cannot create network namespace $namespace"
-        ip -n "$namespace" link set lo up
-        server=(etcd)
-        [ "$side" = 1 ] && server=("$ours_binary" etcd)
-        for index in 0 1 2; do
-            client=$((2379 + 2 * index))
-            ip netns exec "$namespace" "${server[@]}" --name "m$index" --data-dir "$work/$namespace-m$index" \
-                --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
-                --listen-peer-urls "http://127.0.0.1:$((client + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((client + 1))" \
-                --initial-cluster "$cluster" --initial-cluster-token "$DIFFERENTIAL_TOKEN" --initial-cluster-state new \
-                >"$work/$namespace-m$index.log" 2>&1 &
-            pids+=($!)
-        done
-    done
-    all="127.0.0.1:2379,127.0.0.1:2381,127.0.0.1:2383"
+    start_namespace_cluster "${namespaces[0]}" etcd
+    start_namespace_cluster "${namespaces[1]}" "$ours_binary" etcd
+    all=$namespace_cluster_endpoints
     wait_for ip netns exec "${namespaces[0]}" -- "$all"
     wait_for ip netns exec "${namespaces[1]}" -- "$all"
     REFERENCE_PREFIX_BASE=(ip netns exec "${namespaces[0]}")

@@ -20,21 +20,10 @@ remove_namespaces() {
 }
 trap remove_namespaces EXIT
 
-cluster="m0=http://127.0.0.1:2380,m1=http://127.0.0.1:2382,m2=http://127.0.0.1:2384"
 for namespace in "${namespaces[@]}"; do
-    ip netns add "$namespace" || die "cannot create network namespace $namespace"
-    ip -n "$namespace" link set lo up
-    for index in 0 1 2; do
-        client=$((2379 + 2 * index))
-        ip netns exec "$namespace" etcd --name "m$index" --data-dir "$work/$namespace-m$index" --enable-v2=true \
-            --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
-            --listen-peer-urls "http://127.0.0.1:$((client + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((client + 1))" \
-            --initial-cluster "$cluster" --initial-cluster-token "$DIFFERENTIAL_TOKEN" --initial-cluster-state new \
-            >"$work/$namespace-m$index.log" 2>&1 &
-        pids+=($!)
-    done
+    DIFFERENTIAL_ETCD_FLAGS=--enable-v2=true start_namespace_cluster "$namespace" etcd
 done
-all="127.0.0.1:2379,127.0.0.1:2381,127.0.0.1:2383"
+all=$namespace_cluster_endpoints
 for namespace in "${namespaces[@]}"; do
     for _ in $(seq 150); do
         ip netns exec "$namespace" env ETCDCTL_API=3 etcdctl --endpoints=$all endpoint health >/dev/null 2>&1 && break

@@ -60,7 +60,8 @@ final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
     static let maxBody = 4 << 20
     private let responder: any HTTPResponder
     private var current: HTTPRequest?
-    private var queued: [HTTPRequest] = []
+    /// Complete requests waiting their turn; `tooLarge` ones are answered 413 unread.
+    private var queued: [(request: HTTPRequest, tooLarge: Bool)] = []
     private var busy = false
     private var tooLarge = false
 
@@ -82,11 +83,7 @@ final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
         case .end:
             guard let request = current else { return }
             current = nil
-            if tooLarge {
-                queued.append(HTTPRequest(method: .RAW(value: "TOO-LARGE"), uri: request.uri, headers: request.headers, body: []))
-            } else {
-                queued.append(request)
-            }
+            queued.append((request, tooLarge))
             serveNext(context: context)
         }
     }
@@ -94,13 +91,13 @@ final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
     private func serveNext(context: ChannelHandlerContext) {
         guard !busy, !queued.isEmpty else { return }
         busy = true
-        let request = queued.removeFirst()
+        let (request, tooLarge) = queued.removeFirst()
         let responder = self.responder
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
         Task {
             let response: HTTPResponse
-            if case .RAW(value: "TOO-LARGE") = request.method {
+            if tooLarge {
                 response = HTTPResponse(.payloadTooLarge, contentType: "text/plain; charset=utf-8", body: "request body too large\n")
             } else {
                 response = await responder.respond(to: request)

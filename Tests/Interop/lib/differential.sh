@@ -86,3 +86,26 @@ with_input() { # TEXT ARGS...
     shift
     run_case "$work/input" "$@"
 }
+
+# start_namespace_cluster NAMESPACE SERVER... : creates the namespace and starts in it a
+# three-member cluster (m0..m2, clients on 127.0.0.1:2379/2381/2383, peers one above)
+# running SERVER (`etcd`, or `"$ours_binary" etcd`) with DIFFERENTIAL_TOKEN and any
+# DIFFERENTIAL_ETCD_FLAGS. Two such namespaces give twin clusters with the same IDs.
+namespace_cluster_endpoints="127.0.0.1:2379,127.0.0.1:2381,127.0.0.1:2383"
+start_namespace_cluster() {
+    local namespace=$1 index client
+    shift
+    local cluster="m0=http://127.0.0.1:2380,m1=http://127.0.0.1:2382,m2=http://127.0.0.1:2384"
+    ip netns add "$namespace" || die "cannot create network namespace $namespace"
+    ip -n "$namespace" link set lo up
+    for index in 0 1 2; do
+        client=$((2379 + 2 * index))
+        # shellcheck disable=SC2086
+        ip netns exec "$namespace" "$@" --name "m$index" --data-dir "$work/$namespace-m$index" ${DIFFERENTIAL_ETCD_FLAGS:-} \
+            --listen-client-urls "http://127.0.0.1:$client" --advertise-client-urls "http://127.0.0.1:$client" \
+            --listen-peer-urls "http://127.0.0.1:$((client + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((client + 1))" \
+            --initial-cluster "$cluster" --initial-cluster-token "$DIFFERENTIAL_TOKEN" --initial-cluster-state new \
+            >"$work/$namespace-m$index.log" 2>&1 &
+        pids+=($!)
+    done
+}
