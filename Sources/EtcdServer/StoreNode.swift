@@ -524,8 +524,14 @@ actor StoreNode {
             // followers' syncs overlap the leader's (Raft thesis 10.2.1): the leader counts
             // itself toward a commit only once `advance` reports its entries stable.
             // Everything else (votes, acknowledgements) waits for the sync.
-            let early = ready.messages.filter { [.append, .heartbeat, .snapshot].contains($0.kind) }
-            let late = early.isEmpty ? ready.messages : ready.messages.filter { ![.append, .heartbeat, .snapshot].contains($0.kind) }
+            var early: [Raft.Message] = []
+            var late: [Raft.Message] = []
+            for message in ready.messages {
+                switch message.kind {
+                case .append, .heartbeat, .snapshot: early.append(message)
+                default: late.append(message)
+                }
+            }
             if !early.isEmpty { transport?.send(early) }
             do {
                 try await log.save(ready)
