@@ -3,7 +3,7 @@ import NIOPosix
 
 /// The client port as etcd has it: gRPC (HTTP/2 with prior knowledge) and HTTP/1.1 on one
 /// listening socket, told apart per connection by `ProtocolSniffer`. gRPC is served by our
-/// own HTTP/2 layer (`GRPCStreamHandler`): grpc-swift's server path cost about 195 µs per
+/// own gRPC layer over NIO's HTTP/2 handler (`GRPCConnectionHandler`): grpc-swift's server path cost about 195 µs per
 /// call on this machine before the call did anything (see Documentation/benchmarks.md).
 struct ClientPortListener {
     let host: String

@@ -3,8 +3,8 @@ import NIOHTTP1
 import NIOHTTP2
 
 /// The first handler of every client connection: the first bytes tell the protocol. The
-/// HTTP/2 connection preface (gRPC) gets our HTTP/2 pipeline, one `GRPCStreamHandler` per
-/// stream; anything else is HTTP/1.1 for `HTTP1Endpoint`. The sniffer then leaves, so it
+/// HTTP/2 connection preface (gRPC) gets NIO's HTTP/2 handler and our
+/// `GRPCConnectionHandler` for all its streams; anything else is HTTP/1.1 for `HTTP1Endpoint`. The sniffer then leaves, so it
 /// costs nothing per request.
 final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundIn = ByteBuffer
@@ -58,16 +58,12 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
         connection.initialSettings = [
             HTTP2Setting(parameter: .maxConcurrentStreams, value: 1 << 20),
             HTTP2Setting(parameter: .maxHeaderListSize, value: 1 << 14),
-            HTTP2Setting(parameter: .initialWindowSize, value: 1 << 20),
+            HTTP2Setting(parameter: .initialWindowSize, value: GRPCConnectionHandler.streamWindow),
         ]
-        var stream = NIOHTTP2Handler.StreamConfiguration()
-        stream.targetWindowSize = 1 << 20
-        _ = try context.pipeline.syncOperations.configureHTTP2Pipeline(
-            mode: .server, connectionConfiguration: connection, streamConfiguration: stream, position: .last
-        ) { channel in
-            channel.eventLoop.makeCompletedFuture {
-                try channel.pipeline.syncOperations.addHandler(GRPCStreamHandler(router: router, maxMessageBytes: maxMessageBytes))
-            }
-        }
+        try context.pipeline.syncOperations.addHandlers(
+            [
+                NIOHTTP2Handler(mode: .server, connectionConfiguration: connection),
+                GRPCConnectionHandler(router: router, maxMessageBytes: maxMessageBytes),
+            ], position: .last)
     }
 }
