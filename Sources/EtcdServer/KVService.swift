@@ -6,7 +6,7 @@ import SwiftProtobuf
 
 /// The KV service: writes through Raft, serializable reads from the local store,
 /// linearizable reads after a ReadIndex round.
-struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
+struct KVService: Sendable {
     let node: StoreNode
 
     static let noLeader = RPCError(code: .unavailable, message: "etcdserver: no leader")
@@ -26,65 +26,78 @@ struct KVService: Etcdserverpb_KV.SimpleServiceProtocol {
         }
     }
 
-    func range(request: Etcdserverpb_RangeRequest, context: ServerContext) async throws -> Etcdserverpb_RangeResponse {
-        if !request.serializable {
-            guard await node.linearizableBarrier() else { throw await node.leader == 0 ? Self.noLeader : Self.timedOut }
-        }
-        let (store, header) = await node.readView()
-        do {
-            return ProtoMapping.rangeResponse(try store.range(ProtoMapping.range(request)), header: header)
-        } catch {
-            throw ProtoMapping.rpcError(error)
-        }
+    // Each method runs on the connection's event loop, hands the request to the node and
+    // returns; the node's completion answers the call. No task and no await per request.
+
+    func range(request: Etcdserverpb_RangeRequest, reply: GRPCReply) {
+        let mapped = ProtoMapping.range(request)
+        node.submit(
+            .read(linearizable: !request.serializable) { outcome in
+                switch outcome {
+                case .ready(let store, let header):
+                    do throws(MVCCError) {
+                        reply.respond(ProtoMapping.rangeResponse(try store.range(mapped), header: header))
+                    } catch {
+                        reply.fail(ProtoMapping.rpcError(error))
+                    }
+                case .noLeader: reply.fail(Self.noLeader)
+                case .timedOut: reply.fail(Self.timedOut)
+                }
+            })
     }
 
-    func put(request: Etcdserverpb_PutRequest, context: ServerContext) async throws -> Etcdserverpb_PutResponse {
-        guard !request.key.isEmpty else { throw ProtoMapping.rpcError(.emptyKey) }
-        let (applied, header) = await node.proposeWithHeader(.put, try request.serializedBytes())
-        switch applied {
-        case .put(let outcome):
+    func put(request: Etcdserverpb_PutRequest, reply: GRPCReply) {
+        guard !request.key.isEmpty else { return reply.fail(ProtoMapping.rpcError(.emptyKey)) }
+        propose(.put, request, reply) { applied, header -> Etcdserverpb_PutResponse? in
+            guard case .put(let outcome) = applied else { return nil }
             var response = Etcdserverpb_PutResponse()
             response.header = header
             response.header.revision = outcome.revision
             if let previous = outcome.value { response.prevKv = ProtoMapping.keyValue(previous) }
             return response
-        case let other: throw KVService.failure(other)
         }
     }
 
-    func deleteRange(request: Etcdserverpb_DeleteRangeRequest, context: ServerContext) async throws
-        -> Etcdserverpb_DeleteRangeResponse
-    {
-        guard !request.key.isEmpty else { throw ProtoMapping.rpcError(.emptyKey) }
-        let (applied, header) = await node.proposeWithHeader(.deleteRange, try request.serializedBytes())
-        switch applied {
-        case .deleteRange(let outcome):
+    func deleteRange(request: Etcdserverpb_DeleteRangeRequest, reply: GRPCReply) {
+        guard !request.key.isEmpty else { return reply.fail(ProtoMapping.rpcError(.emptyKey)) }
+        propose(.deleteRange, request, reply) { applied, header -> Etcdserverpb_DeleteRangeResponse? in
+            guard case .deleteRange(let outcome) = applied else { return nil }
             var response = Etcdserverpb_DeleteRangeResponse()
             response.header = header
             response.header.revision = outcome.revision
             response.deleted = outcome.value.deleted
             response.prevKvs = outcome.value.previous.map(ProtoMapping.keyValue)
             return response
-        case let other: throw KVService.failure(other)
         }
     }
 
-    func txn(request: Etcdserverpb_TxnRequest, context: ServerContext) async throws -> Etcdserverpb_TxnResponse {
-        let body: [UInt8] = try request.serializedBytes()
-        if let refusal = await node.spaceRefusal(.txn, body) { throw Self.failure(refusal) }
+    /// The node checks the quota and the txn's limits (`--max-txn-ops`, duplicate keys)
+    /// before the txn reaches the log, in etcd's order.
+    func txn(request: Etcdserverpb_TxnRequest, reply: GRPCReply) {
+        propose(.txn, request, reply) { applied, header -> Etcdserverpb_TxnResponse? in
+            guard case .txn(let outcome) = applied else { return nil }
+            var current = header
+            current.revision = outcome.revision
+            return ProtoMapping.txnResponse(outcome.value, header: current)
+        }
+    }
+
+    /// Proposes `request` and answers with `response(outcome)`, or with the error the
+    /// outcome stands for when `response` gives nil.
+    private func propose<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ kind: StoreNode.RequestKind, _ request: Request, _ reply: GRPCReply,
+        response: @escaping @Sendable (StoreNode.Applied, Etcdserverpb_ResponseHeader) -> Response?
+    ) {
+        let body: [UInt8]
         do {
-            try MVCCStore.validate(ProtoMapping.txn(request), maxOperations: node.limits.maxTxnOperations)
+            body = try request.serializedBytes()
         } catch {
-            throw ProtoMapping.rpcError(error)
+            return reply.fail(RPCError(code: .invalidArgument, message: "cannot encode the request: \(error)"))
         }
-        let (applied, current) = await node.proposeWithHeader(.txn, body)
-        switch applied {
-        case .txn(let outcome):
-            var header = current
-            header.revision = outcome.revision
-            return ProtoMapping.txnResponse(outcome.value, header: header)
-        case let other: throw KVService.failure(other)
-        }
+        node.submit(
+            .proposal(kind, body) { applied, header in
+                if let answer = response(applied, header) { reply.respond(answer) } else { reply.fail(Self.failure(applied)) }
+            })
     }
 
     func compact(request: Etcdserverpb_CompactionRequest, context: ServerContext) async throws

@@ -5,6 +5,7 @@ import Raft
 import RaftTransport
 import Storage
 import SwiftProtobuf
+import Synchronization
 
 /// One member: the Raft core, its durable log and the MVCC store it applies to. Writes
 /// are proposed as log entries and answered when applied; linearizable reads wait for a
@@ -117,15 +118,21 @@ actor StoreNode {
     private(set) var store = MVCCStore()
     private var appliedIndex: LogIndex = 0
     private var nextRequest: UInt64
-    private var waiters: [UInt64: CheckedContinuation<Applied, Never>] = [:]
-    private var reads: [[UInt8]: CheckedContinuation<LogIndex?, Never>] = [:]
-    /// When waiting proposals and reads time out, oldest first (one timeout for all, so
-    /// appending keeps the order); swept on every tick instead of a timer per request.
+    private var waiters: [UInt64: ProposalCompletion] = [:]
+    /// When waiting proposals time out, oldest first (one timeout for all, so appending
+    /// keeps the order); swept on every tick instead of a timer per request.
     private var proposalDeadlines: [(deadline: ContinuousClock.Instant, request: UInt64)] = []
     private var proposalDeadlinesStart = 0
-    private var readDeadlines: [(deadline: ContinuousClock.Instant, context: [UInt8])] = []
+    /// Linearizable reads share ReadIndex rounds, as etcd's read loop does: those asking
+    /// while a round is out wait for the next, so a burst of reads costs one round.
+    private var readsForNextRound: [ReadCompletion] = []
+    private var readRound: (context: [UInt8], deadline: ContinuousClock.Instant, waiting: [ReadCompletion])?
+    private var readRoundNumber: UInt64 = 0
+    /// Rounds whose read point is known, waiting for it to be applied here.
+    private var confirmedReads: [(index: LogIndex, waiting: [ReadCompletion])] = []
+    /// Requests handed over by `submit` from any thread, taken in one visit.
+    private nonisolated let inbox = Mutex<[Submission]>([])
     private var processScheduled = false
-    private var appliedWaiters: [(index: LogIndex, done: CheckedContinuation<Void, Never>)] = []
     private var processing = false
     /// Watchers: key range and where to deliver (events, revision) batches.
     private var subscribers: [Int: (key: [UInt8], end: [UInt8], deliver: AsyncStream<([Event], Int64)>.Continuation)] = [:]
@@ -355,15 +362,76 @@ actor StoreNode {
         await process()
     }
 
+    /// Called with the outcome of a proposal and the response header after it, on the
+    /// actor: it must return quickly (hand the answer to a connection, resume a task).
+    typealias ProposalCompletion = @Sendable (Applied, Etcdserverpb_ResponseHeader) -> Void
+
+    /// Where a linearizable or serializable read may be answered from.
+    enum ReadOutcome: Sendable {
+        /// The store to read (valid only during the call: keeping it would make the next
+        /// write copy the whole store) and the response header.
+        case ready(MVCCStore, Etcdserverpb_ResponseHeader)
+        case noLeader
+        case timedOut
+    }
+    typealias ReadCompletion = @Sendable (ReadOutcome) -> Void
+
+    /// A request handed to the node from outside the actor.
+    enum Submission: Sendable {
+        case proposal(RequestKind, [UInt8], ProposalCompletion)
+        /// A range: `linearizable` waits for a ReadIndex round first.
+        case read(linearizable: Bool, ReadCompletion)
+    }
+
+    /// Hands a request over without waiting for the actor: the gRPC connections call this
+    /// from their event loops, and the completion answers the client. Requests submitted
+    /// together are taken in one visit to the actor.
+    nonisolated func submit(_ submission: Submission) {
+        let first = inbox.withLock { queued in
+            queued.append(submission)
+            return queued.count == 1
+        }
+        if first { Task { await self.takeSubmissions() } }
+    }
+
+    private func takeSubmissions() {
+        let submissions = inbox.withLock { queued in
+            defer { queued.removeAll(keepingCapacity: true) }
+            return queued
+        }
+        for submission in submissions {
+            switch submission {
+            case .proposal(let kind, let body, let completion):
+                startProposal(kind, body, completion)
+            case .read(false, let completion):
+                counters.ranges += 1
+                completion(.ready(store, header))
+            case .read(true, let completion):
+                readsForNextRound.append(completion)
+            }
+        }
+        startReadRound()
+    }
+
     /// Proposes a write and waits until it is applied.
     func propose(_ kind: RequestKind, _ body: [UInt8]) async -> Applied {
-        // etcd's gRPC layer refuses messages above the limit plus 512 KiB; below that,
-        // etcd measures the internal request: the body plus a header of about 16 bytes.
-        if body.count > limits.maxRequestBytes + 512 * 1024 {
-            return .overTransportLimit(size: body.count, limit: limits.maxRequestBytes + 512 * 1024)
+        await proposeWithHeader(kind, body).0
+    }
+
+    /// `propose` and the response header after it was applied, in one visit to the actor.
+    func proposeWithHeader(_ kind: RequestKind, _ body: [UInt8]) async -> (Applied, Etcdserverpb_ResponseHeader) {
+        await withCheckedContinuation { continuation in
+            startProposal(kind, body) { applied, header in continuation.resume(returning: (applied, header)) }
         }
-        if body.count + 16 > limits.maxRequestBytes { return .tooLarge }
-        if let refusal = spaceRefusal(kind, body) { return refusal }
+    }
+
+    /// Checks a proposal against the limits and appends it to the log; `completion` runs
+    /// once it is applied, refused or timed out.
+    private func startProposal(_ kind: RequestKind, _ body: [UInt8], _ completion: @escaping ProposalCompletion) {
+        if let refusal = refusal(kind, body) {
+            completion(refusal, header)
+            return
+        }
         nextRequest &+= 1
         let request = nextRequest
         var data: [UInt8] = []
@@ -375,19 +443,35 @@ actor StoreNode {
         case .appended, .forwarded:
             break
         case .dropped:
-            return .noLeader
+            completion(.noLeader, header)
+            return
         }
         proposalDeadlines.append((ContinuousClock.now + requestTimeout, request))
-        return await withCheckedContinuation { continuation in
-            waiters[request] = continuation
-            scheduleProcessing()
-        }
+        waiters[request] = completion
+        scheduleProcessing()
     }
 
-    /// `propose` and the response header after it was applied, in one visit to the actor.
-    func proposeWithHeader(_ kind: RequestKind, _ body: [UInt8]) async -> (Applied, Etcdserverpb_ResponseHeader) {
-        let outcome = await propose(kind, body)
-        return (outcome, header)
+    /// Why a proposal cannot go to the log, in etcd's order of checks: for a txn the quota
+    /// and the txn's own limits come first, then the request size.
+    private func refusal(_ kind: RequestKind, _ body: [UInt8]) -> Applied? {
+        if kind == .txn {
+            if let refusal = spaceRefusal(kind, body) { return refusal }
+            // The bytes were decoded once already, by the service that submitted them.
+            if let message = try? Etcdserverpb_TxnRequest(serializedBytes: body) {
+                do {
+                    try MVCCStore.validate(ProtoMapping.txn(message), maxOperations: limits.maxTxnOperations)
+                } catch {
+                    return .failed(error)
+                }
+            }
+        }
+        // etcd's gRPC layer refuses messages above the limit plus 512 KiB; below that,
+        // etcd measures the internal request: the body plus a header of about 16 bytes.
+        if body.count > limits.maxRequestBytes + 512 * 1024 {
+            return .overTransportLimit(size: body.count, limit: limits.maxRequestBytes + 512 * 1024)
+        }
+        if body.count + 16 > limits.maxRequestBytes { return .tooLarge }
+        return spaceRefusal(kind, body)
     }
 
     /// Runs `process` soon, once for however many requests ask before it starts.
@@ -411,23 +495,18 @@ actor StoreNode {
             proposalDeadlines.removeFirst(proposalDeadlinesStart)
             proposalDeadlinesStart = 0
         }
-        let overdue = readDeadlines.prefix { $0.deadline < now }
-        if !overdue.isEmpty {
-            for read in overdue { expireRead(read.context) }
-            readDeadlines.removeFirst(overdue.count)
+        if let round = readRound, round.deadline < now {
+            readRound = nil
+            counters.readIndexesFailed += 1
+            for read in round.waiting { read(.timedOut) }
+            startReadRound()
         }
     }
 
     private func expireProposal(_ request: UInt64) {
         guard let waiter = waiters.removeValue(forKey: request) else { return }
         counters.proposalsFailed += 1
-        waiter.resume(returning: .timedOut)
-    }
-
-    private func expireRead(_ context: [UInt8]) {
-        guard let waiter = reads.removeValue(forKey: context) else { return }
-        counters.readIndexesFailed += 1
-        waiter.resume(returning: nil)
+        waiter(.timedOut, header)
     }
 
     func countHealthCheck(_ healthy: Bool) {
@@ -442,19 +521,44 @@ actor StoreNode {
 
     /// Waits until every write acknowledged before the call is applied here (ReadIndex).
     func linearizableBarrier() async -> Bool {
-        var context = [UInt8](repeating: 0, count: 16)
-        for index in context.indices { context[index] = UInt8.random(in: 0...255) }
-        guard raft.requestRead(context: context) else { return false }
-        readDeadlines.append((ContinuousClock.now + requestTimeout, context))
-        let point: LogIndex? = await withCheckedContinuation { continuation in
-            reads[context] = continuation
-            scheduleProcessing()
+        await withCheckedContinuation { continuation in
+            readsForNextRound.append { outcome in
+                if case .ready = outcome { continuation.resume(returning: true) } else { continuation.resume(returning: false) }
+            }
+            startReadRound()
         }
-        guard let point else { return false }
-        if appliedIndex < point {
-            await withCheckedContinuation { continuation in appliedWaiters.append((point, continuation)) }
+    }
+
+    /// Asks Raft for a read point for every read waiting, unless a round is out already.
+    private func startReadRound() {
+        guard readRound == nil, !readsForNextRound.isEmpty else { return }
+        let waiting = readsForNextRound
+        readsForNextRound = []
+        requestReadPoint(for: waiting, deadline: ContinuousClock.now + requestTimeout)
+    }
+
+    private func requestReadPoint(for waiting: [ReadCompletion], deadline: ContinuousClock.Instant) {
+        readRoundNumber &+= 1
+        let context = withUnsafeBytes(of: (memberID ^ readRoundNumber).littleEndian) { Array($0) }
+        guard raft.requestRead(context: context) else {
+            counters.readIndexesFailed += 1
+            for read in waiting { read(.noLeader) }
+            return
         }
-        return true
+        readRound = (context, deadline, waiting)
+        scheduleProcessing()
+    }
+
+    /// Answers the reads whose point is applied.
+    private func answerConfirmedReads() {
+        guard confirmedReads.contains(where: { $0.index <= appliedIndex }) else { return }
+        let done = confirmedReads.filter { $0.index <= appliedIndex }
+        confirmedReads.removeAll { $0.index <= appliedIndex }
+        counters.ranges += UInt64(done.reduce(0) { $0 + $1.waiting.count })
+        let current = header
+        for round in done {
+            for read in round.waiting { read(.ready(store, current)) }
+        }
     }
 
     enum WatchStart: Sendable {
@@ -544,7 +648,10 @@ actor StoreNode {
             if let snapshot = ready.snapshot { restore(snapshot) }
             defer { if ready.snapshot != nil { raft.releaseSnapshotData() } }
             for entry in ready.committedEntries { apply(entry) }
-            for read in ready.readStates { reads.removeValue(forKey: read.context)?.resume(returning: read.index) }
+            for read in ready.readStates where read.context == readRound?.context {
+                confirmedReads.append((read.index, readRound!.waiting))
+                readRound = nil
+            }
             raft.advance(ready)
             if raft.role == .leader && !wasLeader {
                 let now = ContinuousClock.now
@@ -554,10 +661,14 @@ actor StoreNode {
             if raft.leader != lastLeader {
                 if raft.leader != 0 { counters.leaderChanges += 1 }
                 lastLeader = raft.leader
+                // A new leader never heard of the round out: ask it again.
+                if let round = readRound, raft.leader != 0 {
+                    readRound = nil
+                    requestReadPoint(for: round.waiting, deadline: round.deadline)
+                }
             }
-            let done = appliedWaiters.filter { $0.index <= appliedIndex }
-            appliedWaiters.removeAll { $0.index <= appliedIndex }
-            for waiter in done { waiter.done.resume() }
+            answerConfirmedReads()
+            startReadRound()
             if appliedIndex - snapshotIndex >= snapshotCount { await takeSnapshot() }
         }
     }
@@ -572,7 +683,7 @@ actor StoreNode {
         let granted = leases
         let leaseExists: (Int64) -> Bool = { granted[$0] != nil }
         if kind.consumesSpace && spaceAlarmRaised && Self.writes(kind, Array(body)) {
-            waiters.removeValue(forKey: request)?.resume(returning: .noSpace)
+            waiters.removeValue(forKey: request)?(.noSpace, header)
             return
         }
         do throws(MVCCError) {
@@ -657,7 +768,7 @@ actor StoreNode {
         } catch {
             outcome = .failed(error)
         }
-        waiters.removeValue(forKey: request)?.resume(returning: outcome)
+        waiters.removeValue(forKey: request)?(outcome, header)
     }
 
     /// Whether a request adds data: puts, lease grants, txns with a put.

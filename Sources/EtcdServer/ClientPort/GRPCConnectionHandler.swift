@@ -166,7 +166,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
             let message = buffer.readBytes(length: Int(length)) ?? []
             calls[id]!.received = buffer.readableBytes > 0 ? buffer : nil
             switch call.method {
-            case .unary:
+            case .unary, .direct:
                 if !call.started { start(id, message: message) }
             case .streaming:
                 call.requests?.yield(message)
@@ -180,7 +180,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         guard let call = calls[id], !call.done else { return }
         call.requests?.finish()
         calls[id]!.requests = nil
-        if case .unary = call.method, !call.started {
+        if let method = call.method, !method.isStreaming, !call.started {
             refuse(id, RPCError(code: .internalError, message: "unary call without a request message"))
         }
     }
@@ -195,6 +195,9 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
             descriptor: descriptor, remotePeer: context.channel.remoteAddress?.description ?? "",
             localPeer: context.channel.localAddress?.description ?? "", cancellation: handle)
         switch method {
+        case .direct(let body):
+            // Last: the answer may be written (and the stream closed) before this returns.
+            body(message ?? [], GRPCReply(sink: sink))
         case .unary(let body):
             calls[id]!.task = Self.runUnary(body, request: message ?? [], sink: sink, context: serverContext)
         case .streaming(let body):

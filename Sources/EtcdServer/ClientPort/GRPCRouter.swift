@@ -15,6 +15,24 @@ enum GRPCMethod: Sendable {
         @Sendable (_ requests: AsyncThrowingStream<[UInt8], any Error>, _ sink: GRPCResponseSink, _ context: ServerContext)
             async throws -> Void)
 
+    /// One request message, answered through `reply` whenever the answer is ready: the
+    /// body runs on the connection's event loop and must not block. No task per call.
+    case direct(@Sendable (_ request: [UInt8], _ reply: GRPCReply) -> Void)
+
+    var isStreaming: Bool {
+        if case .streaming = self { true } else { false }
+    }
+
+    static func direct<Request: SwiftProtobuf.Message>(_ body: @escaping @Sendable (Request, GRPCReply) -> Void) -> GRPCMethod {
+        .direct { bytes, reply in
+            do {
+                body(try decode(bytes), reply)
+            } catch {
+                reply.fail(GRPCConnectionHandler.rpcError(error))
+            }
+        }
+    }
+
     static func unary<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ body: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) -> GRPCMethod {
@@ -42,6 +60,21 @@ enum GRPCMethod: Sendable {
     }
 }
 
+/// How a `direct` method answers its call.
+struct GRPCReply: Sendable {
+    let sink: GRPCResponseSink
+
+    func respond(_ response: some SwiftProtobuf.Message) {
+        do {
+            sink.respond(try response.serializedBytes())
+        } catch {
+            fail(RPCError(code: .internalError, message: "cannot encode the response: \(error)"))
+        }
+    }
+
+    func fail(_ error: RPCError) { sink.finish(error) }
+}
+
 /// Serializes messages into a stream's response sink.
 struct MessageWriter<Response: SwiftProtobuf.Message>: RPCWriterProtocol {
     let sink: GRPCResponseSink
@@ -66,10 +99,10 @@ struct GRPCRouter: Sendable {
                 MethodDescriptor(fullyQualifiedService: "etcdserverpb.\(service)", method: name), method
             )
         }
-        add("KV", "Range", .unary(kv.range))
-        add("KV", "Put", .unary(kv.put))
-        add("KV", "DeleteRange", .unary(kv.deleteRange))
-        add("KV", "Txn", .unary(kv.txn))
+        add("KV", "Range", .direct(kv.range))
+        add("KV", "Put", .direct(kv.put))
+        add("KV", "DeleteRange", .direct(kv.deleteRange))
+        add("KV", "Txn", .direct(kv.txn))
         add("KV", "Compact", .unary(kv.compact))
         add("Watch", "Watch", .streaming(watch.watch))
         add("Lease", "LeaseGrant", .unary(lease.leaseGrant))
