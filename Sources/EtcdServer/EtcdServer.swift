@@ -4,6 +4,7 @@ import Foundation
 import GRPCCore
 import MVCC
 import NIOCore
+import NIOPosix
 import Raft
 import RaftTransport
 import Storage
@@ -77,6 +78,9 @@ public struct EtcdServerError: Error, Sendable, CustomStringConvertible {
 public enum EtcdServer {
     /// Serves until the task is cancelled. `ready` is called once clients can connect.
     public static func run(_ configuration: EtcdServerConfiguration, ready: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        // The store's own thread: Raft, the log's writes and syncs, and the MVCC store.
+        let storeThread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { storeThread.shutdownGracefully { _ in } }
         let directory = configuration.resolvedDataDirectory
         try FileManager.default.createDirectory(atPath: directory + "/member", withIntermediateDirectories: true)
         let identity = try MemberIdentity.loadOrBootstrap(directory: directory + "/member", configuration: configuration)
@@ -93,7 +97,7 @@ public enum EtcdServer {
             memberID: identity.memberID, clusterID: identity.clusterID, members: identity.members,
             raft: RaftNode(configuration: raftConfiguration, state: opened.state), log: log,
             requestTimeout: .milliseconds(5000 + 2 * configuration.electionTimeout), limits: limits,
-            snapshotCount: configuration.snapshotCount)
+            snapshotCount: configuration.snapshotCount, loop: storeThread.next())
         await node.recover()
 
         var peers: [UInt64: TCPTransport.Address] = [:]
@@ -102,12 +106,11 @@ public enum EtcdServer {
             let (host, port) = try hostAndPort(url, flag: "peer URL")
             peers[id] = TCPTransport.Address(host: host, port: port)
         }
-        let (inbound, arrive) = AsyncStream<[Raft.Message]>.makeStream()
         let peerListen = try configuration.listenPeerURLs.map { url throws(EtcdServerError) in
             let (host, port) = try hostAndPort(url, flag: "--listen-peer-urls")
             return TCPTransport.Address(host: host, port: port)
         }
-        let transport = TCPTransport(id: identity.memberID, peers: peers, listen: peerListen, deliverBatch: { arrive.yield($0) })
+        let transport = TCPTransport(id: identity.memberID, peers: peers, listen: peerListen, deliverBatch: { node.deliver($0) })
         await node.attach(transport)
         if !peers.isEmpty { try await transport.start() }
         defer { transport.shutdown() }
@@ -141,12 +144,6 @@ public enum EtcdServer {
                     try await Task.sleep(for: .milliseconds(configuration.heartbeatInterval))
                     await node.tick()
                 }
-            }
-            group.addTask {
-                // One consumer keeps the peers' order; the messages of one socket read are
-                // stepped together, and those stepped while a save is in flight are taken up
-                // by the same Ready loop.
-                for await batch in inbound { await node.step(batch) }
             }
             group.addTask {
                 await node.publish(name: configuration.name, clientURLs: configuration.advertiseClientURLs)

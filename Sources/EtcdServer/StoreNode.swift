@@ -1,6 +1,7 @@
 import EtcdAPI
 import Foundation
 import MVCC
+import NIOCore
 import Raft
 import RaftTransport
 import Storage
@@ -10,7 +11,15 @@ import Synchronization
 /// One member: the Raft core, its durable log and the MVCC store it applies to. Writes
 /// are proposed as log entries and answered when applied; linearizable reads wait for a
 /// ReadIndex point to be applied.
+///
+/// The actor runs on a thread of its own (`loop`, an event loop nothing else uses), and
+/// writes and syncs the log on it: nothing in the Ready loop waits for another thread.
+/// Client connections and peers hand requests over through `submit` and `deliver`.
 actor StoreNode {
+    /// The thread the node runs on.
+    nonisolated let loop: any EventLoop
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
+
     enum RequestKind: UInt8 {
         case put = 1
         case deleteRange = 2
@@ -133,6 +142,8 @@ actor StoreNode {
     /// Requests handed over by `submit` from any thread, taken in one visit.
     private nonisolated let inbox = Mutex<[Submission]>([])
     private var processScheduled = false
+    /// Set while `takeSubmissions` runs: it processes once at the end.
+    private var takingSubmissions = false
     private var processing = false
     /// Watchers: key range and where to deliver (events, revision) batches.
     private var subscribers: [Int: (key: [UInt8], end: [UInt8], deliver: AsyncStream<([Event], Int64)>.Continuation)] = [:]
@@ -140,8 +151,10 @@ actor StoreNode {
 
     init(
         memberID: UInt64, clusterID: UInt64, members: [UInt64: MemberRecord], raft: RaftNode, log: DurableLog,
-        requestTimeout: Duration = .seconds(7), limits: Limits = Limits(), snapshotCount: UInt64 = 100_000
+        requestTimeout: Duration = .seconds(7), limits: Limits = Limits(), snapshotCount: UInt64 = 100_000,
+        loop: any EventLoop
     ) {
+        self.loop = loop
         self.limits = limits
         self.memberID = memberID
         self.clusterID = clusterID
@@ -226,11 +239,11 @@ actor StoreNode {
 
     /// Snapshots the state at the applied index and drops the log before it, so restart
     /// replays at most `snapshotCount` entries and the WAL stops growing.
-    func takeSnapshot() async {
+    func takeSnapshot() {
         guard appliedIndex > snapshotIndex, let snapshot = raft.compact(at: appliedIndex, data: state.encoded()) else { return }
         snapshotIndex = snapshot.metadata.index
         do {
-            try await log.saveSnapshot(snapshot, hardState: raft.hardState)
+            try log.persistSnapshot(snapshot, hardState: raft.hardState)
         } catch {
             FileHandle.standardError.write(Data("etcd: storage failed: \(error)\n".utf8))
             exit(1)
@@ -240,15 +253,6 @@ actor StoreNode {
 
     /// Where Raft messages to other members go; set once, before the first tick.
     func attach(_ transport: TCPTransport) { self.transport = transport }
-
-    /// Messages from other members, in arrival order.
-    /// Messages from other members, in arrival order. Returns at once: the Ready loop
-    /// runs on its own, so messages arriving during a disk sync are stepped meanwhile and
-    /// share the next sync.
-    func step(_ messages: [Raft.Message]) {
-        for message in messages { raft.step(message) }
-        scheduleProcessing()
-    }
 
     var isSingleMember: Bool { raft.membership.all.count == 1 }
 
@@ -273,7 +277,7 @@ actor StoreNode {
         raft.tick()
         expireOverdue()
         manageSnapshotData()
-        await process()
+        process()
         await expireLeases()
     }
 
@@ -359,7 +363,7 @@ actor StoreNode {
     func campaignIfAlone() async {
         guard raft.membership.voters == [memberID] else { return }
         raft.campaign()
-        await process()
+        process()
     }
 
     /// Called with the outcome of a proposal and the response header after it, on the
@@ -381,6 +385,8 @@ actor StoreNode {
         case proposal(RequestKind, [UInt8], ProposalCompletion)
         /// A range: `linearizable` waits for a ReadIndex round first.
         case read(linearizable: Bool, ReadCompletion)
+        /// Messages from other members, in arrival order.
+        case messages([Raft.Message])
     }
 
     /// Hands a request over without waiting for the actor: the gRPC connections call this
@@ -391,13 +397,25 @@ actor StoreNode {
             queued.append(submission)
             return queued.count == 1
         }
-        if first { Task { await self.takeSubmissions() } }
+        if first {
+            loop.execute { self.assumeIsolated { $0.takeSubmissions() } }
+        }
     }
 
+    /// Messages from other members (the transport's delivery callback).
+    nonisolated func deliver(_ messages: [Raft.Message]) { submit(.messages(messages)) }
+
+    /// Everything submitted since the last visit, then one pass of the Ready loop for all.
     private func takeSubmissions() {
         let submissions = inbox.withLock { queued in
             defer { queued.removeAll(keepingCapacity: true) }
             return queued
+        }
+        takingSubmissions = true
+        defer {
+            takingSubmissions = false
+            startReadRound()
+            process()
         }
         for submission in submissions {
             switch submission {
@@ -408,9 +426,10 @@ actor StoreNode {
                 completion(.ready(store, header))
             case .read(true, let completion):
                 readsForNextRound.append(completion)
+            case .messages(let messages):
+                for message in messages { raft.step(message) }
             }
         }
-        startReadRound()
     }
 
     /// Proposes a write and waits until it is applied.
@@ -476,11 +495,13 @@ actor StoreNode {
 
     /// Runs `process` soon, once for however many requests ask before it starts.
     private func scheduleProcessing() {
-        guard !processing, !processScheduled else { return }
+        guard !processing, !processScheduled, !takingSubmissions else { return }
         processScheduled = true
-        Task {
-            self.processScheduled = false
-            await self.process()
+        loop.execute {
+            self.assumeIsolated { node in
+                node.processScheduled = false
+                node.process()
+            }
         }
     }
 
@@ -618,7 +639,7 @@ actor StoreNode {
     }
 
     /// Persist, apply, advance: one Ready at a time.
-    private func process() async {
+    private func process() {
         guard !processing else { return }
         processing = true
         defer { processing = false }
@@ -638,7 +659,7 @@ actor StoreNode {
             }
             if !early.isEmpty { transport?.send(early) }
             do {
-                try await log.save(ready)
+                try log.persist(ready)
             } catch {
                 // The disk state is unknown after a failed sync: stop serving.
                 FileHandle.standardError.write(Data("etcd: storage failed: \(error)\n".utf8))
@@ -669,7 +690,7 @@ actor StoreNode {
             }
             answerConfirmedReads()
             startReadRound()
-            if appliedIndex - snapshotIndex >= snapshotCount { await takeSnapshot() }
+            if appliedIndex - snapshotIndex >= snapshotCount { takeSnapshot() }
         }
     }
 

@@ -16,6 +16,9 @@ public final class DurableLog: @unchecked Sendable {
     private let lockDescriptor: Int32
     private let queue = DispatchQueue(label: "coreos.storage.wal")
     private let state = Mutex(GroupState())
+    /// The hard state last written by `persist` (on `queue`): a change of term or vote is
+    /// what makes a hard state need a sync.
+    private var lastHardState = HardState()
 
     private struct GroupState {
         var pending: [(records: [WALRecord], done: CheckedContinuation<Void, any Error>)] = []
@@ -134,6 +137,66 @@ public final class DurableLog: @unchecked Sendable {
         if let hard = ready.hardState { records.append(.hardState(hard)) }
         guard !records.isEmpty else { return }
         try await save(records)
+    }
+
+    /// Persists a Ready on the calling thread, for a host that keeps a thread of its own
+    /// for storage: written, and synced when durability needs it (entries, a snapshot, a
+    /// new term or vote). A hard state whose only change is the commit index is written
+    /// without a sync, as etcd does: a commit index lost in a crash is learned again from
+    /// the leader, or committed again by a lone member.
+    public func persist(_ ready: Ready) throws(StorageError) {
+        try onQueue { () throws(StorageError) in
+            if let failure = state.withLock({ $0.failure }) { throw failure }
+            if let snapshot = ready.snapshot { try snapshots.save(snapshot) }
+            var records: [WALRecord] = []
+            if let snapshot = ready.snapshot {
+                records.append(.snapshotMarker(index: snapshot.metadata.index, term: snapshot.metadata.term))
+            }
+            records.append(contentsOf: ready.entries.map { .entry($0) })
+            var mustSync = ready.snapshot != nil || !ready.entries.isEmpty
+            if let hard = ready.hardState {
+                records.append(.hardState(hard))
+                if hard.term != lastHardState.term || hard.vote != lastHardState.vote { mustSync = true }
+                lastHardState = hard
+            }
+            guard !records.isEmpty else { return }
+            try writeAndSync(records, sync: mustSync)
+        }
+    }
+
+    /// `persist` for the snapshot a host took itself: stored, marked in the log (in a new
+    /// segment that repeats `hardState`), older segments and snapshots removed.
+    public func persistSnapshot(_ snapshot: Snapshot, hardState: HardState) throws(StorageError) {
+        try onQueue { () throws(StorageError) in
+            try snapshots.save(snapshot)
+            try wal.startSegment()
+            try writeAndSync([.snapshotMarker(index: snapshot.metadata.index, term: snapshot.metadata.term), .hardState(hardState)], sync: true)
+            lastHardState = hardState
+            try wal.removeSegments(coveredBy: snapshot.metadata.index)
+            try snapshots.prune(keep: 2)
+        }
+    }
+
+    /// On `queue`: appends, syncs when asked, counts; a failed write or sync poisons the log.
+    private func writeAndSync(_ records: [WALRecord], sync: Bool) throws(StorageError) {
+        do throws(StorageError) {
+            let bytes = UInt64(try wal.append(records))
+            guard sync else {
+                state.withLock { $0.bytesWritten += bytes }
+                return
+            }
+            let started = ContinuousClock.now
+            try wal.sync()
+            let (seconds, attoseconds) = (ContinuousClock.now - started).components
+            state.withLock { group in
+                group.syncs += 1
+                group.syncDurations.observe(Double(seconds) + Double(attoseconds) / 1e18)
+                group.bytesWritten += bytes
+            }
+        } catch {
+            state.withLock { $0.failure = error }
+            throw error
+        }
     }
 
     /// Appends entries (and a hard state) durably.
