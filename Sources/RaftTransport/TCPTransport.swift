@@ -68,13 +68,25 @@ public final class TCPTransport: Sendable {
         servers.withLock { $0.append(channel) }
     }
 
+    /// Sends messages in order; those to one peer go out as one write (one hop to the
+    /// connection's event loop and one system call per peer, however many messages).
     public func send(_ messages: [Message]) {
+        var byPeer: [(peer: NodeID, messages: [Message])] = []
         for message in messages {
-            guard let channel = channel(to: message.to) else { continue }
-            let body = MessageCodec.encode(message)
-            var buffer = channel.allocator.buffer(capacity: body.count + 4)
-            buffer.writeInteger(UInt32(body.count), endianness: .little)
-            buffer.writeBytes(body)
+            if let index = byPeer.firstIndex(where: { $0.peer == message.to }) {
+                byPeer[index].messages.append(message)
+            } else {
+                byPeer.append((message.to, [message]))
+            }
+        }
+        for (peer, batch) in byPeer {
+            guard let channel = channel(to: peer) else { continue }
+            let bodies = batch.map(MessageCodec.encode)
+            var buffer = channel.allocator.buffer(capacity: bodies.reduce(0) { $0 + $1.count + 4 })
+            for body in bodies {
+                buffer.writeInteger(UInt32(body.count), endianness: .little)
+                buffer.writeBytes(body)
+            }
             channel.writeAndFlush(buffer, promise: nil)
         }
     }
