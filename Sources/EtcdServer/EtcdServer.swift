@@ -110,7 +110,8 @@ public enum EtcdServer {
             let (host, port) = try hostAndPort(url, flag: "--listen-peer-urls")
             return TCPTransport.Address(host: host, port: port)
         }
-        let transport = TCPTransport(id: identity.memberID, peers: peers, listen: peerListen, deliverBatch: { node.deliver($0) })
+        let transport = TCPTransport(
+            id: identity.memberID, peers: peers, listen: peerListen, group: storeThread, deliverBatch: { node.deliver($0) })
         await node.attach(transport)
         if !peers.isEmpty { try await transport.start() }
         defer { transport.shutdown() }

@@ -1,6 +1,6 @@
 public import Raft
-import NIOCore
-import NIOPosix
+public import NIOCore
+public import NIOPosix
 import Synchronization
 
 /// Raft messages between members over TCP: one outgoing connection per peer, frames of
@@ -20,7 +20,7 @@ public final class TCPTransport: Sendable {
     private let peers: [NodeID: Address]
     private let listen: [Address]
     private let deliver: @Sendable ([Message]) -> Void
-    private let group = MultiThreadedEventLoopGroup.singleton
+    private let group: any EventLoopGroup
     private let connections = Mutex<[NodeID: PeerConnection]>([:])
     private let servers = Mutex<[any Channel]>([])
 
@@ -38,10 +38,15 @@ public final class TCPTransport: Sendable {
     }
 
     /// `deliverBatch` gets the messages of one socket read together, so a receiver can
-    /// step them in one go.
+    /// step them in one go. Connections live on `group`: a host that sends and receives
+    /// from one event loop of its own passes that loop, so peer traffic never changes
+    /// threads.
     public init(
-        id: NodeID, peers: [NodeID: Address], listen: [Address]? = nil, deliverBatch: @escaping @Sendable ([Message]) -> Void
+        id: NodeID, peers: [NodeID: Address], listen: [Address]? = nil,
+        group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        deliverBatch: @escaping @Sendable ([Message]) -> Void
     ) {
+        self.group = group
         self.id = id
         self.peers = peers
         self.listen = listen ?? peers[id].map { [$0] } ?? []

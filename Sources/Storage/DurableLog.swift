@@ -294,14 +294,13 @@ public final class DurableLog: @unchecked Sendable {
         return loaded
     }
 
-    /// Bytes in the WAL segments and snapshot files.
+    /// Bytes of the WAL's records and of the snapshot files.
     public var sizeOnDisk: Int {
-        var total = 0
-        for directory in [path + "/wal", path + "/snap"] {
-            for name in (try? FileIO.list(directory)) ?? [] {
-                var info = stat()
-                if lstat(directory + "/" + name, &info) == 0 { total += Int(info.st_size) }
-            }
+        var total = queue.sync { wal.recordBytes }
+        let directory = path + "/snap"
+        for name in (try? FileIO.list(directory)) ?? [] {
+            var info = stat()
+            if lstat(directory + "/" + name, &info) == 0 { total += Int(info.st_size) }
         }
         return total
     }

@@ -37,6 +37,19 @@ enum FileIO {
         }
     }
 
+    /// Writes all of `bytes` at `offset` (the file keeps its allocated size).
+    static func writeAll(_ descriptor: Int32, _ bytes: [UInt8], at offset: Int, path: String) throws(StorageError) {
+        var done = 0
+        while done < bytes.count {
+            let written = bytes.withUnsafeBytes { pwrite(descriptor, $0.baseAddress! + done, bytes.count - done, off_t(offset + done)) }
+            if written < 0 {
+                if errno == EINTR { continue }
+                throw .system(path, "write")
+            }
+            done += written
+        }
+    }
+
     static func readAll(_ path: String) throws(StorageError) -> [UInt8] {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw .system(path, "open") }
@@ -98,10 +111,15 @@ struct RecoveredLog {
 
 /// Segment files of framed, checksummed records, appended and synced; the newest segment
 /// is the only one written. Not thread-safe: ``DurableLog`` serializes access.
+///
+/// A new segment is allocated at its full size up front (zeros), so a sync after an
+/// append writes data only, never the file's size: on ext4 that made `fdatasync` about
+/// 30% faster here (Documentation/raft.md). Records end where the zeros begin.
 final class WriteAheadLog {
     let directory: String
     let segmentBytes: Int
-    private var segments: [(sequence: UInt64, firstIndex: LogIndex, path: String)] = []
+    /// `bytes`: how much of the segment holds records (the file is allocated larger).
+    private var segments: [(sequence: UInt64, firstIndex: LogIndex, path: String, bytes: Int)] = []
     private var descriptor: Int32 = -1
     private var size = 0
     private var lastIndex: LogIndex = 0
@@ -127,13 +145,19 @@ final class WriteAheadLog {
             guard parts.count == 2, let sequence = UInt64(parts[0], radix: 16), let first = UInt64(parts[1], radix: 16) else {
                 throw StorageError(directory + "/" + name, "not a segment name")
             }
-            log.segments.append((sequence, first, directory + "/" + name))
+            log.segments.append((sequence, first, directory + "/" + name, 0))
         }
         for (position, segment) in log.segments.enumerated() {
             let isLast = position == log.segments.count - 1
             let bytes = try FileIO.readAll(segment.path)
             var offset = 0
+            defer {
+                log.segments[position].bytes = offset
+                if isLast { log.size = offset }
+            }
             while offset < bytes.count {
+                // The allocated, never written rest of a segment: a clean end.
+                if bytes[offset] == 0, bytes[offset...].allSatisfy({ $0 == 0 }) { break }
                 let remaining = bytes.count - offset
                 let problem: String?
                 var length = 0
@@ -216,25 +240,26 @@ final class WriteAheadLog {
             try createSegment(sequence: 1, firstIndex: lastIndex + 1)
             return
         }
+        // `size` is where the replayed records ended.
         let path = segments[segments.count - 1].path
-        descriptor = Glibc.open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        descriptor = Glibc.open(path, O_WRONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw .system(path, "open") }
-        var info = stat()
-        guard fstat(descriptor, &info) == 0 else { throw .system(path, "fstat") }
-        size = Int(info.st_size)
     }
 
     private func createSegment(sequence: UInt64, firstIndex: LogIndex) throws(StorageError) {
         let path = directory + "/" + Self.segmentName(sequence: sequence, firstIndex: firstIndex)
-        let created = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0o600)
+        let created = Glibc.open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard created >= 0 else { throw .system(path, "create segment") }
+        // Where the file system cannot allocate ahead, appends grow the file instead.
+        _ = posix_fallocate(created, 0, off_t(segmentBytes))
+        guard fdatasync(created) == 0 else { throw .system(path, "fdatasync") }
         if descriptor >= 0 {
             guard fdatasync(descriptor) == 0 else { throw .system(segments.last?.path ?? path, "fdatasync") }
             close(descriptor)
         }
         descriptor = created
         size = 0
-        segments.append((sequence, firstIndex, path))
+        segments.append((sequence, firstIndex, path, 0))
         try FileIO.syncDirectory(directory)
     }
 
@@ -263,8 +288,9 @@ final class WriteAheadLog {
 
     private func flush(_ buffer: inout [UInt8]) throws(StorageError) {
         guard !buffer.isEmpty else { return }
-        try FileIO.writeAll(descriptor, buffer, path: segments.last?.path ?? directory)
+        try FileIO.writeAll(descriptor, buffer, at: size, path: segments.last?.path ?? directory)
         size += buffer.count
+        segments[segments.count - 1].bytes = size
         buffer = []
     }
 
@@ -292,4 +318,7 @@ final class WriteAheadLog {
     }
 
     var segmentCount: Int { segments.count }
+
+    /// Bytes of records in all segments (not the space allocated ahead).
+    var recordBytes: Int { segments.reduce(0) { $0 + $1.bytes } }
 }

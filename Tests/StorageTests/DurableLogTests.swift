@@ -71,6 +71,12 @@ import Testing
         return path + "/wal/" + names[names.count - 1]
     }
 
+    /// Where the records of a segment end: segments are allocated ahead, zeros after.
+    static func writtenEnd(_ segment: String) throws -> Int {
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: segment))
+        return (bytes.lastIndex { $0 != 0 } ?? -1) + 1
+    }
+
     @Test func aTornLastRecordIsCutOffAndReported() async throws {
         let path = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: path) }
@@ -80,15 +86,41 @@ import Testing
             log.drain()
         }
         let segment = try Self.onlySegment(path)
-        let size = try FileManager.default.attributesOfItem(atPath: segment)[.size] as! Int
-        // The crash interrupted the last write: half a record is on disk.
-        #expect(truncate(segment, off_t(size - 7)) == 0)
+        let end = try Self.writtenEnd(segment)
+        // The crash interrupted the last write: its last bytes never reached the disk.
+        let handle = try #require(FileHandle(forUpdatingAtPath: segment))
+        try handle.seek(toOffset: UInt64(end - 7))
+        try handle.write(contentsOf: Data(count: 7))
+        try handle.close()
         let (log, reopened) = try DurableLog.open(path: path)
         #expect(reopened.state.entries.map(\.index) == Array(1...49))
         #expect(reopened.truncatedTail?.contains(segment) == true)
         // Appending after the cut works and survives.
         try await log.save(entries: Self.entries(50...51))
         _ = log
+    }
+
+    @Test func appendsContinueWhereTheRecordsEndNotAtTheAllocatedSize() async throws {
+        let path = Self.temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        do {
+            let (log, _) = try DurableLog.open(path: path, initialMembership: Self.members)
+            try await log.save(entries: Self.entries(1...10))
+            log.drain()
+        }
+        let segment = try Self.onlySegment(path)
+        let allocated = try FileManager.default.attributesOfItem(atPath: segment)[.size] as! Int
+        #expect(try Self.writtenEnd(segment) < allocated)
+        do {
+            let (log, reopened) = try DurableLog.open(path: path)
+            #expect(reopened.truncatedTail == nil)
+            #expect(reopened.state.entries.map(\.index) == Array(1...10))
+            try await log.save(entries: Self.entries(11...20))
+            log.drain()
+        }
+        let (_, again) = try DurableLog.open(path: path)
+        #expect(again.truncatedTail == nil)
+        #expect(again.state.entries.map(\.index) == Array(1...20))
     }
 
     @Test func aFlippedByteBeforeTheTailIsRefusedWithFileAndOffset() async throws {
@@ -101,7 +133,7 @@ import Testing
         }
         let segment = try Self.onlySegment(path)
         var bytes = try Data(contentsOf: URL(fileURLWithPath: segment))
-        bytes[bytes.count / 2] ^= 0x40
+        bytes[try Self.writtenEnd(segment) / 2] ^= 0x40
         try bytes.write(to: URL(fileURLWithPath: segment))
         #expect {
             try DurableLog.open(path: path)
