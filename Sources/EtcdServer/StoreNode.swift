@@ -174,7 +174,9 @@ actor StoreNode {
 
     /// Keeps the snapshot's data out of memory except while a follower is being sent it.
     private func manageSnapshotData() {
-        if raft.snapshotDataNeeded, let index = raft.snapshot?.metadata.index {
+        if raft.freshSnapshotNeeded {
+            takeSnapshot()
+        } else if raft.snapshotDataNeeded, let index = raft.snapshot?.metadata.index {
             do {
                 if let loaded = try log.loadNewestSnapshot(), loaded.metadata.index == index {
                     raft.provideSnapshotData(loaded.data, index: index)
@@ -276,6 +278,9 @@ actor StoreNode {
     func tick() async {
         raft.tick()
         expireOverdue()
+        // Applied entries leave memory (the WAL has them): a lone member needs none; a
+        // cluster keeps etcd's 5000 catch-up entries for followers a little behind.
+        raft.trimLog(keepingForCatchUp: isSingleMember ? 0 : 5000)
         manageSnapshotData()
         process()
         await expireLeases()

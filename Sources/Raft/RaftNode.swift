@@ -585,6 +585,11 @@ public struct RaftNode: Sendable {
     }
 
     private mutating func sendSnapshot(to node: NodeID) -> Bool {
+        // Entries after the snapshot were trimmed from memory: only a newer one will do.
+        if (snapshot?.metadata.index ?? 0) < log.snapshotIndex {
+            freshSnapshotNeeded = true
+            return false
+        }
         guard let snapshot, var peer = progress[node] else { return false }
         if snapshotDataReleased {
             snapshotDataNeeded = true
@@ -803,6 +808,7 @@ public struct RaftNode: Sendable {
         let hard = hardState
         if hard != lastHardState {
             ready.hardState = hard
+            ready.termOrVoteChanged = hard.term != lastHardState.term || hard.vote != lastHardState.vote
             lastHardState = hard
         }
         ready.messages = outbox
@@ -866,6 +872,23 @@ public struct RaftNode: Sendable {
         snapshotDataNeeded = false
     }
 
+    /// Set when a follower needs entries `trimLog` dropped and the snapshot is older than
+    /// them: the host takes a new one (`compact(at:data:)`), which then goes out.
+    public private(set) var freshSnapshotNeeded = false
+
+    /// Drops applied entries from memory that no follower still needs, keeping the last
+    /// `catchUp` of them for followers a little behind (the WAL keeps them all until a
+    /// snapshot covers them). A follower that needs a dropped entry later gets a snapshot
+    /// taken then (see `freshSnapshotNeeded`), as etcd sends a snapshot of its current state.
+    public mutating func trimLog(keepingForCatchUp catchUp: LogIndex) {
+        var needed = log.applied
+        if role == .leader {
+            for (node, peer) in progress where node != id { needed = min(needed, peer.match) }
+        }
+        guard needed > catchUp else { return }
+        log.compact(upTo: needed - catchUp)
+    }
+
     /// Whether a follower is being sent the snapshot (its data should stay in memory).
     public var isSendingSnapshot: Bool {
         progress.values.contains { if case .snapshot = $0.state { true } else { false } }
@@ -874,7 +897,10 @@ public struct RaftNode: Sendable {
     /// Records the host's snapshot of the state machine at `index` (≤ applied) and drops
     /// the log up to it. Returns the snapshot to persist, or nil if `index` is not usable.
     public mutating func compact(at index: LogIndex, data: [UInt8]) -> Snapshot? {
-        guard index <= log.applied, index > log.snapshotIndex, let term = log.term(at: index) else { return nil }
+        guard index <= log.applied, index > (snapshot?.metadata.index ?? 0), index >= log.snapshotIndex,
+            let term = log.term(at: index)
+        else { return nil }
+        freshSnapshotNeeded = false
         let member = membershipHistory.last { $0.index <= index }?.membership ?? membership
         let created = Snapshot(metadata: SnapshotMetadata(index: index, term: term, membership: member), data: data)
         log.compact(upTo: index)

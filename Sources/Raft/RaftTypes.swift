@@ -240,8 +240,13 @@ public struct Ready: Sendable {
     public var messages: [Message] = []
     public var readStates: [ReadState] = []
 
-    /// Whether the disk must be synced before the messages go out.
-    public var mustSync: Bool { hardState != nil || !entries.isEmpty || snapshot != nil }
+    /// Whether the disk must be synced before the messages go out: for entries, a
+    /// snapshot, or a new term or vote. A hard state that only moved the commit index may
+    /// be written without a sync (as etcd): a commit index lost in a crash is learned
+    /// again from the leader, or committed again by a lone member.
+    public var mustSync: Bool { termOrVoteChanged || !entries.isEmpty || snapshot != nil }
+    /// Set by ``RaftNode/ready()`` when `hardState` carries a new term or vote.
+    public var termOrVoteChanged = false
 }
 
 /// What became of a proposal.

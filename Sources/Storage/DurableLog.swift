@@ -16,9 +16,6 @@ public final class DurableLog: @unchecked Sendable {
     private let lockDescriptor: Int32
     private let queue = DispatchQueue(label: "coreos.storage.wal")
     private let state = Mutex(GroupState())
-    /// The hard state last written by `persist` (on `queue`): a change of term or vote is
-    /// what makes a hard state need a sync.
-    private var lastHardState = HardState()
 
     private struct GroupState {
         var pending: [(records: [WALRecord], done: CheckedContinuation<Void, any Error>)] = []
@@ -140,10 +137,7 @@ public final class DurableLog: @unchecked Sendable {
     }
 
     /// Persists a Ready on the calling thread, for a host that keeps a thread of its own
-    /// for storage: written, and synced when durability needs it (entries, a snapshot, a
-    /// new term or vote). A hard state whose only change is the commit index is written
-    /// without a sync, as etcd does: a commit index lost in a crash is learned again from
-    /// the leader, or committed again by a lone member.
+    /// for storage: written, and synced when the Ready says so (`mustSync`).
     public func persist(_ ready: Ready) throws(StorageError) {
         try onQueue { () throws(StorageError) in
             if let failure = state.withLock({ $0.failure }) { throw failure }
@@ -153,14 +147,9 @@ public final class DurableLog: @unchecked Sendable {
                 records.append(.snapshotMarker(index: snapshot.metadata.index, term: snapshot.metadata.term))
             }
             records.append(contentsOf: ready.entries.map { .entry($0) })
-            var mustSync = ready.snapshot != nil || !ready.entries.isEmpty
-            if let hard = ready.hardState {
-                records.append(.hardState(hard))
-                if hard.term != lastHardState.term || hard.vote != lastHardState.vote { mustSync = true }
-                lastHardState = hard
-            }
+            if let hard = ready.hardState { records.append(.hardState(hard)) }
             guard !records.isEmpty else { return }
-            try writeAndSync(records, sync: mustSync)
+            try writeAndSync(records, sync: ready.mustSync)
         }
     }
 
@@ -171,7 +160,6 @@ public final class DurableLog: @unchecked Sendable {
             try snapshots.save(snapshot)
             try wal.startSegment()
             try writeAndSync([.snapshotMarker(index: snapshot.metadata.index, term: snapshot.metadata.term), .hardState(hardState)], sync: true)
-            lastHardState = hardState
             try wal.removeSegments(coveredBy: snapshot.metadata.index)
             try snapshots.prune(keep: 2)
         }

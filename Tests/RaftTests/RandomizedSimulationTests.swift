@@ -121,6 +121,11 @@ import Testing
                 }
             case ..<0.50:
                 cluster.compact(target)
+            case ..<0.52:
+                // Applied entries dropped from memory, as coreos etcd does on every tick.
+                if cluster.nodes[target]?.running == true {
+                    cluster.nodes[target]!.raft.trimLog(keepingForCatchUp: LogIndex(generator.next() % 4))
+                }
             default:
                 break
             }

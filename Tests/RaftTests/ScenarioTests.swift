@@ -241,4 +241,37 @@ import Testing
         #expect(try cluster.run(upTo: 100) { c in c.nodes[lagging]!.raft.lastIndex == c.nodes[leader]!.raft.lastIndex })
         #expect(cluster.nodes[lagging]!.stateMachineBase > 0)
     }
+
+    @Test func entriesTrimmedFromMemoryAreReplacedByAFreshSnapshotForAFollowerThatNeedsThem() throws {
+        var cluster = try Self.electedCluster(3, seed: 12)
+        let leader = try #require(cluster.leader())
+        let followers = cluster.ids.filter { $0 != leader }
+        let (successor, lagging) = (followers[0], followers[1])
+        for index in 0..<10 { _ = cluster.propose(at: leader, "a\(index)") }
+        #expect(try cluster.run(upTo: 30) { committed($0, "a9") })
+        // With every follower caught up, the leader keeps only the catch-up window.
+        cluster.nodes[leader]!.raft.trimLog(keepingForCatchUp: 2)
+        #expect(cluster.nodes[leader]!.raft.firstIndex > 5)
+        #expect(cluster.nodes[leader]!.raft.snapshot == nil)
+        // A follower that stops acknowledging holds the leader's trimming back.
+        let laggingLast = cluster.nodes[lagging]!.raft.lastIndex
+        cluster.crash(lagging)
+        for index in 0..<10 { _ = cluster.propose(at: leader, "b\(index)") }
+        #expect(try cluster.run(upTo: 30) { c in c.nodes[successor]!.appliedIndex == c.nodes[leader]!.raft.lastIndex })
+        cluster.nodes[leader]!.raft.trimLog(keepingForCatchUp: 0)
+        let held = cluster.nodes[leader]!.raft.firstIndex
+        #expect(held <= laggingLast + 1)
+        // A follower trims to what it applied; once it leads, the lagging member needs
+        // what it dropped: the new leader asks its host for a snapshot, sends it, and the
+        // lagging member catches up.
+        cluster.nodes[successor]!.raft.trimLog(keepingForCatchUp: 0)
+        #expect(cluster.nodes[successor]!.raft.firstIndex > held)
+        cluster.crash(leader)
+        cluster.restart(lagging)
+        #expect(try cluster.run(upTo: 300) { $0.nodes[successor]!.raft.freshSnapshotNeeded })
+        cluster.compact(successor)
+        #expect(!cluster.nodes[successor]!.raft.freshSnapshotNeeded)
+        #expect(try cluster.run(upTo: 200) { c in c.nodes[lagging]!.raft.lastIndex == c.nodes[successor]!.raft.lastIndex })
+        #expect(cluster.nodes[lagging]!.stateMachineBase > 0)
+    }
 }

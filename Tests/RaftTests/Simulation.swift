@@ -156,6 +156,8 @@ struct SimulatedCluster {
                 node.raft.advance(ready)
             }
             nodes[id] = node
+            // The host answers a leader that trimmed entries a follower needs.
+            if node.raft.freshSnapshotNeeded { compact(id) }
             try checkLeader(id)
         }
     }
@@ -322,7 +324,7 @@ struct SimulatedCluster {
 
     /// The host takes a snapshot at its applied index and compacts.
     mutating func compact(_ id: NodeID) {
-        guard var node = nodes[id], node.running, node.appliedIndex > node.raft.firstIndex else { return }
+        guard var node = nodes[id], node.running, node.appliedIndex > (node.raft.snapshot?.metadata.index ?? 0) else { return }
         let index = min(node.appliedIndex, node.raft.appliedIndex)
         if let snapshot = node.raft.compact(at: index, data: Array("state@\(index)".utf8)) {
             node.disk.persist(compacted: snapshot)

@@ -40,9 +40,12 @@ ensure_apt_packages() {
         || die "apt-get install ${missing[*]} failed"
 }
 
-# build_release: the shipping artifact, Swift runtime linked in statically.
+# build_release: the shipping artifact, Swift runtime linked in statically. Nothing
+# loads symbols from the executable, so it exports none (a 1.2 MB dynamic symbol table
+# less to map; still position-independent, for ASLR).
 build_release() {
-    swift build -c release --static-swift-stdlib --scratch-path "$COREOS_RELEASE_SCRATCH" --product coreos "$@"
+    swift build -c release --static-swift-stdlib --scratch-path "$COREOS_RELEASE_SCRATCH" --product coreos \
+        -Xlinker --no-export-dynamic "$@"
 }
 
 release_binary() { echo "$COREOS_RELEASE_SCRATCH/release/coreos"; }
