@@ -22,6 +22,8 @@ public struct EtcdWatchResponses: AsyncSequence, Sendable {
 
 extension EtcdClient {
     /// Watches a key or range while `body` runs; the watch is cancelled when `body` returns.
+    /// `body` starts once the server confirmed the watch (or the watch failed), so a write
+    /// made in `body` after that is seen by the watch.
     ///
     /// A broken connection (a member restart, a network blip) is repaired by re-creating
     /// the watch from the revision after the last one delivered, so no event is lost or
@@ -31,8 +33,13 @@ extension EtcdClient {
         _ body: (EtcdWatchResponses) async throws -> Result
     ) async throws -> Result {
         let (stream, continuation) = AsyncThrowingStream<Etcdserverpb_WatchResponse, any Error>.makeStream()
+        let (established, confirm) = AsyncStream<Void>.makeStream()
         return try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { await self.runWatch(request, continuation) }
+            group.addTask {
+                await self.runWatch(request, continuation, established: confirm)
+                confirm.finish()
+            }
+            for await _ in established { break }
             let result = try await body(EtcdWatchResponses(stream: stream))
             group.cancelAll()
             return result
@@ -41,7 +48,8 @@ extension EtcdClient {
 
     private func runWatch(
         _ request: Etcdserverpb_WatchCreateRequest,
-        _ continuation: AsyncThrowingStream<Etcdserverpb_WatchResponse, any Error>.Continuation
+        _ continuation: AsyncThrowingStream<Etcdserverpb_WatchResponse, any Error>.Continuation,
+        established: AsyncStream<Void>.Continuation
     ) async {
         let nextRevision = Mutex(request.startRevision)
         var backoff = Duration.milliseconds(100)
@@ -76,6 +84,7 @@ extension EtcdClient {
                                     next = max(next, message.header.revision + 1)
                                 }
                             }
+                            if message.created { established.finish() }
                             if message.created && message.events.isEmpty { continue }
                             continuation.yield(message)
                         }
