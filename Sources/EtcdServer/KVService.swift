@@ -46,9 +46,9 @@ struct KVService: Sendable {
             })
     }
 
-    func put(request: Etcdserverpb_PutRequest, reply: GRPCReply) {
+    func put(request: Etcdserverpb_PutRequest, bytes: [UInt8], reply: GRPCReply) {
         guard !request.key.isEmpty else { return reply.fail(ProtoMapping.rpcError(.emptyKey)) }
-        propose(.put, request, reply) { applied, header -> Etcdserverpb_PutResponse? in
+        propose(.put, bytes, reply) { applied, header -> Etcdserverpb_PutResponse? in
             guard case .put(let outcome) = applied else { return nil }
             var response = Etcdserverpb_PutResponse()
             response.header = header
@@ -58,9 +58,9 @@ struct KVService: Sendable {
         }
     }
 
-    func deleteRange(request: Etcdserverpb_DeleteRangeRequest, reply: GRPCReply) {
+    func deleteRange(request: Etcdserverpb_DeleteRangeRequest, bytes: [UInt8], reply: GRPCReply) {
         guard !request.key.isEmpty else { return reply.fail(ProtoMapping.rpcError(.emptyKey)) }
-        propose(.deleteRange, request, reply) { applied, header -> Etcdserverpb_DeleteRangeResponse? in
+        propose(.deleteRange, bytes, reply) { applied, header -> Etcdserverpb_DeleteRangeResponse? in
             guard case .deleteRange(let outcome) = applied else { return nil }
             var response = Etcdserverpb_DeleteRangeResponse()
             response.header = header
@@ -71,10 +71,16 @@ struct KVService: Sendable {
         }
     }
 
-    /// The node checks the quota and the txn's limits (`--max-txn-ops`, duplicate keys)
-    /// before the txn reaches the log, in etcd's order.
-    func txn(request: Etcdserverpb_TxnRequest, reply: GRPCReply) {
-        propose(.txn, request, reply) { applied, header -> Etcdserverpb_TxnResponse? in
+    /// The txn's limits (`--max-txn-ops`, duplicate keys) are checked here, off the store
+    /// thread; the node reports a violation after its quota check, in etcd's order.
+    func txn(request: Etcdserverpb_TxnRequest, bytes: [UInt8], reply: GRPCReply) {
+        var invalid: MVCCError?
+        do throws(MVCCError) {
+            try MVCCStore.validate(ProtoMapping.txn(request), maxOperations: node.limits.maxTxnOperations)
+        } catch {
+            invalid = error
+        }
+        propose(.txn, bytes, invalid: invalid, reply) { applied, header -> Etcdserverpb_TxnResponse? in
             guard case .txn(let outcome) = applied else { return nil }
             var current = header
             current.revision = outcome.revision
@@ -82,20 +88,14 @@ struct KVService: Sendable {
         }
     }
 
-    /// Proposes `request` and answers with `response(outcome)`, or with the error the
-    /// outcome stands for when `response` gives nil.
-    private func propose<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
-        _ kind: StoreNode.RequestKind, _ request: Request, _ reply: GRPCReply,
+    /// Proposes the request's bytes and answers with `response(outcome)`, or with the
+    /// error the outcome stands for when `response` gives nil.
+    private func propose<Response: SwiftProtobuf.Message>(
+        _ kind: StoreNode.RequestKind, _ body: [UInt8], invalid: MVCCError? = nil, _ reply: GRPCReply,
         response: @escaping @Sendable (StoreNode.Applied, Etcdserverpb_ResponseHeader) -> Response?
     ) {
-        let body: [UInt8]
-        do {
-            body = try request.serializedBytes()
-        } catch {
-            return reply.fail(RPCError(code: .invalidArgument, message: "cannot encode the request: \(error)"))
-        }
         node.submit(
-            .proposal(kind, body) { applied, header in
+            .proposal(kind, body, invalid: invalid) { applied, header in
                 if let answer = response(applied, header) { reply.respond(answer) } else { reply.fail(Self.failure(applied)) }
             })
     }

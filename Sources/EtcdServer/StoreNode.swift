@@ -318,7 +318,7 @@ actor StoreNode {
     /// `.noSpace` when the quota refuses the request: over the quota every request that
     /// may add data is refused (a read-only txn too, as etcd); under it, a raised alarm
     /// still refuses those that write. etcd checks this before validating a txn.
-    func spaceRefusal(_ kind: RequestKind, _ body: [UInt8]) -> Applied? {
+    private func spaceRefusal(_ kind: RequestKind, _ body: [UInt8]) -> Applied? {
         guard kind.consumesSpace else { return nil }
         if Int64(store.logicalSize + body.count + MVCCStore.revisionOverhead) >= limits.quotaBytes {
             if !spaceAlarmRaised { raiseSpaceAlarm() }
@@ -387,7 +387,9 @@ actor StoreNode {
 
     /// A request handed to the node from outside the actor.
     enum Submission: Sendable {
-        case proposal(RequestKind, [UInt8], ProposalCompletion)
+        /// A write; for a txn, `invalid` is what validating it found (the service decoded
+        /// it already), reported after the quota check as etcd orders them.
+        case proposal(RequestKind, [UInt8], invalid: MVCCError? = nil, ProposalCompletion)
         /// A range: `linearizable` waits for a ReadIndex round first.
         case read(linearizable: Bool, ReadCompletion)
         /// Messages from other members, in arrival order.
@@ -402,9 +404,12 @@ actor StoreNode {
             queued.append(submission)
             return queued.count == 1
         }
-        if first {
-            loop.execute { self.assumeIsolated { $0.takeSubmissions() } }
-        }
+        if first { onStoreThread { $0.takeSubmissions() } }
+    }
+
+    /// Runs `body` on the node's thread, after what is queued there.
+    private nonisolated func onStoreThread(_ body: @escaping @Sendable (isolated StoreNode) -> Void) {
+        loop.execute { self.assumeIsolated(body) }
     }
 
     /// Messages from other members (the transport's delivery callback).
@@ -424,8 +429,8 @@ actor StoreNode {
         }
         for submission in submissions {
             switch submission {
-            case .proposal(let kind, let body, let completion):
-                startProposal(kind, body, completion)
+            case .proposal(let kind, let body, let invalid, let completion):
+                startProposal(kind, body, invalid: invalid, completion)
             case .read(false, let completion):
                 counters.ranges += 1
                 completion(.ready(store, header))
@@ -439,20 +444,17 @@ actor StoreNode {
 
     /// Proposes a write and waits until it is applied.
     func propose(_ kind: RequestKind, _ body: [UInt8]) async -> Applied {
-        await proposeWithHeader(kind, body).0
-    }
-
-    /// `propose` and the response header after it was applied, in one visit to the actor.
-    func proposeWithHeader(_ kind: RequestKind, _ body: [UInt8]) async -> (Applied, Etcdserverpb_ResponseHeader) {
         await withCheckedContinuation { continuation in
-            startProposal(kind, body) { applied, header in continuation.resume(returning: (applied, header)) }
+            startProposal(kind, body) { applied, _ in continuation.resume(returning: applied) }
         }
     }
 
     /// Checks a proposal against the limits and appends it to the log; `completion` runs
     /// once it is applied, refused or timed out.
-    private func startProposal(_ kind: RequestKind, _ body: [UInt8], _ completion: @escaping ProposalCompletion) {
-        if let refusal = refusal(kind, body) {
+    private func startProposal(
+        _ kind: RequestKind, _ body: [UInt8], invalid: MVCCError? = nil, _ completion: @escaping ProposalCompletion
+    ) {
+        if let refusal = refusal(kind, body, invalid: invalid) {
             completion(refusal, header)
             return
         }
@@ -476,18 +478,11 @@ actor StoreNode {
     }
 
     /// Why a proposal cannot go to the log, in etcd's order of checks: for a txn the quota
-    /// and the txn's own limits come first, then the request size.
-    private func refusal(_ kind: RequestKind, _ body: [UInt8]) -> Applied? {
+    /// and the txn's own limits (`invalid`) come first, then the request size.
+    private func refusal(_ kind: RequestKind, _ body: [UInt8], invalid: MVCCError?) -> Applied? {
         if kind == .txn {
             if let refusal = spaceRefusal(kind, body) { return refusal }
-            // The bytes were decoded once already, by the service that submitted them.
-            if let message = try? Etcdserverpb_TxnRequest(serializedBytes: body) {
-                do {
-                    try MVCCStore.validate(ProtoMapping.txn(message), maxOperations: limits.maxTxnOperations)
-                } catch {
-                    return .failed(error)
-                }
-            }
+            if let invalid { return .failed(invalid) }
         }
         // etcd's gRPC layer refuses messages above the limit plus 512 KiB; below that,
         // etcd measures the internal request: the body plus a header of about 16 bytes.
@@ -502,11 +497,9 @@ actor StoreNode {
     private func scheduleProcessing() {
         guard !processing, !processScheduled, !takingSubmissions else { return }
         processScheduled = true
-        loop.execute {
-            self.assumeIsolated { node in
-                node.processScheduled = false
-                node.process()
-            }
+        onStoreThread { node in
+            node.processScheduled = false
+            node.process()
         }
     }
 
@@ -674,8 +667,8 @@ actor StoreNode {
             if let snapshot = ready.snapshot { restore(snapshot) }
             defer { if ready.snapshot != nil { raft.releaseSnapshotData() } }
             for entry in ready.committedEntries { apply(entry) }
-            for read in ready.readStates where read.context == readRound?.context {
-                confirmedReads.append((read.index, readRound!.waiting))
+            if let round = readRound, let read = ready.readStates.first(where: { $0.context == round.context }) {
+                confirmedReads.append((read.index, round.waiting))
                 readRound = nil
             }
             raft.advance(ready)

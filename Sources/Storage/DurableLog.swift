@@ -126,14 +126,20 @@ public final class DurableLog: @unchecked Sendable {
         if let snapshot = ready.snapshot {
             try onQueue { () throws(StorageError) in try snapshots.save(snapshot) }
         }
+        let records = Self.records(of: ready)
+        guard !records.isEmpty else { return }
+        try await save(records)
+    }
+
+    /// The log records of a Ready: a received snapshot's marker, the entries, the hard state.
+    private static func records(of ready: Ready) -> [WALRecord] {
         var records: [WALRecord] = []
         if let snapshot = ready.snapshot {
             records.append(.snapshotMarker(index: snapshot.metadata.index, term: snapshot.metadata.term))
         }
         records.append(contentsOf: ready.entries.map { .entry($0) })
         if let hard = ready.hardState { records.append(.hardState(hard)) }
-        guard !records.isEmpty else { return }
-        try await save(records)
+        return records
     }
 
     /// Persists a Ready on the calling thread, for a host that keeps a thread of its own
@@ -142,24 +148,26 @@ public final class DurableLog: @unchecked Sendable {
         try onQueue { () throws(StorageError) in
             if let failure = state.withLock({ $0.failure }) { throw failure }
             if let snapshot = ready.snapshot { try snapshots.save(snapshot) }
-            var records: [WALRecord] = []
-            if let snapshot = ready.snapshot {
-                records.append(.snapshotMarker(index: snapshot.metadata.index, term: snapshot.metadata.term))
-            }
-            records.append(contentsOf: ready.entries.map { .entry($0) })
-            if let hard = ready.hardState { records.append(.hardState(hard)) }
+            let records = Self.records(of: ready)
             guard !records.isEmpty else { return }
             try writeAndSync(records, sync: ready.mustSync)
         }
     }
 
-    /// `persist` for the snapshot a host took itself: stored, marked in the log (in a new
-    /// segment that repeats `hardState`), older segments and snapshots removed.
-    public func persistSnapshot(_ snapshot: Snapshot, hardState: HardState) throws(StorageError) {
+    /// Stores the host's snapshot, records it in the log and deletes the segments it
+    /// covers, on the calling thread. Entries after it stay.
+    /// With `hardState` the marker opens a new segment that repeats the hard state, so
+    /// every older segment is covered and removed when no entry follows the snapshot.
+    public func persistSnapshot(_ snapshot: Snapshot, hardState: HardState? = nil) throws(StorageError) {
         try onQueue { () throws(StorageError) in
+            if let failure = state.withLock({ $0.failure }) { throw failure }
             try snapshots.save(snapshot)
-            try wal.startSegment()
-            try writeAndSync([.snapshotMarker(index: snapshot.metadata.index, term: snapshot.metadata.term), .hardState(hardState)], sync: true)
+            var records: [WALRecord] = [.snapshotMarker(index: snapshot.metadata.index, term: snapshot.metadata.term)]
+            if let hardState {
+                try wal.startSegment()
+                records.append(.hardState(hardState))
+            }
+            try writeAndSync(records, sync: true)
             try wal.removeSegments(coveredBy: snapshot.metadata.index)
             try snapshots.prune(keep: 2)
         }
@@ -227,39 +235,17 @@ public final class DurableLog: @unchecked Sendable {
             }
             guard !batch.isEmpty else { return }
             do throws(StorageError) {
-                let bytes = UInt64(try wal.append(batch.flatMap(\.records)))
-                let started = ContinuousClock.now
-                try wal.sync()
-                let (seconds, attoseconds) = (ContinuousClock.now - started).components
-                state.withLock { group in
-                    group.syncs += 1
-                    group.syncDurations.observe(Double(seconds) + Double(attoseconds) / 1e18)
-                    group.bytesWritten += bytes
-                }
+                try writeAndSync(batch.flatMap(\.records), sync: true)
                 for waiter in batch { waiter.done.resume() }
             } catch {
-                state.withLock { $0.failure = error }
                 for waiter in batch { waiter.done.resume(throwing: error) }
             }
         }
     }
 
-    /// Stores the host's snapshot, records it in the log and deletes the segments it
-    /// covers. Entries after it stay.
-    /// With `hardState` the marker opens a new segment that repeats the hard state, so
-    /// every older segment is covered and removed when no entry follows the snapshot.
+    /// `persistSnapshot` for a host that saves with `save`.
     public func saveSnapshot(_ snapshot: Snapshot, hardState: HardState? = nil) async throws(StorageError) {
-        try onQueue { () throws(StorageError) in try snapshots.save(snapshot) }
-        var records: [WALRecord] = [.snapshotMarker(index: snapshot.metadata.index, term: snapshot.metadata.term)]
-        if let hardState {
-            try onQueue { () throws(StorageError) in try wal.startSegment() }
-            records.append(.hardState(hardState))
-        }
-        try await save(records)
-        try onQueue { () throws(StorageError) in
-            try wal.removeSegments(coveredBy: snapshot.metadata.index)
-            try snapshots.prune(keep: 2)
-        }
+        try persistSnapshot(snapshot, hardState: hardState)
     }
 
     /// Runs `body` on the storage queue, keeping its typed error.

@@ -121,7 +121,8 @@ final class WriteAheadLog {
     /// `bytes`: how much of the segment holds records (the file is allocated larger).
     private var segments: [(sequence: UInt64, firstIndex: LogIndex, path: String, bytes: Int)] = []
     private var descriptor: Int32 = -1
-    private var size = 0
+    /// Where the next record goes: the end of the newest segment's records.
+    private var size: Int { segments.last?.bytes ?? 0 }
     private var lastIndex: LogIndex = 0
 
     private init(directory: String, segmentBytes: Int) {
@@ -151,10 +152,7 @@ final class WriteAheadLog {
             let isLast = position == log.segments.count - 1
             let bytes = try FileIO.readAll(segment.path)
             var offset = 0
-            defer {
-                log.segments[position].bytes = offset
-                if isLast { log.size = offset }
-            }
+            defer { log.segments[position].bytes = offset }
             while offset < bytes.count {
                 // The allocated, never written rest of a segment: a clean end.
                 if bytes[offset] == 0, bytes[offset...].allSatisfy({ $0 == 0 }) { break }
@@ -258,7 +256,6 @@ final class WriteAheadLog {
             close(descriptor)
         }
         descriptor = created
-        size = 0
         segments.append((sequence, firstIndex, path, 0))
         try FileIO.syncDirectory(directory)
     }
@@ -289,8 +286,7 @@ final class WriteAheadLog {
     private func flush(_ buffer: inout [UInt8]) throws(StorageError) {
         guard !buffer.isEmpty else { return }
         try FileIO.writeAll(descriptor, buffer, at: size, path: segments.last?.path ?? directory)
-        size += buffer.count
-        segments[segments.count - 1].bytes = size
+        segments[segments.count - 1].bytes += buffer.count
         buffer = []
     }
 

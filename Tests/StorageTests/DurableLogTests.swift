@@ -71,6 +71,13 @@ import Testing
         return path + "/wal/" + names[names.count - 1]
     }
 
+    /// A new data directory at `path` holding `entries`, closed again.
+    static func write(_ entries: [Entry], to path: String) async throws {
+        let (log, _) = try DurableLog.open(path: path, initialMembership: Self.members)
+        try await log.save(entries: entries)
+        log.drain()
+    }
+
     /// Where the records of a segment end: segments are allocated ahead, zeros after.
     static func writtenEnd(_ segment: String) throws -> Int {
         let bytes = try Data(contentsOf: URL(fileURLWithPath: segment))
@@ -80,11 +87,7 @@ import Testing
     @Test func aTornLastRecordIsCutOffAndReported() async throws {
         let path = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        do {
-            let (log, _) = try DurableLog.open(path: path, initialMembership: Self.members)
-            try await log.save(entries: Self.entries(1...50))
-            log.drain()
-        }
+        try await Self.write(Self.entries(1...50), to: path)
         let segment = try Self.onlySegment(path)
         let end = try Self.writtenEnd(segment)
         // The crash interrupted the last write: its last bytes never reached the disk.
@@ -103,11 +106,7 @@ import Testing
     @Test func appendsContinueWhereTheRecordsEndNotAtTheAllocatedSize() async throws {
         let path = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        do {
-            let (log, _) = try DurableLog.open(path: path, initialMembership: Self.members)
-            try await log.save(entries: Self.entries(1...10))
-            log.drain()
-        }
+        try await Self.write(Self.entries(1...10), to: path)
         let segment = try Self.onlySegment(path)
         let allocated = try FileManager.default.attributesOfItem(atPath: segment)[.size] as! Int
         #expect(try Self.writtenEnd(segment) < allocated)
@@ -126,11 +125,7 @@ import Testing
     @Test func aFlippedByteBeforeTheTailIsRefusedWithFileAndOffset() async throws {
         let path = Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: path) }
-        do {
-            let (log, _) = try DurableLog.open(path: path, initialMembership: Self.members)
-            try await log.save(entries: Self.entries(1...50))
-            log.drain()
-        }
+        try await Self.write(Self.entries(1...50), to: path)
         let segment = try Self.onlySegment(path)
         var bytes = try Data(contentsOf: URL(fileURLWithPath: segment))
         bytes[try Self.writtenEnd(segment) / 2] ^= 0x40

@@ -24,9 +24,17 @@ enum GRPCMethod: Sendable {
     }
 
     static func direct<Request: SwiftProtobuf.Message>(_ body: @escaping @Sendable (Request, GRPCReply) -> Void) -> GRPCMethod {
+        direct { (request: Request, _, reply) in body(request, reply) }
+    }
+
+    /// `direct` for a method that also wants the request's bytes as they came (a write
+    /// goes to the log as sent, without encoding it again).
+    static func direct<Request: SwiftProtobuf.Message>(
+        _ body: @escaping @Sendable (Request, [UInt8], GRPCReply) -> Void
+    ) -> GRPCMethod {
         .direct { bytes, reply in
             do {
-                body(try decode(bytes), reply)
+                body(try decode(bytes), bytes, reply)
             } catch {
                 reply.fail(GRPCConnectionHandler.rpcError(error))
             }
