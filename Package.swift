@@ -81,7 +81,7 @@ let package = Package(
         .target(
             name: "EtcdServer",
             dependencies: [
-                "Checksums", "EtcdAPI", "MVCC", "Raft", "RaftCoding", "RaftTransport", "Storage",
+                "CLinux", "Checksums", "EtcdAPI", "MVCC", "Raft", "RaftCoding", "RaftTransport", "Storage",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -128,3 +128,9 @@ void coreos_install_termination_handlers(void) {
 }
 
 int coreos_termination_signal(void) { return termination_signal; }
+
+#include <malloc.h>
+
+int coreos_release_free_memory(void) {
+    return malloc_trim(0);
+}

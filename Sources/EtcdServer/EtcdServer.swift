@@ -97,7 +97,8 @@ public enum EtcdServer {
             memberID: identity.memberID, clusterID: identity.clusterID, members: identity.members,
             raft: RaftNode(configuration: raftConfiguration, state: opened.state), log: log,
             requestTimeout: .milliseconds(5000 + 2 * configuration.electionTimeout), limits: limits,
-            snapshotCount: configuration.snapshotCount, loop: storeThread.next())
+            snapshotCount: configuration.snapshotCount, values: try ValueLog(directory: directory + "/member"),
+            loop: storeThread.next())
         await node.recover()
 
         var peers: [UInt64: TCPTransport.Address] = [:]

@@ -1,3 +1,4 @@
+import CLinux
 import EtcdAPI
 import Foundation
 import MVCC
@@ -124,7 +125,7 @@ actor StoreNode {
     private var raft: RaftNode
     private let log: DurableLog
     private var transport: TCPTransport?
-    private(set) var store = MVCCStore()
+    private(set) var store: MVCCStore
     private var appliedIndex: LogIndex = 0
     private var nextRequest: UInt64
     private var waiters: [UInt64: ProposalCompletion] = [:]
@@ -152,8 +153,9 @@ actor StoreNode {
     init(
         memberID: UInt64, clusterID: UInt64, members: [UInt64: MemberRecord], raft: RaftNode, log: DurableLog,
         requestTimeout: Duration = .seconds(7), limits: Limits = Limits(), snapshotCount: UInt64 = 100_000,
-        loop: any EventLoop
+        values: ValueLog = ValueLog(), loop: any EventLoop
     ) {
+        store = MVCCStore(values: values)
         self.loop = loop
         self.limits = limits
         self.memberID = memberID
@@ -170,7 +172,21 @@ actor StoreNode {
     func recover() {
         if let snapshot = raft.snapshot { restore(snapshot) }
         raft.releaseSnapshotData()
+        returnFreedMemory()
     }
+
+    /// A snapshot's bytes are one large allocation, freed right after use; malloc keeps
+    /// such freed memory mapped (its threshold for separate mappings grows after the first
+    /// one), so the member hands it back explicitly.
+    private func returnFreedMemory() {
+        _ = coreos_release_free_memory()
+        ticksSinceMemoryReturned = 0
+    }
+
+    /// Trimmed log entries and replaced snapshots are freed all the time; every 50 ticks
+    /// (5 s at the default heartbeat) the free memory goes back, as Go's scavenger does
+    /// for etcd.
+    private var ticksSinceMemoryReturned = 0
 
     /// Keeps the snapshot's data out of memory except while a follower is being sent it.
     private func manageSnapshotData() {
@@ -205,7 +221,8 @@ actor StoreNode {
     /// a member too far behind). A snapshot this build cannot read stops the member: going
     /// on would serve another history than the cluster's.
     private func restore(_ snapshot: Snapshot) {
-        guard let restored = StoreState(decoding: snapshot.data) else {
+        // A fresh log: the old one's values are no longer referenced once the state is replaced.
+        guard let restored = StoreState(decoding: snapshot.data, values: store.values.successor()) else {
             FileHandle.standardError.write(Data("etcd: snapshot at index \(snapshot.metadata.index) is unreadable\n".utf8))
             exit(1)
         }
@@ -251,6 +268,7 @@ actor StoreNode {
             exit(1)
         }
         if !raft.isSendingSnapshot { raft.releaseSnapshotData() }
+        returnFreedMemory()
     }
 
     /// Where Raft messages to other members go; set once, before the first tick.
@@ -282,6 +300,8 @@ actor StoreNode {
         // cluster keeps etcd's 5000 catch-up entries for followers a little behind.
         raft.trimLog(keepingForCatchUp: isSingleMember ? 0 : 5000)
         manageSnapshotData()
+        ticksSinceMemoryReturned += 1
+        if ticksSinceMemoryReturned >= 50 { returnFreedMemory() }
         process()
         await expireLeases()
     }

@@ -43,11 +43,11 @@ struct StoreState {
         self.published = published
     }
 
-    /// nil when the bytes are not a state of this format.
-    init?(decoding bytes: [UInt8]) {
+    /// nil when the bytes are not a state of this format. The store's values go to `values`.
+    init?(decoding bytes: [UInt8], values: ValueLog = ValueLog()) {
         var reader = ByteReader(bytes[...])
         guard reader.bytes(Self.magic.count) == Self.magic, reader.u8() == Self.format,
-            let storeBytes = reader.blob(), let store = MVCCStore(decoding: storeBytes), let leaseCount = reader.u32(),
+            let storeBytes = reader.blob(), let store = MVCCStore(decoding: storeBytes, values: values), let leaseCount = reader.u32(),
             Int(leaseCount) <= bytes.count
         else { return nil }
         var leases: [Int64: Int64] = [:]

@@ -23,29 +23,29 @@ extension MVCCStore {
             for change in history {
                 bytes.appendInteger(change.main)
                 bytes.appendInteger(change.sub)
-                guard let value = change.keyValue else {
+                guard let stored = change.stored else {
                     bytes.append(0)
                     continue
                 }
                 bytes.append(1)
-                bytes.appendInteger(value.createRevision)
-                bytes.appendInteger(value.version)
-                bytes.appendInteger(value.lease)
-                bytes.appendBlob(value.value)
+                bytes.appendInteger(stored.createRevision)
+                bytes.appendInteger(stored.version)
+                bytes.appendInteger(stored.lease)
+                bytes.appendBlob(values.read(stored.value))
             }
         }
         return bytes
     }
 
-    /// Rebuilds a store from `encoded()`; nil when the bytes are not such a store (wrong
-    /// magic or format, truncated, keys out of order).
-    public init?(decoding bytes: [UInt8]) {
+    /// Rebuilds a store from `encoded()`, its values appended to `values`; nil when the
+    /// bytes are not such a store (wrong magic or format, truncated, keys out of order).
+    public init?(decoding bytes: [UInt8], values: ValueLog = ValueLog()) {
         var reader = ByteReader(bytes[...])
         guard reader.bytes(4) == Self.magic, reader.u8() == Self.format,
             let current = reader.u64(), let compacted = reader.u64(), let count = reader.u64(),
             count <= UInt64(bytes.count)
         else { return nil }
-        self.init()
+        self.init(values: values)
         currentRevision = Int64(bitPattern: current)
         compactedRevision = Int64(bitPattern: compacted)
         var previous: [UInt8]?
@@ -57,19 +57,20 @@ extension MVCCStore {
             history.reserveCapacity(Int(changes))
             for _ in 0..<changes {
                 guard let main = reader.u64(), let sub = reader.u64(), let present = reader.u8() else { return nil }
-                var change = Change(main: Int64(bitPattern: main), sub: Int64(bitPattern: sub), keyValue: nil)
+                var change = Change(main: Int64(bitPattern: main), sub: Int64(bitPattern: sub), stored: nil)
                 if present == 1 {
                     guard let create = reader.u64(), let version = reader.u64(), let lease = reader.u64(),
                         let value = reader.blob()
                     else { return nil }
-                    change.keyValue = KeyValue(
-                        key: key, createRevision: Int64(bitPattern: create), modRevision: change.main,
-                        version: Int64(bitPattern: version), value: value, lease: Int64(bitPattern: lease))
+                    change.stored = Stored(
+                        createRevision: Int64(bitPattern: create), version: Int64(bitPattern: version),
+                        lease: Int64(bitPattern: lease), value: values.append(value))
                 } else if present != 0 {
                     return nil
                 }
                 history.append(change)
                 logicalSize += Self.cost(change, key: key)
+                liveValueBytes += UInt64(change.stored?.value.count ?? 0)
             }
             keys.append(key)
             histories[key] = history
@@ -89,10 +90,10 @@ extension MVCCStore {
                 bytes.appendBlob(key)
                 bytes.appendInteger(change.main)
                 bytes.appendInteger(change.sub)
-                if let value = change.keyValue {
-                    bytes.appendInteger(value.version)
-                    bytes.appendInteger(value.lease)
-                    bytes.appendBlob(value.value)
+                if let stored = change.stored {
+                    bytes.appendInteger(stored.version)
+                    bytes.appendInteger(stored.lease)
+                    bytes.appendBlob(values.read(stored.value))
                 }
             }
         }

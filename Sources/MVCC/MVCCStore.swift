@@ -4,11 +4,20 @@
 /// generation. Semantics, validation and error texts follow etcd 3.4 (mvcc and
 /// etcdserver's apply), so responses compare byte for byte once encoded.
 public struct MVCCStore: Sendable {
-    /// One change of a key: a value, or a tombstone (`keyValue == nil`).
+    /// One change of a key: a value, or a tombstone (`stored == nil`). Its key is the
+    /// history's and its mod revision is `main`, so neither is repeated here.
     struct Change: Sendable {
         var main: Int64
         var sub: Int64
-        var keyValue: KeyValue?
+        var stored: Stored?
+    }
+
+    /// A revision's metadata, and where its value is in `values`.
+    struct Stored: Sendable {
+        var createRevision: Int64
+        var version: Int64
+        var lease: Int64
+        var value: ValueLog.Reference
     }
 
     /// Keys in byte order (binary-searched); their histories, oldest change first.
@@ -24,8 +33,23 @@ public struct MVCCStore: Sendable {
     public internal(set) var logicalSize = 0
     /// The fixed part of a revision's cost in `logicalSize`.
     public static let revisionOverhead = 48
+    /// Where the values are (the index only holds references).
+    public internal(set) var values: ValueLog
+    /// Bytes of values that kept revisions refer to; the rest of `values` is garbage that
+    /// compaction left and a repack drops.
+    var liveValueBytes: UInt64 = 0
 
-    public init() {}
+    public init(values: ValueLog = ValueLog()) {
+        self.values = values
+    }
+
+    /// The key-value a stored revision stands for, its value read from the log unless
+    /// `withValue` is false (keys-only reads, which never touch the log).
+    func keyValue(_ key: [UInt8], _ main: Int64, _ stored: Stored, withValue: Bool = true) -> KeyValue {
+        KeyValue(
+            key: key, createRevision: stored.createRevision, modRevision: main, version: stored.version,
+            value: withValue ? values.read(stored.value) : [], lease: stored.lease)
+    }
 
     // MARK: Reads
 
@@ -46,18 +70,18 @@ public struct MVCCStore: Sendable {
             || request.minCreateRevision != 0 || request.maxCreateRevision != 0
         var fetchLimit = filtering ? 0 : Int(request.limit)
         if fetchLimit > 0 { fetchLimit += 1 }
+        // Metadata first; values are read only for what is returned (or sorted by value).
         var found: [KeyValue] = []
         var count: Int64 = 0
+        let readValues = !request.keysOnly || request.sortTarget == .value
         for key in keysIn(request.key, request.rangeEnd) {
-            guard let value = self.value(of: key, at: revision) else { continue }
+            guard let (main, stored) = self.stored(of: key, at: revision) else { continue }
             count += 1
             if request.countOnly || (fetchLimit > 0 && found.count >= fetchLimit) { continue }
-            found.append(value)
+            if !filtering || passes(request, main, stored) {
+                found.append(keyValue(key, main, stored, withValue: readValues))
+            }
         }
-        if request.maxModRevision != 0 { found.removeAll { $0.modRevision > request.maxModRevision } }
-        if request.minModRevision != 0 { found.removeAll { $0.modRevision < request.minModRevision } }
-        if request.maxCreateRevision != 0 { found.removeAll { $0.createRevision > request.maxCreateRevision } }
-        if request.minCreateRevision != 0 { found.removeAll { $0.createRevision < request.minCreateRevision } }
         var order = request.sortOrder
         // Results come in key order; any other target sorts ascending unless told otherwise.
         if request.sortTarget != .key && order == .none { order = .ascend }
@@ -81,6 +105,13 @@ public struct MVCCStore: Sendable {
         return RangeResult(keyValues: found, more: more, count: count, revision: current)
     }
 
+    private func passes(_ request: RangeRequest, _ main: Int64, _ stored: Stored) -> Bool {
+        !(request.maxModRevision != 0 && main > request.maxModRevision)
+            && !(request.minModRevision != 0 && main < request.minModRevision)
+            && !(request.maxCreateRevision != 0 && stored.createRevision > request.maxCreateRevision)
+            && !(request.minCreateRevision != 0 && stored.createRevision < request.minCreateRevision)
+    }
+
     private static func stableSorted(_ values: [KeyValue], by precedes: (KeyValue, KeyValue) -> Bool) -> [KeyValue] {
         values.enumerated().sorted { a, b in
             if precedes(a.element, b.element) { return true }
@@ -91,6 +122,13 @@ public struct MVCCStore: Sendable {
 
     /// The key's value at `revision`, nil when absent or deleted then.
     func value(of key: [UInt8], at revision: Int64) -> KeyValue? {
+        guard let (main, stored) = stored(of: key, at: revision) else { return nil }
+        return keyValue(key, main, stored)
+    }
+
+    /// The key's revision at `revision` (its mod revision and metadata), nil when absent or
+    /// deleted then; no value is read.
+    func stored(of key: [UInt8], at revision: Int64) -> (main: Int64, stored: Stored)? {
         guard let history = histories[key] else { return nil }
         var low = 0
         var high = history.count
@@ -98,8 +136,8 @@ public struct MVCCStore: Sendable {
             let middle = (low + high) / 2
             if history[middle].main <= revision { low = middle + 1 } else { high = middle }
         }
-        guard low > 0 else { return nil }
-        return history[low - 1].keyValue
+        guard low > 0, let stored = history[low - 1].stored else { return nil }
+        return (history[low - 1].main, stored)
     }
 
     /// Keys of `[key, end)` in order (`end` empty: just `key`; `end == [0]`: from `key` on).
@@ -187,17 +225,21 @@ public struct MVCCStore: Sendable {
         throws(MVCCError) -> KeyValue?
     {
         guard !request.key.isEmpty else { throw .emptyKey }
-        let previous = value(of: request.key, at: readRevision(context))
-        if (request.ignoreValue || request.ignoreLease) && previous == nil { throw .keyNotFound }
-        let lease = request.ignoreLease ? (previous?.lease ?? 0) : request.lease
+        let found = stored(of: request.key, at: readRevision(context))
+        if (request.ignoreValue || request.ignoreLease) && found == nil { throw .keyNotFound }
+        let lease = request.ignoreLease ? (found?.stored.lease ?? 0) : request.lease
         if lease != 0 && !request.ignoreLease && !leaseExists(lease) { throw .leaseNotFound }
-        let stored = KeyValue(
-            key: request.key, createRevision: previous?.createRevision ?? context.revision, modRevision: context.revision,
-            version: (previous?.version ?? 0) + 1, value: request.ignoreValue ? (previous?.value ?? []) : request.value,
-            lease: lease)
-        record(Change(main: context.revision, sub: context.sub, keyValue: stored), for: request.key)
+        let previous = found.map { keyValue(request.key, $0.main, $0.stored) }
+        let value = request.ignoreValue ? (previous?.value ?? []) : request.value
+        let stored = Stored(
+            createRevision: found?.stored.createRevision ?? context.revision, version: (found?.stored.version ?? 0) + 1,
+            lease: lease, value: request.ignoreValue ? found?.stored.value ?? .empty : values.append(value))
+        record(Change(main: context.revision, sub: context.sub, stored: stored), for: request.key)
         context.sub += 1
-        context.events.append(Event(kind: .put, keyValue: stored, previous: previous))
+        let written = KeyValue(
+            key: request.key, createRevision: stored.createRevision, modRevision: context.revision, version: stored.version,
+            value: value, lease: lease)
+        context.events.append(Event(kind: .put, keyValue: written, previous: previous))
         return request.previousKeyValue ? previous : nil
     }
 
@@ -205,7 +247,7 @@ public struct MVCCStore: Sendable {
         let revision = readRevision(context)
         let doomed = keysIn(request.key, request.rangeEnd).compactMap { value(of: $0, at: revision) }
         for previous in doomed {
-            record(Change(main: context.revision, sub: context.sub, keyValue: nil), for: previous.key)
+            record(Change(main: context.revision, sub: context.sub, stored: nil), for: previous.key)
             context.sub += 1
             let tombstone = KeyValue(key: previous.key, createRevision: 0, modRevision: context.revision, version: 0, value: [])
             context.events.append(Event(kind: .delete, keyValue: tombstone, previous: previous))
@@ -235,11 +277,13 @@ public struct MVCCStore: Sendable {
     }
 
     static func cost(_ change: Change, key: [UInt8]) -> Int {
-        key.count + (change.keyValue?.value.count ?? 0) + revisionOverhead
+        key.count + (change.stored?.value.count ?? 0) + revisionOverhead
     }
 
-    private mutating func record(_ change: Change, for key: [UInt8]) {
+    /// Adds a change to the index; `change`'s value is already in `values`.
+    mutating func record(_ change: Change, for key: [UInt8]) {
         logicalSize += Self.cost(change, key: key)
+        liveValueBytes += UInt64(change.stored?.value.count ?? 0)
         if histories[key] == nil {
             keys.insert(key, at: lowerBound(key))
             histories[key] = [change]
@@ -251,23 +295,24 @@ public struct MVCCStore: Sendable {
     /// etcd's compare: every key of the range must satisfy it; a missing key has version,
     /// create and mod revision 0 and lease 0, and fails any value comparison.
     func evaluate(_ compare: Compare, at revision: Int64) -> Bool {
-        let values: [KeyValue?]
+        let revisions: [(main: Int64, stored: Stored)?]
         if compare.rangeEnd.isEmpty {
-            values = [value(of: compare.key, at: revision)]
+            revisions = [stored(of: compare.key, at: revision)]
         } else {
-            let found = keysIn(compare.key, compare.rangeEnd).compactMap { value(of: $0, at: revision) }
-            values = found.isEmpty ? [nil] : found
+            let found = keysIn(compare.key, compare.rangeEnd).compactMap { stored(of: $0, at: revision) }
+            revisions = found.isEmpty ? [nil] : found
         }
-        return values.allSatisfy { keyValue in
+        return revisions.allSatisfy { found in
             let order: Int
             switch compare.target {
             case .value(let expected):
-                guard let keyValue else { return false }
-                order = keyValue.value == expected ? 0 : (keyValue.value.lexicographicallyPrecedes(expected) ? -1 : 1)
-            case .version(let expected): order = Self.order(keyValue?.version ?? 0, expected)
-            case .create(let expected): order = Self.order(keyValue?.createRevision ?? 0, expected)
-            case .mod(let expected): order = Self.order(keyValue?.modRevision ?? 0, expected)
-            case .lease(let expected): order = Self.order(keyValue?.lease ?? 0, expected)
+                guard let found else { return false }
+                let value = values.read(found.stored.value)
+                order = value == expected ? 0 : (value.lexicographicallyPrecedes(expected) ? -1 : 1)
+            case .version(let expected): order = Self.order(found?.stored.version ?? 0, expected)
+            case .create(let expected): order = Self.order(found?.stored.createRevision ?? 0, expected)
+            case .mod(let expected): order = Self.order(found?.main ?? 0, expected)
+            case .lease(let expected): order = Self.order(found?.stored.lease ?? 0, expected)
             }
             switch compare.result {
             case .equal: return order == 0
@@ -290,10 +335,11 @@ public struct MVCCStore: Sendable {
         for name in keysIn(key, end) {
             guard let history = histories[name] else { continue }
             for (position, change) in history.enumerated() where change.main >= revision {
-                let previous = position > 0 ? history[position - 1].keyValue : nil
+                let before = position > 0 ? history[position - 1] : nil
+                let previous = before.flatMap { before in before.stored.map { keyValue(name, before.main, $0) } }
                 let event: Event
-                if let value = change.keyValue {
-                    event = Event(kind: .put, keyValue: value, previous: previous)
+                if let stored = change.stored {
+                    event = Event(kind: .put, keyValue: keyValue(name, change.main, stored), previous: previous)
                 } else {
                     event = Event(
                         kind: .delete, keyValue: KeyValue(key: name, createRevision: 0, modRevision: change.main, version: 0, value: []),
@@ -317,8 +363,11 @@ public struct MVCCStore: Sendable {
         for (key, history) in histories {
             guard let keep = history.lastIndex(where: { $0.main <= revision }) else { continue }
             var trimmed = Array(history[keep...])
-            if trimmed.first?.keyValue == nil { trimmed.removeFirst() }
-            for change in history.prefix(history.count - trimmed.count) { logicalSize -= Self.cost(change, key: key) }
+            if trimmed.first?.stored == nil { trimmed.removeFirst() }
+            for change in history.prefix(history.count - trimmed.count) {
+                logicalSize -= Self.cost(change, key: key)
+                liveValueBytes -= UInt64(change.stored?.value.count ?? 0)
+            }
             if trimmed.isEmpty {
                 emptied.insert(key)
             } else if trimmed.count != history.count {
@@ -329,6 +378,24 @@ public struct MVCCStore: Sendable {
             for key in emptied { histories[key] = nil }
             keys.removeAll { emptied.contains($0) }
         }
+        let size = values.size
+        let garbage = size > liveValueBytes ? size - liveValueBytes : 0
+        if garbage > values.repackThreshold && garbage > liveValueBytes { repackValues() }
+    }
+
+    /// Copies the live values into a fresh log. Read views holding the old log keep it
+    /// (and its file) until they are done.
+    mutating func repackValues() {
+        let fresh = values.successor()
+        for key in keys {
+            guard var history = histories[key] else { continue }
+            for position in history.indices {
+                guard let stored = history[position].stored else { continue }
+                history[position].stored?.value = fresh.append(values.read(stored.value))
+            }
+            histories[key] = history
+        }
+        values = fresh
     }
 
     // MARK: Validation

@@ -131,11 +131,14 @@ struct ReferenceModel {
         return request
     }
 
-    @Test func randomHistoriesAgreeWithTheReferenceModel() throws {
+    /// Values in memory, and in a file with a flush every few values and a repack after
+    /// compactions (the store's file is unlinked, so nothing is left behind).
+    @Test(arguments: ["memory", "file"]) func randomHistoriesAgreeWithTheReferenceModel(values: String) throws {
         let seed = SeededGenerator.seed(fallback: 0xE7CD)
         var generator = SeededGenerator(seed: seed)
         for round in 0..<200 {
-            var store = MVCCStore()
+            var store = MVCCStore(
+                values: values == "memory" ? ValueLog() : try ValueLog(directory: "/tmp", flushSize: 16, repackThreshold: 64))
             var model = ReferenceModel()
             for step in 0..<150 {
                 let context = "seed \(seed) round \(round) step \(step) (replay: COREOS_TEST_SEED=\(seed))"

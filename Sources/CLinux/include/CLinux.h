@@ -25,6 +25,10 @@ long coreos_loaded_library_version(const char *library_substring, const char *ve
 /// Returns 0 on success, -1 if the address is not inside a loaded object.
 int coreos_library_path_of(const void *symbol_address, char *buffer, size_t buffer_size);
 
+/// malloc_trim(0): hands memory malloc holds free back to the kernel. Returns 1 when
+/// some was released. (Swift's Glibc module does not import malloc.h.)
+int coreos_release_free_memory(void);
+
 /// pivot_root(2); glibc has no wrapper. Returns 0 or -1 with errno set.
 int coreos_pivot_root(const char *new_root, const char *put_old);
 
