@@ -27,16 +27,19 @@ let package = Package(
     ],
     targets: [
         // MARK: C libraries and shims
-        .systemLibrary(name: "CSystemd", pkgConfig: "libsystemd", providers: [.apt(["libsystemd-dev"])]),
-        .systemLibrary(name: "CYAML", pkgConfig: "yaml-0.1", providers: [.apt(["libyaml-dev"])]),
-        .systemLibrary(name: "CArchive", pkgConfig: "libarchive", providers: [.apt(["libarchive-dev"])]),
+        // Headers only: the libraries are loaded on first use by CDynamicLibraries.
+        .systemLibrary(name: "CSystemd", providers: [.apt(["libsystemd-dev"])]),
+        .systemLibrary(name: "CYAML", providers: [.apt(["libyaml-dev"])]),
+        .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
+        .target(name: "CDynamicLibraries"),
         .target(name: "CLinux"),
 
         // MARK: Shared library
         .target(name: "UnitFile", swiftSettings: strictSettings),
         .target(name: "Net", swiftSettings: strictSettings),
         .target(
-            name: "Platform", dependencies: ["CSystemd", "CYAML", "CArchive", "CLinux"], swiftSettings: strictSettings),
+            name: "Platform", dependencies: ["CSystemd", "CYAML", "CArchive", "CDynamicLibraries", "CLinux"],
+            swiftSettings: strictSettings),
         .target(name: "CLI", swiftSettings: strictSettings),
         .target(name: "Checksums", swiftSettings: strictSettings),
         .target(name: "Raft", swiftSettings: strictSettings),

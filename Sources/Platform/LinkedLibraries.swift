@@ -1,4 +1,5 @@
 import CArchive
+import CDynamicLibraries
 import CLinux
 import CSystemd
 import CYAML
@@ -23,9 +24,9 @@ public struct LinkedLibraryVersions: Sendable, Hashable {
 
     /// Reads the versions. Calling into each library also proves it loaded and links.
     public static func current() -> LinkedLibraryVersions {
-        // A side-effect-free libsystemd call; its address also locates the loaded file.
-        let booted: @convention(c) () -> Int32 = sd_booted
-        _ = booted()
+        // A side-effect-free libsystemd call (it loads the library); the real function's
+        // address locates the loaded file.
+        _ = sd_booted()
         let systemdVersion = coreos_loaded_library_version("libsystemd.so", "LIBSYSTEMD_")
         let number = Int(archive_version_number())
         let archiveVersion = "\(number / 1_000_000).\(number / 1_000 % 1_000).\(number % 1_000)"
@@ -35,7 +36,7 @@ public struct LinkedLibraryVersions: Sendable, Hashable {
             archive: archiveVersion,
             archiveDetails: String(cString: archive_version_details()),
             libc: String(cString: coreos_libc_version()),
-            systemdPath: libraryPath(of: unsafeBitCast(booted, to: UnsafeRawPointer.self))
+            systemdPath: coreos_library_symbol("libsystemd.so.0", "sd_booted").flatMap { libraryPath(of: $0) }
         )
     }
 

@@ -23,6 +23,35 @@ struct MultiCallTests {
         #expect(lines.contains { $0.hasPrefix("libarchive 3.") })
     }
 
+    /// libsystemd, libyaml and libarchive are loaded on first use: a store member, which
+    /// uses none of them, maps none of them (nor what they pull in).
+    @Test func aStoreMemberLoadsNoOptionalLibrary() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let port = Int.random(in: 30000..<40000)
+        let member = Process()
+        member.executableURL = URL(fileURLWithPath: coreos)
+        member.arguments = [
+            "etcd", "--data-dir", directory + "/m.etcd", "--listen-client-urls", "http://127.0.0.1:\(port)",
+            "--advertise-client-urls", "http://127.0.0.1:\(port)", "--listen-peer-urls", "http://127.0.0.1:\(port + 1)",
+            "--initial-advertise-peer-urls", "http://127.0.0.1:\(port + 1)",
+            "--initial-cluster", "default=http://127.0.0.1:\(port + 1)",
+        ]
+        member.standardOutput = FileHandle.nullDevice
+        member.standardError = FileHandle.nullDevice
+        try member.run()
+        defer {
+            member.terminate()
+            member.waitUntilExit()
+        }
+        Thread.sleep(forTimeInterval: 1)
+        #expect(member.isRunning)
+        let maps = try String(contentsOfFile: "/proc/\(member.processIdentifier)/maps", encoding: .utf8)
+        for library in ["libsystemd", "libyaml", "libarchive", "libxml2"] {
+            #expect(!maps.contains(library), "\(library) is mapped by a store member")
+        }
+    }
+
     @Test func bareAndHelpListApplets() throws {
         for arguments in [[], ["--help"]] {
             let run = try ProcessRunner.run(coreos, arguments)

@@ -47,9 +47,17 @@ ensure_apt_packages() {
 # executable, so it exports none; it stays position-independent, for ASLR.
 build_release() {
     local order_file="$PWD/contrib/link-order/coreos.order" order_flags=()
-    [ -f "$order_file" ] && order_flags=(-Xlinker "--symbol-ordering-file=$order_file" -Xlinker --no-warn-symbol-ordering)
+    if [ -f "$order_file" ]; then
+        # SwiftPM relinks when the command line changes, not when a file it names does:
+        # the list goes in under a name that changes with its content.
+        local named
+        mkdir -p "$COREOS_RELEASE_SCRATCH"
+        named="$(cd "$COREOS_RELEASE_SCRATCH" && pwd)/link-order-$(sha256sum "$order_file" | cut -c1-16).order"
+        [ -f "$named" ] || cp "$order_file" "$named"
+        order_flags=(-Xlinker "--symbol-ordering-file=$named" -Xlinker --no-warn-symbol-ordering)
+    fi
     swift build -c release --static-swift-stdlib --scratch-path "$COREOS_RELEASE_SCRATCH" --product coreos \
-        -Xswiftc -use-ld=lld -Xswiftc -Xfrontend -Xswiftc -function-sections -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic \
+        -Xswiftc -use-ld=lld -Xswiftc -Xfrontend -Xswiftc -function-sections -Xcc -ffunction-sections -Xlinker -z -Xlinker pack-relative-relocs -Xlinker --no-export-dynamic \
         "${order_flags[@]}" "$@"
 }
 

@@ -1,0 +1,26 @@
+// The three optional system libraries (libsystemd, libyaml, libarchive) are loaded when
+// first used, not when coreos starts: `coreos etcd` never maps them (and the ten
+// libraries they pull in, about 2.3 MiB of every member's RSS), and a node without
+// libarchive still runs everything but the runtime.
+//
+// lazy.c defines every function coreos calls from them, with the signature of the
+// library's own header. Each definition resolves the real function with dlopen/dlsym on
+// its first call and jumps to it. A missing library stops the process with a message
+// naming the library and its Debian package. Calling a function not defined there is a
+// link error: add it to lazy.c.
+#ifndef COREOS_CDYNAMICLIBRARIES_H
+#define COREOS_CDYNAMICLIBRARIES_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// The real address of `symbol` in the library `soname` (loading it), or NULL when the
+/// library or the symbol is missing.
+void *coreos_library_symbol(const char *soname, const char *symbol);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

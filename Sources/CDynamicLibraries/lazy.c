@@ -1,0 +1,110 @@
+#define _GNU_SOURCE
+#include "CDynamicLibraries.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-id128.h>
+#include <yaml.h>
+
+/// A library opened on first use; `handle` is published once, racing openers get the
+/// same handle from the dynamic loader.
+struct library {
+    const char *soname;
+    const char *package;
+    void *handle;
+};
+
+static struct library systemd_library = {"libsystemd.so.0", "libsystemd0", NULL};
+static struct library yaml_library = {"libyaml-0.so.2", "libyaml-0-2", NULL};
+static struct library archive_library = {"libarchive.so.13", "libarchive13", NULL};
+
+void *coreos_library_symbol(const char *soname, const char *symbol) {
+    void *handle = dlopen(soname, RTLD_NOW | RTLD_GLOBAL);
+    return handle ? dlsym(handle, symbol) : NULL;
+}
+
+static void *resolve(struct library *library, const char *symbol) {
+    void *handle = __atomic_load_n(&library->handle, __ATOMIC_ACQUIRE);
+    if (!handle) {
+        handle = dlopen(library->soname, RTLD_NOW | RTLD_GLOBAL);
+        if (!handle) {
+            fprintf(stderr, "coreos: cannot load %s (Debian package %s): %s\n", library->soname, library->package,
+                    dlerror());
+            exit(127);
+        }
+        __atomic_store_n(&library->handle, handle, __ATOMIC_RELEASE);
+    }
+    void *function = dlsym(handle, symbol);
+    if (!function) {
+        fprintf(stderr, "coreos: %s has no %s (too old?): %s\n", library->soname, symbol, dlerror());
+        exit(127);
+    }
+    return function;
+}
+
+// One definition per function: resolve once, then call through the cached pointer.
+#define LAZY(library, result, name, parameters, arguments)                                \
+    result name parameters {                                                              \
+        typedef result(*function_type) parameters;                                        \
+        static function_type cached;                                                      \
+        function_type function = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);              \
+        if (!function) {                                                                  \
+            function = (function_type)resolve(&library, #name);                           \
+            __atomic_store_n(&cached, function, __ATOMIC_RELEASE);                        \
+        }                                                                                 \
+        return function arguments;                                                        \
+    }
+#define LAZY_VOID(library, name, parameters, arguments)                                   \
+    void name parameters {                                                                \
+        typedef void(*function_type) parameters;                                          \
+        static function_type cached;                                                      \
+        function_type function = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);              \
+        if (!function) {                                                                  \
+            function = (function_type)resolve(&library, #name);                           \
+            __atomic_store_n(&cached, function, __ATOMIC_RELEASE);                        \
+        }                                                                                 \
+        function arguments;                                                               \
+    }
+
+// libsystemd
+LAZY(systemd_library, int, sd_booted, (void), ())
+LAZY(systemd_library, int, sd_id128_randomize, (sd_id128_t *ret), (ret))
+
+// libyaml
+LAZY(yaml_library, const char *, yaml_get_version_string, (void), ())
+LAZY(yaml_library, int, yaml_parser_initialize, (yaml_parser_t *parser), (parser))
+LAZY_VOID(yaml_library, yaml_parser_delete, (yaml_parser_t *parser), (parser))
+LAZY_VOID(yaml_library, yaml_parser_set_input_string, (yaml_parser_t *parser, const unsigned char *input, size_t size),
+          (parser, input, size))
+LAZY(yaml_library, int, yaml_parser_parse, (yaml_parser_t *parser, yaml_event_t *event), (parser, event))
+LAZY_VOID(yaml_library, yaml_event_delete, (yaml_event_t *event), (event))
+
+// libarchive
+LAZY(archive_library, int, archive_version_number, (void), ())
+LAZY(archive_library, const char *, archive_version_string, (void), ())
+LAZY(archive_library, const char *, archive_version_details, (void), ())
+LAZY(archive_library, struct archive *, archive_read_new, (void), ())
+LAZY(archive_library, int, archive_read_support_format_all, (struct archive *a), (a))
+LAZY(archive_library, int, archive_read_open_memory, (struct archive *a, const void *buffer, size_t size), (a, buffer, size))
+LAZY(archive_library, int, archive_read_next_header, (struct archive *a, struct archive_entry **entry), (a, entry))
+LAZY(archive_library, la_ssize_t, archive_read_data, (struct archive *a, void *buffer, size_t size), (a, buffer, size))
+LAZY(archive_library, int, archive_read_free, (struct archive *a), (a))
+LAZY(archive_library, struct archive *, archive_write_new, (void), ())
+LAZY(archive_library, int, archive_write_set_format_pax_restricted, (struct archive *a), (a))
+LAZY(archive_library, int, archive_write_open_memory, (struct archive *a, void *buffer, size_t size, size_t *used),
+     (a, buffer, size, used))
+LAZY(archive_library, int, archive_write_header, (struct archive *a, struct archive_entry *entry), (a, entry))
+LAZY(archive_library, la_ssize_t, archive_write_data, (struct archive *a, const void *buffer, size_t size), (a, buffer, size))
+LAZY(archive_library, int, archive_write_close, (struct archive *a), (a))
+LAZY(archive_library, int, archive_write_free, (struct archive *a), (a))
+LAZY(archive_library, struct archive_entry *, archive_entry_new, (void), ())
+LAZY_VOID(archive_library, archive_entry_free, (struct archive_entry *entry), (entry))
+LAZY(archive_library, const char *, archive_entry_pathname, (struct archive_entry *entry), (entry))
+LAZY_VOID(archive_library, archive_entry_set_pathname, (struct archive_entry *entry, const char *path), (entry, path))
+LAZY_VOID(archive_library, archive_entry_set_filetype, (struct archive_entry *entry, unsigned int type), (entry, type))
+LAZY_VOID(archive_library, archive_entry_set_perm, (struct archive_entry *entry, __LA_MODE_T mode), (entry, mode))
+LAZY_VOID(archive_library, archive_entry_set_size, (struct archive_entry *entry, la_int64_t size), (entry, size))
