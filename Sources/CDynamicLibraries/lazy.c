@@ -47,26 +47,23 @@ static void *resolve(struct library *library, const char *symbol) {
 }
 
 // One definition per function: resolve once, then call through the cached pointer.
+#define RESOLVE_ONCE(library, name, function_type)                                        \
+    static function_type cached;                                                          \
+    function_type function = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);                  \
+    if (!function) {                                                                      \
+        function = (function_type)resolve(&library, #name);                               \
+        __atomic_store_n(&cached, function, __ATOMIC_RELEASE);                            \
+    }
 #define LAZY(library, result, name, parameters, arguments)                                \
     result name parameters {                                                              \
         typedef result(*function_type) parameters;                                        \
-        static function_type cached;                                                      \
-        function_type function = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);              \
-        if (!function) {                                                                  \
-            function = (function_type)resolve(&library, #name);                           \
-            __atomic_store_n(&cached, function, __ATOMIC_RELEASE);                        \
-        }                                                                                 \
+        RESOLVE_ONCE(library, name, function_type)                                        \
         return function arguments;                                                        \
     }
 #define LAZY_VOID(library, name, parameters, arguments)                                   \
     void name parameters {                                                                \
         typedef void(*function_type) parameters;                                          \
-        static function_type cached;                                                      \
-        function_type function = __atomic_load_n(&cached, __ATOMIC_ACQUIRE);              \
-        if (!function) {                                                                  \
-            function = (function_type)resolve(&library, #name);                           \
-            __atomic_store_n(&cached, function, __ATOMIC_RELEASE);                        \
-        }                                                                                 \
+        RESOLVE_ONCE(library, name, function_type)                                        \
         function arguments;                                                               \
     }
 
