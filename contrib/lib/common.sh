@@ -1,7 +1,8 @@
 # Shared helpers for the contrib scripts. Source it; it defines functions only.
 
-# Debian packages the build links against (the three system libraries) and pkg-config.
-COREOS_BUILD_PACKAGES="libsystemd-dev libyaml-dev libarchive-dev pkg-config"
+# Debian packages whose headers the build uses: the three system libraries (loaded on first
+# use at run time; the -dev packages pull in the libraries themselves).
+COREOS_BUILD_PACKAGES="libsystemd-dev libyaml-dev libarchive-dev"
 # What the tests drive for real: systemd-escape (package systemd), real etcd 3.4 and etcdctl
 # (etcd-server, etcd-client) for the interop and differential tests, python3-protobuf for the
 # wire-schema check.
