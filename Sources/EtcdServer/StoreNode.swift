@@ -718,6 +718,8 @@ actor StoreNode {
         var request: UInt64 = 0
         for offset in 0..<8 { request |= UInt64(entry.data[1 + offset]) << (8 * UInt64(offset)) }
         let body = Data(entry.data[9...])
+        // Previous states in events only feed watchers (a request's prev_kv is separate).
+        store.eventsCarryPrevious = !subscribers.isEmpty
         let outcome: Applied
         let granted = leases
         let leaseExists: (Int64) -> Bool = { granted[$0] != nil }

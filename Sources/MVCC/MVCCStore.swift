@@ -38,6 +38,10 @@ public struct MVCCStore: Sendable {
     /// Bytes of values that kept revisions refer to; the rest of `values` is garbage that
     /// compaction left and a repack drops.
     var liveValueBytes: UInt64 = 0
+    /// Whether write events carry the key's previous state (`Event.previous`). Reading it
+    /// costs a value read per put or delete; a server with no watcher turns it off, and a
+    /// request's own `prev_kv` is answered either way.
+    public var eventsCarryPrevious = true
 
     public init(values: ValueLog = ValueLog()) {
         self.values = values
@@ -229,8 +233,9 @@ public struct MVCCStore: Sendable {
         if (request.ignoreValue || request.ignoreLease) && found == nil { throw .keyNotFound }
         let lease = request.ignoreLease ? (found?.stored.lease ?? 0) : request.lease
         if lease != 0 && !request.ignoreLease && !leaseExists(lease) { throw .leaseNotFound }
-        let previous = found.map { keyValue(request.key, $0.main, $0.stored) }
-        let value = request.ignoreValue ? (previous?.value ?? []) : request.value
+        let previous =
+            request.previousKeyValue || eventsCarryPrevious ? found.map { keyValue(request.key, $0.main, $0.stored) } : nil
+        let value = request.ignoreValue ? (previous?.value ?? found.map { values.read($0.stored.value) } ?? []) : request.value
         let stored = Stored(
             createRevision: found?.stored.createRevision ?? context.revision, version: (found?.stored.version ?? 0) + 1,
             lease: lease, value: request.ignoreValue ? found?.stored.value ?? .empty : values.append(value))
@@ -239,20 +244,23 @@ public struct MVCCStore: Sendable {
         let written = KeyValue(
             key: request.key, createRevision: stored.createRevision, modRevision: context.revision, version: stored.version,
             value: value, lease: lease)
-        context.events.append(Event(kind: .put, keyValue: written, previous: previous))
+        context.events.append(Event(kind: .put, keyValue: written, previous: eventsCarryPrevious ? previous : nil))
         return request.previousKeyValue ? previous : nil
     }
 
     private mutating func apply(_ request: DeleteRangeRequest, _ context: inout WriteContext) -> DeleteResult {
         let revision = readRevision(context)
-        let doomed = keysIn(request.key, request.rangeEnd).compactMap { value(of: $0, at: revision) }
-        for previous in doomed {
-            record(Change(main: context.revision, sub: context.sub, stored: nil), for: previous.key)
+        let doomed = keysIn(request.key, request.rangeEnd).compactMap { key in stored(of: key, at: revision).map { (key, $0) } }
+        var previous: [KeyValue] = []
+        for (key, found) in doomed {
+            record(Change(main: context.revision, sub: context.sub, stored: nil), for: key)
             context.sub += 1
-            let tombstone = KeyValue(key: previous.key, createRevision: 0, modRevision: context.revision, version: 0, value: [])
-            context.events.append(Event(kind: .delete, keyValue: tombstone, previous: previous))
+            let before = request.previousKeyValues || eventsCarryPrevious ? keyValue(key, found.main, found.stored) : nil
+            if request.previousKeyValues, let before { previous.append(before) }
+            let tombstone = KeyValue(key: key, createRevision: 0, modRevision: context.revision, version: 0, value: [])
+            context.events.append(Event(kind: .delete, keyValue: tombstone, previous: eventsCarryPrevious ? before : nil))
         }
-        return DeleteResult(deleted: Int64(doomed.count), previous: request.previousKeyValues ? doomed : [])
+        return DeleteResult(deleted: Int64(doomed.count), previous: previous)
     }
 
     private mutating func apply(_ request: TxnRequest, _ context: inout WriteContext, leaseExists: (Int64) -> Bool)

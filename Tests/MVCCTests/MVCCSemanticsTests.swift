@@ -29,6 +29,29 @@ import Testing
         #expect(throws: MVCCError.futureRevision) { try store.range(old) }
     }
 
+    /// Without watchers the server drops previous states from events; a request's own
+    /// prev_kv, ignore_value and the events' current states are unaffected.
+    @Test func eventsWithoutPreviousStatesStillAnswerPrevKV() throws {
+        var store = MVCCStore()
+        store.eventsCarryPrevious = false
+        _ = try store.put(PutRequest(key: Self.bytes("k"), value: Self.bytes("1")))
+        var put = PutRequest(key: Self.bytes("k"), value: Self.bytes("2"))
+        put.previousKeyValue = true
+        let outcome = try store.put(put)
+        #expect(outcome.value?.value == Self.bytes("1"))
+        #expect(outcome.events.map(\.previous) == [nil] && outcome.events[0].keyValue.value == Self.bytes("2"))
+        var keep = PutRequest(key: Self.bytes("k"), value: [])
+        keep.ignoreValue = true
+        #expect(try store.put(keep).events[0].keyValue.value == Self.bytes("2"))
+        var delete = DeleteRangeRequest(key: Self.bytes("k"))
+        delete.previousKeyValues = true
+        let deleted = store.deleteRange(delete)
+        #expect(deleted.value.previous.map(\.value) == [Self.bytes("2")] && deleted.events.map(\.previous) == [nil])
+        store.eventsCarryPrevious = true
+        _ = try store.put(PutRequest(key: Self.bytes("k"), value: Self.bytes("3")))
+        #expect(try store.put(PutRequest(key: Self.bytes("k"), value: Self.bytes("4"))).events[0].previous?.value == Self.bytes("3"))
+    }
+
     @Test func logicalSizeCountsKeptHistoryAndShrinksOnCompaction() throws {
         var store = MVCCStore()
         let overhead = MVCCStore.revisionOverhead
