@@ -21,7 +21,7 @@ public struct MVCCStore: Sendable {
     }
 
     /// Keys in byte order (binary-searched); their histories, oldest change first.
-    var keys: [[UInt8]] = []
+    var keys = SortedKeys()
     var histories: [[UInt8]: [Change]] = [:]
     /// The newest revision; 1 for an empty store, as etcd.
     public internal(set) var currentRevision: Int64 = 1
@@ -145,24 +145,15 @@ public struct MVCCStore: Sendable {
     }
 
     /// Keys of `[key, end)` in order (`end` empty: just `key`; `end == [0]`: from `key` on).
-    func keysIn(_ key: [UInt8], _ end: [UInt8]) -> ArraySlice<[UInt8]> {
-        let start = lowerBound(key)
+    func keysIn(_ key: [UInt8], _ end: [UInt8]) -> SortedKeys.Keys {
+        let start = keys.lowerBound(key)
         if end.isEmpty {
-            return start < keys.count && keys[start] == key ? keys[start...start] : []
+            guard start < keys.end, keys.key(at: start) == key else { return .empty }
+            return keys.keys(from: start, to: SortedKeys.Position(chunk: start.chunk, index: start.index + 1))
         }
-        if end == [0] { return keys[start...] }
-        guard key.lexicographicallyPrecedes(end) else { return [] }
-        return keys[start..<lowerBound(end)]
-    }
-
-    private func lowerBound(_ key: [UInt8]) -> Int {
-        var low = 0
-        var high = keys.count
-        while low < high {
-            let middle = (low + high) / 2
-            if keys[middle].lexicographicallyPrecedes(key) { low = middle + 1 } else { high = middle }
-        }
-        return low
+        if end == [0] { return keys.keys(from: start, to: keys.end) }
+        guard key.lexicographicallyPrecedes(end) else { return .empty }
+        return keys.keys(from: start, to: keys.lowerBound(end))
     }
 
     // MARK: Writes
@@ -293,7 +284,7 @@ public struct MVCCStore: Sendable {
         logicalSize += Self.cost(change, key: key)
         liveValueBytes += UInt64(change.stored?.value.count ?? 0)
         if histories[key] == nil {
-            keys.insert(key, at: lowerBound(key))
+            keys.insert(key)
             histories[key] = [change]
         } else {
             histories[key]!.append(change)
