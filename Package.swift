@@ -38,6 +38,8 @@ let package = Package(
         .target(name: "UnitFile", swiftSettings: strictSettings),
         .target(name: "Net", swiftSettings: strictSettings),
         .target(
+            name: "Journal", dependencies: ["CSystemd", "CDynamicLibraries"], swiftSettings: strictSettings),
+        .target(
             name: "Platform", dependencies: ["CSystemd", "CYAML", "CArchive", "CDynamicLibraries", "CLinux"],
             swiftSettings: strictSettings),
         .target(name: "CLI", swiftSettings: strictSettings),
@@ -115,7 +117,7 @@ let package = Package(
         .target(
             name: "Applets",
             dependencies: [
-                "CLI", "Platform", "UnitFile", "EtcdClient", "EtcdAPI", "EtcdBenchmark", "BoltDB", "EtcdServer",
+                "CLI", "Platform", "UnitFile", "EtcdClient", "EtcdAPI", "EtcdBenchmark", "BoltDB", "EtcdServer", "Journal",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strictSettings
@@ -139,6 +141,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["CLI"], swiftSettings: strictSettings),
         .testTarget(name: "RaftTests", dependencies: ["Raft", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "MVCCTests", dependencies: ["MVCC", "TestSupport"], swiftSettings: strictSettings),
+        .testTarget(name: "JournalTests", dependencies: ["Journal"], swiftSettings: strictSettings),
         .testTarget(name: "RaftTransportTests", dependencies: ["RaftTransport", "Raft", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "ChecksumsTests", dependencies: ["Checksums"], swiftSettings: strictSettings),

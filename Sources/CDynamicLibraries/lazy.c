@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-id128.h>
+#include <systemd/sd-journal.h>
 #include <yaml.h>
 
 /// A library opened on first use; `handle` is published once, racing openers get the
@@ -70,6 +71,46 @@ static void *resolve(struct library *library, const char *symbol) {
 // libsystemd
 LAZY(systemd_library, int, sd_booted, (void), ())
 LAZY(systemd_library, int, sd_id128_randomize, (sd_id128_t *ret), (ret))
+
+// libsystemd: sd-journal, for coreos journal
+LAZY(systemd_library, int, sd_id128_get_boot, (sd_id128_t *ret), (ret))
+LAZY(systemd_library, int, sd_journal_open, (sd_journal **ret, int flags), (ret, flags))
+LAZY(systemd_library, int, sd_journal_open_directory, (sd_journal **ret, const char *path, int flags), (ret, path, flags))
+LAZY(systemd_library, int, sd_journal_open_files, (sd_journal **ret, const char **paths, int flags), (ret, paths, flags))
+LAZY_VOID(systemd_library, sd_journal_close, (sd_journal *j), (j))
+LAZY(systemd_library, int, sd_journal_next, (sd_journal *j), (j))
+LAZY(systemd_library, int, sd_journal_previous, (sd_journal *j), (j))
+LAZY(systemd_library, int, sd_journal_next_skip, (sd_journal *j, uint64_t skip), (j, skip))
+LAZY(systemd_library, int, sd_journal_previous_skip, (sd_journal *j, uint64_t skip), (j, skip))
+LAZY(systemd_library, int, sd_journal_get_realtime_usec, (sd_journal *j, uint64_t *ret), (j, ret))
+LAZY(systemd_library, int, sd_journal_get_monotonic_usec, (sd_journal *j, uint64_t *ret, sd_id128_t *ret_boot_id),
+     (j, ret, ret_boot_id))
+LAZY(systemd_library, int, sd_journal_set_data_threshold, (sd_journal *j, size_t sz), (j, sz))
+LAZY(systemd_library, int, sd_journal_get_data, (sd_journal *j, const char *field, const void **data, size_t *l),
+     (j, field, data, l))
+LAZY(systemd_library, int, sd_journal_enumerate_data, (sd_journal *j, const void **data, size_t *l), (j, data, l))
+LAZY_VOID(systemd_library, sd_journal_restart_data, (sd_journal *j), (j))
+LAZY(systemd_library, int, sd_journal_add_match, (sd_journal *j, const void *data, size_t size), (j, data, size))
+LAZY(systemd_library, int, sd_journal_add_disjunction, (sd_journal *j), (j))
+LAZY(systemd_library, int, sd_journal_add_conjunction, (sd_journal *j), (j))
+LAZY_VOID(systemd_library, sd_journal_flush_matches, (sd_journal *j), (j))
+LAZY(systemd_library, int, sd_journal_seek_head, (sd_journal *j), (j))
+LAZY(systemd_library, int, sd_journal_seek_tail, (sd_journal *j), (j))
+LAZY(systemd_library, int, sd_journal_seek_realtime_usec, (sd_journal *j, uint64_t usec), (j, usec))
+LAZY(systemd_library, int, sd_journal_seek_monotonic_usec, (sd_journal *j, sd_id128_t boot_id, uint64_t usec),
+     (j, boot_id, usec))
+LAZY(systemd_library, int, sd_journal_seek_cursor, (sd_journal *j, const char *cursor), (j, cursor))
+LAZY(systemd_library, int, sd_journal_get_cursor, (sd_journal *j, char **cursor), (j, cursor))
+LAZY(systemd_library, int, sd_journal_test_cursor, (sd_journal *j, const char *cursor), (j, cursor))
+LAZY(systemd_library, int, sd_journal_get_cutoff_realtime_usec, (sd_journal *j, uint64_t *from, uint64_t *to), (j, from, to))
+LAZY(systemd_library, int, sd_journal_get_usage, (sd_journal *j, uint64_t *bytes), (j, bytes))
+LAZY(systemd_library, int, sd_journal_query_unique, (sd_journal *j, const char *field), (j, field))
+LAZY(systemd_library, int, sd_journal_enumerate_unique, (sd_journal *j, const void **data, size_t *l), (j, data, l))
+LAZY_VOID(systemd_library, sd_journal_restart_unique, (sd_journal *j), (j))
+LAZY(systemd_library, int, sd_journal_enumerate_fields, (sd_journal *j, const char **field), (j, field))
+LAZY_VOID(systemd_library, sd_journal_restart_fields, (sd_journal *j), (j))
+LAZY(systemd_library, int, sd_journal_wait, (sd_journal *j, uint64_t timeout_usec), (j, timeout_usec))
+LAZY(systemd_library, int, sd_journal_process, (sd_journal *j), (j))
 
 // libyaml
 LAZY(yaml_library, const char *, yaml_get_version_string, (void), ())

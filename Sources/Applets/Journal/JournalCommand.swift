@@ -1,0 +1,431 @@
+import CLI
+import Journal
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// `coreos journal` / `journalctl`: journalctl 252's options over ``SystemJournal``.
+enum JournalCommand {
+    static let options = OptionParser([
+        OptionSpec(long: "help", short: "h"),
+        OptionSpec(long: "version"),
+        OptionSpec(long: "no-pager"),
+        OptionSpec(long: "pager-end", short: "e"),
+        OptionSpec(long: "follow", short: "f"),
+        OptionSpec(long: "output", short: "o", argument: .required),
+        OptionSpec(long: "output-fields", argument: .required),
+        OptionSpec(long: "all", short: "a"),
+        OptionSpec(long: "full", short: "l"),
+        OptionSpec(long: "lines", short: "n", argument: .optional),
+        OptionSpec(long: "reverse", short: "r"),
+        OptionSpec(long: "quiet", short: "q"),
+        OptionSpec(long: "merge", short: "m"),
+        OptionSpec(long: "boot", short: "b", argument: .optional),
+        OptionSpec(long: "dmesg", short: "k"),
+        OptionSpec(long: "unit", short: "u", argument: .required),
+        OptionSpec(long: "identifier", short: "t", argument: .required),
+        OptionSpec(long: "priority", short: "p", argument: .required),
+        OptionSpec(long: "since", short: "S", argument: .required),
+        OptionSpec(long: "until", short: "U", argument: .required),
+        OptionSpec(long: "cursor", short: "c", argument: .required),
+        OptionSpec(long: "after-cursor", argument: .required),
+        OptionSpec(long: "show-cursor"),
+        OptionSpec(long: "directory", short: "D", argument: .required),
+        OptionSpec(long: "file", argument: .required),
+        OptionSpec(long: "field", short: "F", argument: .required),
+        OptionSpec(long: "fields", short: "N"),
+        OptionSpec(long: "disk-usage"),
+        OptionSpec(long: "list-boots"),
+        OptionSpec(long: "no-hostname"),
+        OptionSpec(long: "utc"),
+        OptionSpec(long: "catalog", short: "x"),
+    ])
+
+    struct Failure: Error {
+        var message: String
+        var status: Int32 = ExitStatus.failure
+        init(_ message: String) { self.message = message }
+    }
+
+    @Sendable static func main(_ argv: [String], io: StandardStreams) async -> Int32 {
+        let name = argv.first.map { String($0.split(separator: "/").last ?? "journalctl") } ?? "journalctl"
+        let parsed: ParsedOptions
+        do {
+            parsed = try options.parse(attachingOptionalValues(Array(argv.dropFirst())))
+        } catch {
+            io.error.line("\(name): \(error.message)")
+            return ExitStatus.failure
+        }
+        if parsed.has("help") {
+            io.output.write(help)
+            return ExitStatus.success
+        }
+        if parsed.has("version") {
+            io.output.line("coreos journal (journalctl 252 compatible)")
+            return ExitStatus.success
+        }
+        do {
+            return try run(parsed, io: io)
+        } catch let failure as Failure {
+            io.error.line(failure.message)
+            return failure.status
+        } catch {
+            io.error.line("\(error)")
+            return ExitStatus.failure
+        }
+    }
+
+    /// journalctl takes the word after `-n` as its count when it is a number, and the word
+    /// after `-b` when it is a boot ID, an offset or `all`, although both values are
+    /// optional (getopt alone would take only `-n5` and `--lines=5`).
+    static func attachingOptionalValues(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        var index = 0
+        while index < arguments.count {
+            let word = arguments[index]
+            index += 1
+            if word == "--" {
+                result += arguments[(index - 1)...]
+                break
+            }
+            guard index < arguments.count else {
+                result.append(word)
+                break
+            }
+            let next = arguments[index]
+            if (word == "-n" || word == "--lines"), let count = Int(next), count >= 0 {
+                result.append("--lines=\(next)")
+                index += 1
+            } else if word == "-b" || word == "--boot", isBootDescriptor(next) {
+                result.append("--boot=\(next)")
+                index += 1
+            } else {
+                result.append(word)
+            }
+        }
+        return result
+    }
+
+    static func isBootDescriptor(_ word: String) -> Bool {
+        if word == "all" || Int(word) != nil { return true }
+        let id = word.prefix(32)
+        guard id.count == 32, id.allSatisfy(\.isHexDigit) else { return false }
+        let rest = word.dropFirst(32)
+        return rest.isEmpty || Int(rest) != nil
+    }
+
+    static let help = """
+        journalctl [OPTIONS...] [MATCHES...]
+
+        Query the journal (coreos journal: journalctl 252's options and output).
+
+          -D --directory=PATH        Show journal files from directory
+             --file=PATH             Show journal file
+          -m --merge                 Show entries from all available journals
+          -b --boot[=ID]             Show current boot or the specified boot
+          -S --since=DATE            Show entries not older than the specified date
+          -U --until=DATE            Show entries not newer than the specified date
+          -c --cursor=CURSOR         Show entries starting at the specified cursor
+             --after-cursor=CURSOR   Show entries after the specified cursor
+             --show-cursor           Print the cursor after all the entries
+          -u --unit=UNIT             Show logs from the specified unit
+          -t --identifier=STRING     Show entries with the specified syslog identifier
+          -p --priority=RANGE        Show entries with the specified priority
+          -k --dmesg                 Show kernel message log from the current boot
+          -e --pager-end             Immediately jump to the end in the pager
+          -f --follow                Follow the journal
+          -n --lines[=INTEGER]       Number of journal entries to show
+          -r --reverse               Show the newest entries first
+          -o --output=STRING         Change journal output mode (short, short-precise,
+                                       short-iso, short-iso-precise, short-full,
+                                       short-monotonic, short-unix, short-delta,
+                                       verbose, export, json, json-pretty, json-sse,
+                                       json-seq, cat, with-unit)
+             --output-fields=LIST    Select fields to print in verbose/export/json modes
+             --utc                   Express time in Coordinated Universal Time (UTC)
+             --no-hostname           Suppress output of hostname field
+          -a --all                   Show all fields, including long and unprintable
+          -q --quiet                 Do not show info messages and privilege warning
+             --no-pager              Do not pipe output into a pager
+          -F --field=FIELD           List all values that a specified field takes
+          -N --fields                List all field names currently used
+             --disk-usage            Show total disk usage of all journal files
+          -h --help                  Show this help text
+             --version               Show package version
+
+        """
+
+    static func run(_ parsed: ParsedOptions, io: StandardStreams) throws -> Int32 {
+        let journal = try open(parsed)
+        if let field = parsed.last("field") {
+            var output: [UInt8] = []
+            for value in try journal.uniqueValues(of: field) {
+                output.append(contentsOf: value.prefix { $0 != 0 })
+                output.append(0x0A)
+            }
+            io.output.write(bytes: output)
+            return ExitStatus.success
+        }
+        if parsed.has("fields") {
+            io.output.write(journal.fieldNames().map { $0 + "\n" }.joined())
+            return ExitStatus.success
+        }
+        if parsed.has("list-boots") {
+            let boots = try listBoots(journal)
+            var text = "IDX BOOT ID                          FIRST ENTRY                 LAST ENTRY\n"
+            for (index, boot) in boots.enumerated() {
+                let offset = String(index - boots.count + 1)
+                text += String(repeating: " ", count: max(0, 3 - offset.count)) + offset + " \(boot.id) "
+                text += fullTimestamp(boot.first, utc: parsed.has("utc")) + " " + fullTimestamp(boot.last, utc: parsed.has("utc")) + "\n"
+            }
+            io.output.write(text)
+            return ExitStatus.success
+        }
+        if parsed.has("disk-usage") {
+            let bytes = try journal.diskUsage()
+            io.output.line("Archived and active journals take up \(JournalFormatter.formatBytes(bytes)) in the file system.")
+            return ExitStatus.success
+        }
+
+        var formatter = JournalFormatter(mode: try outputMode(parsed))
+        formatter.showAll = parsed.has("all")
+        formatter.noHostname = parsed.has("no-hostname")
+        let utc = parsed.has("utc")
+        formatter.utc = utc
+        if let fields = parsed.last("output-fields") {
+            formatter.outputFields = Set(fields.split(separator: ",").map { Array($0.utf8) })
+        }
+        let quiet = parsed.has("quiet") || !formatter.mode.printsInfoLines
+        let merge = parsed.has("merge")
+        let reverse = parsed.has("reverse")
+        let follow = parsed.has("follow")
+        var lines: Int? = nil
+        if parsed.has("lines") {
+            let value = parsed.last("lines")
+            if value == nil {
+                lines = 10
+            } else if value == "all" {
+                lines = nil
+            } else if let number = Int(value!), number >= 0 {
+                lines = number
+            } else {
+                throw Failure("Failed to parse lines '\(value!)'")
+            }
+        } else if follow {
+            lines = 10
+        }
+
+        try addMatches(parsed, to: journal)
+
+        let now = UInt64(time(nil)) * 1_000_000 + UInt64(clockMicroseconds())
+        func timestamp(_ option: String) throws(Failure) -> UInt64? {
+            guard let text = parsed.last(option) else { return nil }
+            do { return try JournalTime.parse(text, now: now, utc: utc) } catch { throw Failure(error.description) }
+        }
+        let since = try timestamp("since")
+        let until = try timestamp("until")
+        if let since, let until, since > until {
+            throw Failure("--since= must be before --until=.")
+        }
+
+        // Where to start, as journalctl decides it; `atEntry`: the first entry to show is
+        // already the current one.
+        var atEntry = false
+        if let cursor = parsed.last("cursor") ?? parsed.last("after-cursor") {
+            try journal.seek(cursor: cursor)
+            atEntry = reverse ? try journal.previous() : try journal.next()
+            if atEntry && parsed.has("after-cursor") && journal.isAt(cursor: cursor) {
+                atEntry = reverse ? try journal.previous() : try journal.next()
+            }
+            if !atEntry { lines = 0 }
+        } else if let since, !reverse {
+            try journal.seek(realtime: since)
+        } else if let until, reverse {
+            try journal.seek(realtime: until)
+        } else if reverse {
+            try journal.seekTail()
+        } else if let count = lines {
+            try journal.seekTail()
+            atEntry = try journal.skip(forward: false, UInt64(count)) > 0
+            if !atEntry { lines = 0 }
+        } else {
+            try journal.seekHead()
+        }
+
+        var output: [UInt8] = []
+        output.reserveCapacity(1 << 17)
+        var entry = JournalEntry()
+        var shown = 0
+        var previousBoot: BootID?
+        var lastCursor: String?
+        while lines == nil || shown < lines! {
+            if !atEntry {
+                guard reverse ? try journal.previous() : try journal.next() else { break }
+            }
+            atEntry = false
+            try journal.load(into: &entry)
+            if let until, !reverse, entry.realtime > until { break }
+            if let since, reverse, entry.realtime < since { break }
+            if !merge && !quiet {
+                if let previousBoot, previousBoot != entry.boot {
+                    output.append(contentsOf: "-- Boot \(entry.boot) --\n".utf8)
+                }
+                previousBoot = entry.boot
+            }
+            formatter.format(entry, into: &output)
+            shown += 1
+            lastCursor = entry.cursor
+            if output.count >= 1 << 16 {
+                io.output.write(bytes: output)
+                output.removeAll(keepingCapacity: true)
+            }
+        }
+        if shown == 0 && !quiet {
+            output.append(contentsOf: "-- No entries --\n".utf8)
+        }
+        if parsed.has("show-cursor"), let lastCursor {
+            output.append(contentsOf: "-- cursor: \(lastCursor)\n".utf8)
+        }
+        io.output.write(bytes: output)
+        return ExitStatus.success
+    }
+
+    static func open(_ parsed: ParsedOptions) throws -> SystemJournal {
+        if let directory = parsed.last("directory") { return try SystemJournal(.directory(directory)) }
+        let files = parsed.all("file")
+        if !files.isEmpty {
+            var paths: [String] = []
+            for pattern in files {
+                var matches = glob_t()
+                defer { globfree(&matches) }
+                if glob(pattern, 0, nil, &matches) == 0 {
+                    for index in 0..<Int(matches.gl_pathc) {
+                        if let path = matches.gl_pathv[index] { paths.append(String(cString: path)) }
+                    }
+                }
+            }
+            if paths.isEmpty { throw Failure("No journal files were found.") }
+            return try SystemJournal(.files(paths))
+        }
+        return try SystemJournal(.system(merge: parsed.has("merge")))
+    }
+
+    static func outputMode(_ parsed: ParsedOptions) throws(Failure) -> OutputMode {
+        guard let text = parsed.last("output") else { return .short }
+        guard let mode = OutputMode(rawValue: text) else { throw Failure("Unknown output format '\(text)'.") }
+        return mode
+    }
+
+    /// The option groups, each ANDed with the others, as journalctl adds them.
+    static func addMatches(_ parsed: ParsedOptions, to journal: SystemJournal) throws {
+        func group(_ terms: [[String]]) throws {
+            guard !terms.isEmpty else { return }
+            for (index, conjunction) in terms.enumerated() {
+                if index > 0 { try journal.addDisjunction() }
+                for term in conjunction { try journal.addMatch(Array(term.utf8)) }
+            }
+            try journal.addConjunction()
+        }
+        // The boot first: finding it uses (and then drops) matches of its own.
+        if parsed.has("boot") || parsed.has("dmesg") {
+            let descriptor = parsed.last("boot") ?? ""
+            if descriptor != "all" { try group([["_BOOT_ID=\(try bootID(descriptor, in: journal))"]]) }
+        }
+        if parsed.has("dmesg") { try group([["_TRANSPORT=kernel"]]) }
+        var unitTerms: [[String]] = []
+        for unit in parsed.all("unit") {
+            let mangled = JournalMatches.mangleUnit(unit)
+            let units = JournalMatches.isGlob(mangled) ? try expand(glob: mangled, in: journal) : [mangled]
+            for name in units { unitTerms += JournalMatches.unitTerms(name) }
+        }
+        try group(unitTerms)
+        try group(parsed.all("identifier").map { ["SYSLOG_IDENTIFIER=\($0)"] })
+        if let priority = parsed.last("priority") {
+            let range: ClosedRange<Int>
+            do { range = try JournalMatches.priorities(priority) } catch { throw Failure(error.description) }
+            try group([range.map { "PRIORITY=\($0)" }])
+        }
+        // FIELD=VALUE operands; `+` starts another alternative.
+        var alternatives: [[String]] = [[]]
+        for operand in parsed.operands {
+            if operand == "+" {
+                alternatives.append([])
+            } else if operand.contains("=") {
+                alternatives[alternatives.count - 1].append(operand)
+            } else {
+                throw Failure("Invalid match: \(operand)")
+            }
+        }
+        try group(alternatives.filter { !$0.isEmpty })
+    }
+
+    /// The boots in the files, oldest first, with their first and last entry's time.
+    static func listBoots(_ journal: SystemJournal) throws -> [(id: String, first: UInt64, last: UInt64)] {
+        var boots: [(id: String, first: UInt64, last: UInt64)] = []
+        for value in try journal.uniqueValues(of: "_BOOT_ID") {
+            let id = String(decoding: value, as: UTF8.self)
+            journal.flushMatches()
+            try journal.addMatch(Array("_BOOT_ID=\(id)".utf8))
+            try journal.seekHead()
+            guard try journal.next() else { continue }
+            let first = try journal.realtime()
+            try journal.seekTail()
+            guard try journal.previous() else { continue }
+            boots.append((id, first, try journal.realtime()))
+        }
+        journal.flushMatches()
+        return boots.sorted { $0.first < $1.first }
+    }
+
+    /// `-b` as journalctl reads it: empty or `0` the newest boot in the files, `-N` the
+    /// N-th before it, `N` the N-th from the oldest, `ID` or `ID±N`.
+    static func bootID(_ descriptor: String, in journal: SystemJournal) throws -> String {
+        let boots = try listBoots(journal)
+        var anchor: Int? = nil
+        var offsetText = descriptor
+        if descriptor.count >= 32, descriptor.prefix(32).allSatisfy(\.isHexDigit) {
+            let id = descriptor.prefix(32).lowercased()
+            anchor = boots.firstIndex { $0.id == id }
+            offsetText = String(descriptor.dropFirst(32))
+            guard anchor != nil else {
+                throw Failure("Data from the specified boot (\(id)) is not available: No such boot ID in journal")
+            }
+        }
+        guard let offset = offsetText.isEmpty ? 0 : Int(offsetText) else {
+            throw Failure("Failed to parse boot descriptor '\(descriptor)'")
+        }
+        let index: Int
+        if let anchor {
+            index = anchor + offset
+        } else {
+            index = offset > 0 ? offset - 1 : boots.count - 1 + offset
+        }
+        guard boots.indices.contains(index) else {
+            let shown = anchor == nil ? (offset > 0 ? "+\(offset)" : String(offset)) : descriptor
+            throw Failure("Data from the specified boot (\(shown)) is not available: No such boot ID in journal")
+        }
+        return boots[index].id
+    }
+
+    static func fullTimestamp(_ usec: UInt64, utc: Bool) -> String {
+        var moment = time_t(usec / 1_000_000)
+        var parts = tm()
+        if utc { gmtime_r(&moment, &parts) } else { localtime_r(&moment, &parts) }
+        var buffer = [CChar](repeating: 0, count: 64)
+        let length = strftime(&buffer, buffer.count, utc ? "%a %Y-%m-%d %H:%M:%S UTC" : "%a %Y-%m-%d %H:%M:%S %Z", &parts)
+        return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// A unit glob against the units the journal knows.
+    static func expand(glob pattern: String, in journal: SystemJournal) throws -> [String] {
+        try journal.uniqueValues(of: "_SYSTEMD_UNIT").map { String(decoding: $0, as: UTF8.self) }
+            .filter { fnmatch(pattern, $0, 0) == 0 }.sorted()
+    }
+
+    static func clockMicroseconds() -> Int {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return now.tv_nsec / 1000
+    }
+}

@@ -1,0 +1,82 @@
+/// One journal entry's fields, copied out of sd-journal into one reusable buffer (one copy
+/// per entry, no allocation per field), plus its metadata.
+public struct JournalEntry: Sendable {
+    /// The items `FIELD=VALUE`, back to back, in the entry's order.
+    public private(set) var storage: [UInt8] = []
+    /// Each item's start, the offset of its `=`, and its end in `storage`.
+    public private(set) var items: [(start: Int, equals: Int, end: Int)] = []
+    public var realtime: UInt64 = 0
+    public var monotonic: UInt64 = 0
+    public var boot = BootID(bytes: [UInt8](repeating: 0, count: 16))
+    public var cursor = ""
+
+    public init() {}
+
+    /// An entry from `(name, value)` pairs (tests, and formatters fed without sd-journal).
+    public init(fields: [(String, [UInt8])], realtime: UInt64, monotonic: UInt64, boot: BootID, cursor: String) {
+        for (name, value) in fields { append(item: Array(name.utf8) + [0x3D] + value) }
+        self.realtime = realtime
+        self.monotonic = monotonic
+        self.boot = boot
+        self.cursor = cursor
+    }
+
+    mutating func removeAll() {
+        storage.removeAll(keepingCapacity: true)
+        items.removeAll(keepingCapacity: true)
+    }
+
+    mutating func append(item: UnsafeRawBufferPointer) {
+        guard let equals = item.firstIndex(of: 0x3D) else { return }
+        let start = storage.count
+        storage.append(contentsOf: item)
+        items.append((start, start + equals, storage.count))
+    }
+
+    mutating func append(item: [UInt8]) {
+        item.withUnsafeBytes { append(item: $0) }
+    }
+
+    public var count: Int { items.count }
+
+    public func name(_ index: Int) -> ArraySlice<UInt8> { storage[items[index].start..<items[index].equals] }
+    public func value(_ index: Int) -> ArraySlice<UInt8> { storage[items[index].equals + 1..<items[index].end] }
+
+    /// The first value of `field`, nil when the entry has none.
+    public func value(of field: [UInt8]) -> ArraySlice<UInt8>? {
+        for index in items.indices where name(index).elementsEqual(field) { return value(index) }
+        return nil
+    }
+
+    /// The first value of each field of `fields` (one pass over the entry).
+    public func values(of fields: [[UInt8]]) -> [ArraySlice<UInt8>?] {
+        var found = [ArraySlice<UInt8>?](repeating: nil, count: fields.count)
+        for index in items.indices {
+            let name = name(index)
+            for (slot, field) in fields.enumerated() where found[slot] == nil && name.elementsEqual(field) {
+                found[slot] = value(index)
+            }
+        }
+        return found
+    }
+}
+
+extension BootID {
+    public init(bytes: [UInt8]) {
+        self = BootID(hex: String(repeating: "0", count: 32))!
+        self.bytes = bytes
+    }
+}
+
+extension SystemJournal {
+    /// Copies the current entry into `entry` (reusing its buffers).
+    public func load(into entry: inout JournalEntry) throws(JournalError) {
+        entry.removeAll()
+        forEachField { entry.append(item: $0) }
+        entry.realtime = try realtime()
+        let (monotonic, boot) = try monotonic()
+        entry.monotonic = monotonic
+        entry.boot = boot
+        entry.cursor = try cursor()
+    }
+}

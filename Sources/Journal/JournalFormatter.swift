@@ -1,0 +1,444 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// journalctl's `-o` modes.
+public enum OutputMode: String, Sendable, CaseIterable {
+    case short, shortFull = "short-full", shortISO = "short-iso", shortISOPrecise = "short-iso-precise"
+    case shortPrecise = "short-precise", shortMonotonic = "short-monotonic", shortUnix = "short-unix"
+    case shortDelta = "short-delta", withUnit = "with-unit", verbose, export, json, jsonPretty = "json-pretty"
+    case jsonSSE = "json-sse", jsonSeq = "json-seq", cat
+
+    public var isJSON: Bool { [.json, .jsonPretty, .jsonSSE, .jsonSeq].contains(self) }
+    /// Whether journalctl adds `-- Boot … --` separators and `-- No entries --`: not in
+    /// the machine-readable modes.
+    public var printsInfoLines: Bool { !isJSON && self != .export && self != .cat }
+}
+
+/// Renders entries byte for byte as journalctl 252 does (logs-show.c), into a buffer.
+public struct JournalFormatter {
+    public var mode: OutputMode
+    /// `-a`: long, binary and unprintable values in full.
+    public var showAll = false
+    public var noHostname = false
+    public var utc = false
+    /// `--output-fields`: for verbose, export, json and cat, only these (JSON keeps its
+    /// four metadata keys).
+    public var outputFields: Set<[UInt8]>?
+    /// short-delta: the previous entry's monotonic time and boot.
+    private var previousMonotonic: (usec: UInt64, boot: BootID)?
+    private var timeCache = TimeCache()
+
+    /// Values at or above this length print as blobs in short modes, unless `-a`.
+    static let printThreshold = 300
+    /// JSON prints longer values as `null`, unless `-a`.
+    static let jsonThreshold = 4096
+
+    public init(mode: OutputMode) {
+        self.mode = mode
+    }
+
+    /// Appends `entry` to `output`; false when the mode prints nothing for it (short and
+    /// cat modes skip entries without MESSAGE).
+    @discardableResult
+    public mutating func format(_ entry: JournalEntry, into output: inout [UInt8]) -> Bool {
+        switch mode {
+        case .cat: return formatCat(entry, into: &output)
+        case .export:
+            formatExport(entry, into: &output)
+            return true
+        case .verbose:
+            formatVerbose(entry, into: &output)
+            return true
+        case .json, .jsonPretty, .jsonSSE, .jsonSeq:
+            formatJSON(entry, into: &output)
+            return true
+        default:
+            return formatShort(entry, into: &output)
+        }
+    }
+
+    // MARK: short family
+
+    private static let shortFields: [[UInt8]] = [
+        "MESSAGE", "_HOSTNAME", "SYSLOG_IDENTIFIER", "_COMM", "_PID", "SYSLOG_PID", "_SOURCE_REALTIME_TIMESTAMP",
+        "_SOURCE_MONOTONIC_TIMESTAMP", "_SYSTEMD_UNIT", "_SYSTEMD_USER_UNIT",
+    ].map { Array($0.utf8) }
+
+    private mutating func formatShort(_ entry: JournalEntry, into output: inout [UInt8]) -> Bool {
+        let found = entry.values(of: Self.shortFields)
+        guard let message = found[0] else { return false }
+        let lineStart = output.count
+        if mode == .shortMonotonic || mode == .shortDelta {
+            let monotonic = found[7].flatMap(Self.decimal) ?? entry.monotonic
+            appendMonotonic(monotonic, boot: entry.boot, into: &output)
+        } else {
+            var realtime = entry.realtime
+            if let source = found[6].flatMap(Self.decimal), source != 0 { realtime = source }
+            appendRealtime(realtime, into: &output)
+        }
+        if let host = found[1], !noHostname, shallPrint(host) {
+            output.append(0x20)
+            output.append(contentsOf: host)
+        }
+        if mode == .withUnit, (found[8].map(shallPrint) ?? false) || (found[9].map(shallPrint) ?? false) {
+            if let unit = found[8] {
+                output.append(0x20)
+                output.append(contentsOf: unit)
+            }
+            if let userUnit = found[9] {
+                output.append(found[8] == nil ? 0x20 : 0x2F)
+                output.append(contentsOf: userUnit)
+            }
+        } else if let identifier = found[2], shallPrint(identifier) {
+            output.append(0x20)
+            output.append(contentsOf: identifier)
+        } else if let command = found[3], shallPrint(command) {
+            output.append(0x20)
+            output.append(contentsOf: command)
+        } else {
+            output.append(contentsOf: " unknown".utf8)
+        }
+        if let pid = found[4], shallPrint(pid) {
+            appendBracketed(pid, into: &output)
+        } else if let pid = found[5], shallPrint(pid) {
+            appendBracketed(pid, into: &output)
+        }
+        if !showAll && !Self.isPrintable(message, newlineAllowed: true) {
+            output.append(contentsOf: ": [\(Self.formatBytes(UInt64(message.count))) blob data]\n".utf8)
+        } else {
+            output.append(contentsOf: ": ".utf8)
+            Self.appendMultiline(message, indent: Self.columns(output[lineStart...]), into: &output)
+        }
+        return true
+    }
+
+    private func appendBracketed(_ value: ArraySlice<UInt8>, into output: inout [UInt8]) {
+        output.append(0x5B)
+        output.append(contentsOf: value)
+        output.append(0x5D)
+    }
+
+    private func shallPrint(_ value: ArraySlice<UInt8>) -> Bool {
+        showAll || (value.count < Self.printThreshold && Self.isPrintable(value, newlineAllowed: true))
+    }
+
+    /// Columns the line so far takes (UTF-8 characters, as the terminal shows them).
+    static func columns(_ bytes: ArraySlice<UInt8>) -> Int {
+        bytes.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
+    }
+
+    /// The message, its continuation lines indented to where it started.
+    static func appendMultiline(_ message: ArraySlice<UInt8>, indent: Int, into output: inout [UInt8]) {
+        if message.isEmpty {
+            output.append(0x0A)
+            return
+        }
+        var position = message.startIndex
+        var first = true
+        while position < message.endIndex {
+            let end = message[position...].firstIndex(of: 0x0A) ?? message.endIndex
+            if !first { output.append(contentsOf: repeatElement(0x20, count: indent)) }
+            output.append(contentsOf: message[position..<end])
+            output.append(0x0A)
+            first = false
+            position = end + 1
+        }
+    }
+
+    private mutating func appendRealtime(_ usec: UInt64, into output: inout [UInt8]) {
+        let seconds = time_t(usec / 1_000_000)
+        let micro = usec % 1_000_000
+        switch mode {
+        case .shortUnix:
+            output.append(contentsOf: "\(usec / 1_000_000).\(Self.sixDigits(micro))".utf8)
+        case .shortISO:
+            output.append(contentsOf: timeCache.format(seconds, "%Y-%m-%dT%H:%M:%S%z", utc: utc))
+        case .shortISOPrecise:
+            output.append(contentsOf: timeCache.format(seconds, "%Y-%m-%dT%H:%M:%S", utc: utc))
+            output.append(contentsOf: ".\(Self.sixDigits(micro))".utf8)
+            output.append(contentsOf: timeCache.format(seconds, "%z", utc: utc))
+        case .shortFull, .withUnit:
+            output.append(contentsOf: timeCache.format(seconds, "%a %Y-%m-%d %H:%M:%S %Z", utc: utc))
+        case .shortPrecise:
+            output.append(contentsOf: timeCache.format(seconds, "%b %d %H:%M:%S", utc: utc))
+            output.append(contentsOf: ".\(Self.sixDigits(micro))".utf8)
+        default:
+            output.append(contentsOf: timeCache.format(seconds, "%b %d %H:%M:%S", utc: utc))
+        }
+    }
+
+    private mutating func appendMonotonic(_ usec: UInt64, boot: BootID, into output: inout [UInt8]) {
+        output.append(contentsOf: "[\(Self.padded(usec / 1_000_000, 5)).\(Self.sixDigits(usec % 1_000_000))".utf8)
+        if mode == .shortDelta {
+            var delta: UInt64 = 0
+            if let previous = previousMonotonic, previous.boot == boot, usec >= previous.usec { delta = usec - previous.usec }
+            output.append(contentsOf: " <\(Self.padded(delta / 1_000_000, 5)).\(Self.sixDigits(delta % 1_000_000))>".utf8)
+            previousMonotonic = (usec, boot)
+        }
+        output.append(0x5D)
+    }
+
+    static func sixDigits(_ value: UInt64) -> String {
+        let text = String(value)
+        return String(repeating: "0", count: max(0, 6 - text.count)) + text
+    }
+
+    static func padded(_ value: UInt64, _ width: Int) -> String {
+        let text = String(value)
+        return String(repeating: " ", count: max(0, width - text.count)) + text
+    }
+
+    static func decimal(_ bytes: ArraySlice<UInt8>) -> UInt64? {
+        guard !bytes.isEmpty, bytes.count <= 20 else { return nil }
+        var value: UInt64 = 0
+        for byte in bytes {
+            guard byte >= 0x30 && byte <= 0x39 else { return nil }
+            let (times, overflow) = value.multipliedReportingOverflow(by: 10)
+            guard !overflow else { return nil }
+            value = times + UInt64(byte - 0x30)
+        }
+        return value
+    }
+
+    /// systemd's format_bytes: `11B`, `1.0K`, `2.5M`.
+    public static func formatBytes(_ count: UInt64) -> String {
+        let units: [(String, UInt64)] = [("E", 60), ("P", 50), ("T", 40), ("G", 30), ("M", 20), ("K", 10)]
+        for (suffix, shift) in units where count >= 1 << shift {
+            let tenths = count * 10 >> shift
+            return "\(tenths / 10).\(tenths % 10)\(suffix)"
+        }
+        return "\(count)B"
+    }
+
+    // MARK: Printability
+
+    /// Valid UTF-8 without control characters (tab allowed; newline when asked), as
+    /// systemd's `utf8_is_printable_newline`.
+    static func isPrintable(_ bytes: ArraySlice<UInt8>, newlineAllowed: Bool) -> Bool {
+        var index = bytes.startIndex
+        while index < bytes.endIndex {
+            let byte = bytes[index]
+            if byte < 0x80 {
+                if byte < 0x20 && byte != 0x09 && !(newlineAllowed && byte == 0x0A) { return false }
+                if byte == 0x7F { return false }
+                index += 1
+                continue
+            }
+            let length: Int
+            var scalar: UInt32
+            switch byte {
+            case 0xC2...0xDF: length = 2; scalar = UInt32(byte & 0x1F)
+            case 0xE0...0xEF: length = 3; scalar = UInt32(byte & 0x0F)
+            case 0xF0...0xF4: length = 4; scalar = UInt32(byte & 0x07)
+            default: return false
+            }
+            guard bytes.endIndex - index >= length else { return false }
+            for offset in 1..<length {
+                let continuation = bytes[index + offset]
+                guard continuation & 0xC0 == 0x80 else { return false }
+                scalar = scalar << 6 | UInt32(continuation & 0x3F)
+            }
+            let minimum: UInt32 = length == 2 ? 0x80 : (length == 3 ? 0x800 : 0x10000)
+            if scalar < minimum || scalar > 0x10FFFF || (0xD800...0xDFFF).contains(scalar) { return false }
+            // C1 controls are not printable either.
+            if (0x80...0x9F).contains(scalar) { return false }
+            index += length
+        }
+        return true
+    }
+
+    // MARK: cat
+
+    private static let message = Array("MESSAGE".utf8)
+
+    private func formatCat(_ entry: JournalEntry, into output: inout [UInt8]) -> Bool {
+        guard let fields = outputFields else {
+            guard let message = entry.value(of: Self.message) else { return false }
+            output.append(contentsOf: message)
+            output.append(0x0A)
+            return true
+        }
+        var printed = false
+        for index in 0..<entry.count where fields.contains(Array(entry.name(index))) {
+            output.append(contentsOf: entry.value(index))
+            output.append(0x0A)
+            printed = true
+        }
+        return printed
+    }
+
+    // MARK: export
+
+    private static let bootIDField = Array("_BOOT_ID".utf8)
+
+    private func formatExport(_ entry: JournalEntry, into output: inout [UInt8]) {
+        output.append(contentsOf: "__CURSOR=\(entry.cursor)\n__REALTIME_TIMESTAMP=\(entry.realtime)\n".utf8)
+        output.append(contentsOf: "__MONOTONIC_TIMESTAMP=\(entry.monotonic)\n_BOOT_ID=\(entry.boot)\n".utf8)
+        for index in 0..<entry.count {
+            let name = entry.name(index)
+            if name.elementsEqual(Self.bootIDField) { continue }
+            if let fields = outputFields, !fields.contains(Array(name)) { continue }
+            let value = entry.value(index)
+            if Self.isPrintable(value, newlineAllowed: false) {
+                output.append(contentsOf: entry.storage[entry.items[index].start..<entry.items[index].end])
+                output.append(0x0A)
+            } else {
+                output.append(contentsOf: name)
+                output.append(0x0A)
+                var length = UInt64(value.count).littleEndian
+                withUnsafeBytes(of: &length) { output.append(contentsOf: $0) }
+                output.append(contentsOf: value)
+                output.append(0x0A)
+            }
+        }
+        output.append(0x0A)
+    }
+
+    // MARK: verbose
+
+    private mutating func formatVerbose(_ entry: JournalEntry, into output: inout [UInt8]) {
+        var realtime = entry.realtime
+        if let source = entry.value(of: Array("_SOURCE_REALTIME_TIMESTAMP".utf8)).flatMap(Self.decimal), source != 0 {
+            realtime = source
+        }
+        let seconds = time_t(realtime / 1_000_000)
+        output.append(contentsOf: timeCache.format(seconds, "%a %Y-%m-%d %H:%M:%S", utc: utc))
+        output.append(contentsOf: ".\(Self.sixDigits(realtime % 1_000_000))".utf8)
+        output.append(contentsOf: timeCache.format(seconds, " %Z", utc: utc))
+        output.append(contentsOf: " [\(entry.cursor)]\n".utf8)
+        for index in 0..<entry.count {
+            let name = entry.name(index)
+            if let fields = outputFields, !fields.contains(Array(name)) { continue }
+            let value = entry.value(index)
+            output.append(contentsOf: "    ".utf8)
+            output.append(contentsOf: name)
+            if !showAll && !Self.isPrintable(value, newlineAllowed: true) {
+                output.append(contentsOf: "=[\(Self.formatBytes(UInt64(value.count))) blob data]\n".utf8)
+            } else {
+                output.append(0x3D)
+                Self.appendMultiline(value, indent: 4 + name.count + 1, into: &output)
+            }
+        }
+    }
+
+    // MARK: JSON
+
+    private func formatJSON(_ entry: JournalEntry, into output: inout [UInt8]) {
+        let pretty = mode == .jsonPretty
+        switch mode {
+        case .jsonSSE: output.append(contentsOf: "data: ".utf8)
+        case .jsonSeq: output.append(0x1E)
+        default: break
+        }
+        // Repeated fields become arrays, at the place of their first occurrence.
+        var order: [[UInt8]] = []
+        var values: [[UInt8]: [ArraySlice<UInt8>]] = [:]
+        for index in 0..<entry.count {
+            let name = Array(entry.name(index))
+            if name == Self.bootIDField { continue }
+            if let fields = outputFields, !fields.contains(name) { continue }
+            if values[name] == nil { order.append(name) }
+            values[name, default: []].append(entry.value(index))
+        }
+        var members: [([UInt8], [ArraySlice<UInt8>])] = [
+            (Array("__CURSOR".utf8), [ArraySlice(entry.cursor.utf8)]),
+            (Array("__REALTIME_TIMESTAMP".utf8), [ArraySlice(String(entry.realtime).utf8)]),
+            (Array("__MONOTONIC_TIMESTAMP".utf8), [ArraySlice(String(entry.monotonic).utf8)]),
+            (Self.bootIDField, [ArraySlice(entry.boot.description.utf8)]),
+        ]
+        for name in order { members.append((name, values[name] ?? [])) }
+        output.append(0x7B)
+        for (position, (name, fieldValues)) in members.enumerated() {
+            if position > 0 { output.append(0x2C) }
+            if pretty { output.append(contentsOf: "\n\t".utf8) }
+            Self.appendJSONString(name[...], into: &output)
+            output.append(contentsOf: pretty ? " : ".utf8 : ":".utf8)
+            if fieldValues.count == 1 {
+                appendJSONValue(fieldValues[0], pretty: pretty, depth: 1, into: &output)
+            } else {
+                output.append(0x5B)
+                for (offset, value) in fieldValues.enumerated() {
+                    if offset > 0 { output.append(0x2C) }
+                    if pretty { output.append(contentsOf: "\n\t\t".utf8) }
+                    appendJSONValue(value, pretty: pretty, depth: 2, into: &output)
+                }
+                if pretty { output.append(contentsOf: "\n\t".utf8) }
+                output.append(0x5D)
+            }
+        }
+        if pretty { output.append(0x0A) }
+        output.append(0x7D)
+        output.append(0x0A)
+        if mode == .jsonSSE { output.append(0x0A) }
+    }
+
+    private func appendJSONValue(_ value: ArraySlice<UInt8>, pretty: Bool, depth: Int, into output: inout [UInt8]) {
+        if !showAll && value.count >= Self.jsonThreshold {
+            output.append(contentsOf: "null".utf8)
+        } else if Self.isPrintable(value, newlineAllowed: true) {
+            Self.appendJSONString(value, into: &output)
+        } else {
+            output.append(0x5B)
+            for (offset, byte) in value.enumerated() {
+                if offset > 0 { output.append(0x2C) }
+                if pretty { output.append(0x0A); output.append(contentsOf: repeatElement(0x09, count: depth + 1)) }
+                output.append(contentsOf: String(byte).utf8)
+            }
+            if pretty { output.append(0x0A); output.append(contentsOf: repeatElement(0x09, count: depth)) }
+            output.append(0x5D)
+        }
+    }
+
+    static func appendJSONString(_ value: ArraySlice<UInt8>, into output: inout [UInt8]) {
+        let hex = Array("0123456789abcdef".utf8)
+        output.append(0x22)
+        for byte in value {
+            switch byte {
+            case 0x22: output.append(contentsOf: [0x5C, 0x22])
+            case 0x5C: output.append(contentsOf: [0x5C, 0x5C])
+            case 0x0A: output.append(contentsOf: [0x5C, 0x6E])
+            case 0x09: output.append(contentsOf: [0x5C, 0x74])
+            case 0x0D: output.append(contentsOf: [0x5C, 0x72])
+            case 0x08: output.append(contentsOf: [0x5C, 0x62])
+            case 0x0C: output.append(contentsOf: [0x5C, 0x66])
+            case 0..<0x20:
+                output.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 15)]])
+            default: output.append(byte)
+            }
+        }
+        output.append(0x22)
+    }
+}
+
+/// strftime results for the last second formatted, per format: consecutive entries
+/// mostly share a second, and localtime_r is the costly part.
+struct TimeCache {
+    private var second: time_t = -1
+    private var utc = false
+    private var formatted: [String: [UInt8]] = [:]
+
+    mutating func format(_ seconds: time_t, _ format: String, utc: Bool) -> [UInt8] {
+        if seconds != second || utc != self.utc {
+            second = seconds
+            self.utc = utc
+            formatted.removeAll(keepingCapacity: true)
+        }
+        if let cached = formatted[format] { return cached }
+        let bytes = render(seconds, format, utc: utc)
+        formatted[format] = bytes
+        return bytes
+    }
+
+    private func render(_ seconds: time_t, _ format: String, utc: Bool) -> [UInt8] {
+        var moment = seconds
+        var parts = tm()
+        // gmtime_r names its zone GMT; journalctl --utc prints UTC.
+        let format = utc ? format.replacing("%Z", with: "UTC").replacing("%z", with: "+0000") : format
+        if utc { gmtime_r(&moment, &parts) } else { localtime_r(&moment, &parts) }
+        var buffer = [CChar](repeating: 0, count: 128)
+        let length = strftime(&buffer, buffer.count, format, &parts)
+        let bytes = buffer.prefix(length).map { UInt8(bitPattern: $0) }
+        return bytes
+    }
+}
