@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// One journal entry's fields, copied out of sd-journal into one reusable buffer (one copy
 /// per entry, no allocation per field), plus its metadata.
 public struct JournalEntry: Sendable {
@@ -42,19 +46,30 @@ public struct JournalEntry: Sendable {
     public func name(_ index: Int) -> ArraySlice<UInt8> { storage[items[index].start..<items[index].equals] }
     public func value(_ index: Int) -> ArraySlice<UInt8> { storage[items[index].equals + 1..<items[index].end] }
 
+    /// Whether item `index` is named `field` (lengths first, then the bytes).
+    public func isNamed(_ index: Int, _ field: [UInt8]) -> Bool {
+        let item = items[index]
+        guard item.equals - item.start == field.count else { return false }
+        return storage.withUnsafeBufferPointer { bytes in
+            field.withUnsafeBufferPointer { memcmp(bytes.baseAddress! + item.start, $0.baseAddress!, field.count) == 0 }
+        }
+    }
+
     /// The first value of `field`, nil when the entry has none.
     public func value(of field: [UInt8]) -> ArraySlice<UInt8>? {
-        for index in items.indices where name(index).elementsEqual(field) { return value(index) }
+        for index in items.indices where isNamed(index, field) { return value(index) }
         return nil
     }
 
-    /// The first value of each field of `fields` (one pass over the entry).
-    public func values(of fields: [[UInt8]]) -> [ArraySlice<UInt8>?] {
-        var found = [ArraySlice<UInt8>?](repeating: nil, count: fields.count)
+    /// The index in `fields` of each item's name (nil for names not listed), in one pass
+    /// that compares lengths before bytes.
+    public func firstItems(named fields: [[UInt8]]) -> [Int?] {
+        var found = [Int?](repeating: nil, count: fields.count)
         for index in items.indices {
-            let name = name(index)
-            for (slot, field) in fields.enumerated() where found[slot] == nil && name.elementsEqual(field) {
-                found[slot] = value(index)
+            let length = items[index].equals - items[index].start
+            for slot in fields.indices where found[slot] == nil && fields[slot].count == length && isNamed(index, fields[slot]) {
+                found[slot] = index
+                break
             }
         }
         return found
@@ -69,14 +84,15 @@ extension BootID {
 }
 
 extension SystemJournal {
-    /// Copies the current entry into `entry` (reusing its buffers).
-    public func load(into entry: inout JournalEntry) throws(JournalError) {
+    /// Copies the current entry into `entry` (reusing its buffers). The cursor, which
+    /// sd-journal formats with printf, only when asked for.
+    public func load(into entry: inout JournalEntry, withCursor: Bool) throws(JournalError) {
         entry.removeAll()
         forEachField { entry.append(item: $0) }
         entry.realtime = try realtime()
         let (monotonic, boot) = try monotonic()
         entry.monotonic = monotonic
         entry.boot = boot
-        entry.cursor = try cursor()
+        entry.cursor = withCursor ? try cursor() : ""
     }
 }

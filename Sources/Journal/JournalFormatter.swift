@@ -13,6 +13,8 @@ public enum OutputMode: String, Sendable, CaseIterable {
     /// Whether journalctl adds `-- Boot … --` separators and `-- No entries --`: not in
     /// the machine-readable modes.
     public var printsInfoLines: Bool { !isJSON && self != .export && self != .cat }
+    /// Whether entries print their cursor.
+    public var needsCursor: Bool { isJSON || self == .export || self == .verbose }
 }
 
 /// Renders entries byte for byte as journalctl 252 does (logs-show.c), into a buffer.
@@ -66,7 +68,7 @@ public struct JournalFormatter {
     ].map { Array($0.utf8) }
 
     private mutating func formatShort(_ entry: JournalEntry, into output: inout [UInt8]) -> Bool {
-        let found = entry.values(of: Self.shortFields)
+        let found = entry.firstItems(named: Self.shortFields).map { $0.map(entry.value) }
         guard let message = found[0] else { return false }
         let lineStart = output.count
         if mode == .shortMonotonic || mode == .shortDelta {
@@ -331,37 +333,42 @@ public struct JournalFormatter {
         case .jsonSeq: output.append(0x1E)
         default: break
         }
-        // Repeated fields become arrays, at the place of their first occurrence.
-        var order: [[UInt8]] = []
-        var values: [[UInt8]: [ArraySlice<UInt8>]] = [:]
-        for index in 0..<entry.count {
-            let name = Array(entry.name(index))
-            if name == Self.bootIDField { continue }
-            if let fields = outputFields, !fields.contains(name) { continue }
-            if values[name] == nil { order.append(name) }
-            values[name, default: []].append(entry.value(index))
-        }
-        var members: [([UInt8], [ArraySlice<UInt8>])] = [
-            (Array("__CURSOR".utf8), [ArraySlice(entry.cursor.utf8)]),
-            (Array("__REALTIME_TIMESTAMP".utf8), [ArraySlice(String(entry.realtime).utf8)]),
-            (Array("__MONOTONIC_TIMESTAMP".utf8), [ArraySlice(String(entry.monotonic).utf8)]),
-            (Self.bootIDField, [ArraySlice(entry.boot.description.utf8)]),
-        ]
-        for name in order { members.append((name, values[name] ?? [])) }
         output.append(0x7B)
-        for (position, (name, fieldValues)) in members.enumerated() {
+        let metadata: [(String, String)] = [
+            ("__CURSOR", entry.cursor), ("__REALTIME_TIMESTAMP", String(entry.realtime)),
+            ("__MONOTONIC_TIMESTAMP", String(entry.monotonic)), ("_BOOT_ID", entry.boot.description),
+        ]
+        for (position, (name, value)) in metadata.enumerated() {
             if position > 0 { output.append(0x2C) }
             if pretty { output.append(contentsOf: "\n\t".utf8) }
-            Self.appendJSONString(name[...], into: &output)
+            Self.appendJSONString(ArraySlice(name.utf8), into: &output)
             output.append(contentsOf: pretty ? " : ".utf8 : ":".utf8)
-            if fieldValues.count == 1 {
-                appendJSONValue(fieldValues[0], pretty: pretty, depth: 1, into: &output)
+            Self.appendJSONString(ArraySlice(value.utf8), into: &output)
+        }
+        // Repeated fields become one array, at the place of their first occurrence:
+        // an item whose name came before is skipped, the first gathers the later ones.
+        for index in 0..<entry.count {
+            let name = entry.name(index)
+            if entry.isNamed(index, Self.bootIDField) { continue }
+            if let fields = outputFields, !fields.contains(Array(name)) { continue }
+            if (0..<index).contains(where: { entry.items[$0].equals - entry.items[$0].start == name.count && entry.name($0) == name }) {
+                continue
+            }
+            let repeats = (index + 1..<entry.count).filter {
+                entry.items[$0].equals - entry.items[$0].start == name.count && entry.name($0) == name
+            }
+            output.append(0x2C)
+            if pretty { output.append(contentsOf: "\n\t".utf8) }
+            Self.appendJSONString(name, into: &output)
+            output.append(contentsOf: pretty ? " : ".utf8 : ":".utf8)
+            if repeats.isEmpty {
+                appendJSONValue(entry.value(index), pretty: pretty, depth: 1, into: &output)
             } else {
                 output.append(0x5B)
-                for (offset, value) in fieldValues.enumerated() {
+                for (offset, item) in ([index] + repeats).enumerated() {
                     if offset > 0 { output.append(0x2C) }
                     if pretty { output.append(contentsOf: "\n\t\t".utf8) }
-                    appendJSONValue(value, pretty: pretty, depth: 2, into: &output)
+                    appendJSONValue(entry.value(item), pretty: pretty, depth: 2, into: &output)
                 }
                 if pretty { output.append(contentsOf: "\n\t".utf8) }
                 output.append(0x5D)
@@ -391,9 +398,15 @@ public struct JournalFormatter {
     }
 
     static func appendJSONString(_ value: ArraySlice<UInt8>, into output: inout [UInt8]) {
-        let hex = Array("0123456789abcdef".utf8)
+        let hex: StaticString = "0123456789abcdef"
         output.append(0x22)
-        for byte in value {
+        var runStart = value.startIndex
+        for index in value.indices {
+            let byte = value[index]
+            guard byte < 0x20 || byte == 0x22 || byte == 0x5C else { continue }
+            // Bytes that need no escape go out as one run.
+            output.append(contentsOf: value[runStart..<index])
+            runStart = index + 1
             switch byte {
             case 0x22: output.append(contentsOf: [0x5C, 0x22])
             case 0x5C: output.append(contentsOf: [0x5C, 0x5C])
@@ -402,11 +415,12 @@ public struct JournalFormatter {
             case 0x0D: output.append(contentsOf: [0x5C, 0x72])
             case 0x08: output.append(contentsOf: [0x5C, 0x62])
             case 0x0C: output.append(contentsOf: [0x5C, 0x66])
-            case 0..<0x20:
-                output.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 15)]])
-            default: output.append(byte)
+            default:
+                let digits = hex.utf8Start
+                output.append(contentsOf: [0x5C, 0x75, 0x30, 0x30, digits[Int(byte >> 4)], digits[Int(byte & 15)]])
             }
         }
+        output.append(contentsOf: value[runStart...])
         output.append(0x22)
     }
 }

@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 . contrib/lib/common.sh
-ensure_apt_packages valgrind curl
+ensure_apt_packages valgrind curl systemd-journal-remote
 
 build_release >/dev/null
 binary=$(release_binary)
@@ -88,9 +88,25 @@ put a 2
     curl -fs "http://$client/version" >/dev/null
 }
 
+# profile_command NAME ARGS...: a short-lived applet run under callgrind.
+profile_command() {
+    local name=$1
+    shift
+    valgrind --tool=callgrind --demangle=no --dump-instr=no --callgrind-out-file="$work/$name.callgrind" \
+        "$work/coreos" "$@" >/dev/null 2>&1 || true
+    sed -nE "s/^c?fn=\([0-9]+\) (.*)$/\1/p" "$work/$name.callgrind" | sed -E "s/'[0-9]+$//" |
+        awk '!seen[$0]++' | grep -xFf "$work/defined" >"$work/$name.functions"
+}
+
 # What a member runs to start first, so that a fresh member's pages are few and
-# together; then what serving adds.
+# together; then what serving adds; then what `coreos journal` runs (short-lived, so
+# its page faults are most of its time), on journal files made for the purpose.
 profile start nothing
 profile serve workload
-cat "$work/start.functions" "$work/serve.functions" | awk '!seen[$0]++' >contrib/link-order/coreos.order
+mkdir -p "$work/journal"
+python3 Tests/Interop/tools/journal-export.py 2000 |
+    /lib/systemd/systemd-journal-remote --split-mode=none --output="$work/journal/remote.journal" - 2>/dev/null
+profile_command journal-short journal -D "$work/journal" --no-pager -u unit7 -n 100
+profile_command journal-json journal -D "$work/journal" --no-pager -o json -n 200
+cat "$work"/{start,serve,journal-short,journal-json}.functions | awk '!seen[$0]++' >contrib/link-order/coreos.order
 log "$(wc -l <contrib/link-order/coreos.order) functions in contrib/link-order/coreos.order"

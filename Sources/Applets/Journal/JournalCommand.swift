@@ -253,6 +253,7 @@ enum JournalCommand {
             try journal.seekHead()
         }
 
+        let withCursor = formatter.mode.needsCursor || parsed.has("show-cursor")
         var output: [UInt8] = []
         output.reserveCapacity(1 << 17)
         var entry = JournalEntry()
@@ -264,7 +265,7 @@ enum JournalCommand {
                 guard reverse ? try journal.previous() : try journal.next() else { break }
             }
             atEntry = false
-            try journal.load(into: &entry)
+            try journal.load(into: &entry, withCursor: withCursor)
             if let until, !reverse, entry.realtime > until { break }
             if let since, reverse, entry.realtime < since { break }
             if !merge && !quiet {
