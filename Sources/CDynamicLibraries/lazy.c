@@ -4,6 +4,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dlfcn.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <systemd/sd-daemon.h>
@@ -22,6 +23,7 @@ struct library {
 static struct library systemd_library = {"libsystemd.so.0", "libsystemd0", NULL};
 static struct library yaml_library = {"libyaml-0.so.2", "libyaml-0-2", NULL};
 static struct library archive_library = {"libarchive.so.13", "libarchive13", NULL};
+static struct library pcre2_library = {"libpcre2-8.so.0", "libpcre2-8-0", NULL};
 
 void *coreos_library_symbol(const char *soname, const char *symbol) {
     void *handle = dlopen(soname, RTLD_NOW | RTLD_GLOBAL);
@@ -146,3 +148,54 @@ LAZY_VOID(archive_library, archive_entry_set_pathname, (struct archive_entry *en
 LAZY_VOID(archive_library, archive_entry_set_filetype, (struct archive_entry *entry, unsigned int type), (entry, type))
 LAZY_VOID(archive_library, archive_entry_set_perm, (struct archive_entry *entry, __LA_MODE_T mode), (entry, mode))
 LAZY_VOID(archive_library, archive_entry_set_size, (struct archive_entry *entry, la_int64_t size), (entry, size))
+
+// libpcre2-8, declared here (its -dev headers are not needed for four calls). The
+// constants are PCRE2's ABI: PCRE2_CASELESS, PCRE2_UTF, PCRE2_ERROR_NOMATCH.
+#define COREOS_PCRE2_CASELESS 0x00000008u
+#define COREOS_PCRE2_UTF 0x00080000u
+#define COREOS_PCRE2_ERROR_NOMATCH (-1)
+
+struct coreos_regex {
+    void *code;
+    void *match_data;
+};
+
+typedef void *(*pcre2_compile_type)(const unsigned char *, size_t, uint32_t, int *, size_t *, void *);
+typedef int (*pcre2_get_error_message_type)(int, unsigned char *, size_t);
+typedef void *(*pcre2_match_data_create_from_pattern_type)(const void *, void *);
+typedef int (*pcre2_match_type)(const void *, const unsigned char *, size_t, size_t, uint32_t, void *, void *);
+typedef void (*pcre2_free_type)(void *);
+
+coreos_regex *coreos_regex_compile(const char *pattern, size_t length, int caseless, char *error, size_t error_size) {
+    pcre2_compile_type compile = (pcre2_compile_type)resolve(&pcre2_library, "pcre2_compile_8");
+    int code = 0;
+    size_t offset = 0;
+    void *compiled = compile((const unsigned char *)pattern, length, COREOS_PCRE2_UTF | (caseless ? COREOS_PCRE2_CASELESS : 0),
+                             &code, &offset, NULL);
+    if (!compiled) {
+        pcre2_get_error_message_type message = (pcre2_get_error_message_type)resolve(&pcre2_library, "pcre2_get_error_message_8");
+        if (message((int)code, (unsigned char *)error, error_size) < 0 && error_size > 0) error[0] = 0;
+        return NULL;
+    }
+    pcre2_match_data_create_from_pattern_type create =
+        (pcre2_match_data_create_from_pattern_type)resolve(&pcre2_library, "pcre2_match_data_create_from_pattern_8");
+    coreos_regex *regex = malloc(sizeof(coreos_regex));
+    if (!regex) return NULL;
+    regex->code = compiled;
+    regex->match_data = create(compiled, NULL);
+    return regex;
+}
+
+int coreos_regex_match(coreos_regex *regex, const void *subject, size_t length) {
+    RESOLVE_ONCE(pcre2_library, pcre2_match_8, pcre2_match_type)
+    int result = function(regex->code, (const unsigned char *)subject, length, 0, 0, regex->match_data, NULL);
+    if (result == COREOS_PCRE2_ERROR_NOMATCH) return 0;
+    return result < 0 ? result : 1;
+}
+
+void coreos_regex_free(coreos_regex *regex) {
+    if (!regex) return;
+    ((pcre2_free_type)resolve(&pcre2_library, "pcre2_match_data_free_8"))(regex->match_data);
+    ((pcre2_free_type)resolve(&pcre2_library, "pcre2_code_free_8"))(regex->code);
+    free(regex);
+}

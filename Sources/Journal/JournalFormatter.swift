@@ -173,9 +173,13 @@ public struct JournalFormatter {
     private mutating func appendMonotonic(_ usec: UInt64, boot: BootID, into output: inout [UInt8]) {
         output.append(contentsOf: "[\(Self.padded(usec / 1_000_000, 5)).\(Self.sixDigits(usec % 1_000_000))".utf8)
         if mode == .shortDelta {
-            var delta: UInt64 = 0
-            if let previous = previousMonotonic, previous.boot == boot, usec >= previous.usec { delta = usec - previous.usec }
-            output.append(contentsOf: " <\(Self.padded(delta / 1_000_000, 5)).\(Self.sixDigits(delta % 1_000_000))>".utf8)
+            // The first entry (and the first of a boot) has no delta: blanks as wide.
+            if let previous = previousMonotonic, previous.boot == boot, usec >= previous.usec {
+                let delta = usec - previous.usec
+                output.append(contentsOf: " <\(Self.padded(delta / 1_000_000, 5)).\(Self.sixDigits(delta % 1_000_000)) >".utf8)
+            } else {
+                output.append(contentsOf: repeatElement(0x20, count: 16))
+            }
             previousMonotonic = (usec, boot)
         }
         output.append(0x5D)

@@ -87,6 +87,7 @@ run_case "${D[@]}" --utc -o short-full -n 20
 run_case "${D[@]}" -n
 run_case "${D[@]}" -n 0
 run_case "${D[@]}" -n 7 -r
+run_case "${D[@]}" -o short-delta -n 40
 run_case "${D[@]}" -r
 run_case "${D[@]}" -u unit7
 run_case "${D[@]}" -u unit7.service -n 100
@@ -105,6 +106,14 @@ run_case "${D[@]}" TAG=alpha -o json
 run_case "${D[@]}" BLOB= -o export
 run_case "${D[@]}" notamatch
 run_case "${D[@]}" -k
+run_case "${D[@]}" -g timeout
+run_case "${D[@]}" -g timeout -n 3
+run_case "${D[@]}" -g 'Timeout'
+run_case "${D[@]}" -g 'TIMEOUT' --case-sensitive=false -o cat
+run_case "${D[@]}" -g 'ünïcödé|bell' -u unit3
+run_case "${D[@]}" -g 'request \d+ took 9\d\d ms$' -o json
+run_case "${D[@]}" -g NOMATCHXYZ
+run_case "${D[@]}" -g '('
 run_case "${D[@]}" --list-boots
 run_case "${D[@]}" -b
 run_case "${D[@]}" -b -1 -n 20

@@ -37,6 +37,8 @@ enum JournalCommand {
         OptionSpec(long: "fields", short: "N"),
         OptionSpec(long: "disk-usage"),
         OptionSpec(long: "list-boots"),
+        OptionSpec(long: "grep", short: "g", argument: .required),
+        OptionSpec(long: "case-sensitive", argument: .optional),
         OptionSpec(long: "no-hostname"),
         OptionSpec(long: "utc"),
         OptionSpec(long: "catalog", short: "x"),
@@ -133,6 +135,8 @@ enum JournalCommand {
           -t --identifier=STRING     Show entries with the specified syslog identifier
           -p --priority=RANGE        Show entries with the specified priority
           -k --dmesg                 Show kernel message log from the current boot
+          -g --grep=PATTERN          Show entries with MESSAGE matching PATTERN
+             --case-sensitive[=BOOL] Force case sensitive or insensitive matching
           -e --pager-end             Immediately jump to the end in the pager
           -f --follow                Follow the journal
           -n --lines[=INTEGER]       Number of journal entries to show
@@ -198,7 +202,20 @@ enum JournalCommand {
         }
         let quiet = parsed.has("quiet") || !formatter.mode.printsInfoLines
         let merge = parsed.has("merge")
-        let reverse = parsed.has("reverse")
+        var pattern: MessagePattern?
+        if let text = parsed.last("grep") {
+            var caseSensitive: Bool?
+            if parsed.has("case-sensitive") {
+                switch parsed.last("case-sensitive") ?? "yes" {
+                case "1", "yes", "y", "true", "t", "on": caseSensitive = true
+                case "0", "no", "n", "false", "f", "off": caseSensitive = false
+                case let other: throw Failure("Bad --case-sensitive= argument \"\(other)\": Invalid argument")
+                }
+            }
+            do { pattern = try MessagePattern(text, caseSensitive: caseSensitive) } catch { throw Failure(error.description) }
+        }
+        // With --grep, -n counts matches from the newest back.
+        let reverse = parsed.has("reverse") || (pattern != nil && parsed.has("lines"))
         let follow = parsed.has("follow")
         var lines: Int? = nil
         if parsed.has("lines") {
@@ -274,6 +291,9 @@ enum JournalCommand {
                 }
                 previousBoot = entry.boot
             }
+            if let pattern {
+                guard let message = entry.value(of: messageField), pattern.matches(message) else { continue }
+            }
             formatter.format(entry, into: &output)
             shown += 1
             lastCursor = entry.cursor
@@ -289,8 +309,11 @@ enum JournalCommand {
             output.append(contentsOf: "-- cursor: \(lastCursor)\n".utf8)
         }
         io.output.write(bytes: output)
-        return ExitStatus.success
+        // journalctl: a pattern that matched nothing is a failure.
+        return pattern != nil && shown == 0 ? ExitStatus.failure : ExitStatus.success
     }
+
+    static let messageField = Array("MESSAGE".utf8)
 
     static func open(_ parsed: ParsedOptions) throws -> SystemJournal {
         if let directory = parsed.last("directory") { return try SystemJournal(.directory(directory)) }

@@ -11,6 +11,8 @@
 #ifndef COREOS_CDYNAMICLIBRARIES_H
 #define COREOS_CDYNAMICLIBRARIES_H
 
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -18,6 +20,18 @@ extern "C" {
 /// The real address of `symbol` in the library `soname` (loading it), or NULL when the
 /// library or the symbol is missing.
 void *coreos_library_symbol(const char *soname, const char *symbol);
+
+/// A PCRE2 pattern (libpcre2-8, loaded on first use, as journalctl's --grep uses it).
+typedef struct coreos_regex coreos_regex;
+
+/// Compiles `pattern` (UTF-8) as PCRE2 with UTF semantics, caseless when asked. On
+/// failure returns NULL and puts PCRE2's message into `error`.
+coreos_regex *coreos_regex_compile(const char *pattern, size_t length, int caseless, char *error, size_t error_size);
+
+/// 1 when `subject` matches, 0 when not, negative on a matching error.
+int coreos_regex_match(coreos_regex *regex, const void *subject, size_t length);
+
+void coreos_regex_free(coreos_regex *regex);
 
 #ifdef __cplusplus
 }
