@@ -277,6 +277,21 @@ enum JournalCommand {
         var shown = 0
         var previousBoot: BootID?
         var lastCursor: String?
+        /// Prints the boot separator when the boot changed (for every entry the matches
+        /// let through, as journalctl), then the entry if `--grep` lets it through.
+        func show(_ entry: JournalEntry) -> Bool {
+            if !merge && !quiet {
+                if let previousBoot, previousBoot != entry.boot {
+                    output.append(contentsOf: "-- Boot \(entry.boot) --\n".utf8)
+                }
+                previousBoot = entry.boot
+            }
+            if let pattern {
+                guard let message = entry.value(of: messageField), pattern.matches(message) else { return false }
+            }
+            formatter.format(entry, into: &output)
+            return true
+        }
         while lines == nil || shown < lines! {
             if !atEntry {
                 guard reverse ? try journal.previous() : try journal.next() else { break }
@@ -285,16 +300,7 @@ enum JournalCommand {
             try journal.load(into: &entry, withCursor: withCursor)
             if let until, !reverse, entry.realtime > until { break }
             if let since, reverse, entry.realtime < since { break }
-            if !merge && !quiet {
-                if let previousBoot, previousBoot != entry.boot {
-                    output.append(contentsOf: "-- Boot \(entry.boot) --\n".utf8)
-                }
-                previousBoot = entry.boot
-            }
-            if let pattern {
-                guard let message = entry.value(of: messageField), pattern.matches(message) else { continue }
-            }
-            formatter.format(entry, into: &output)
+            guard show(entry) else { continue }
             shown += 1
             lastCursor = entry.cursor
             if output.count >= 1 << 16 {
@@ -302,8 +308,22 @@ enum JournalCommand {
                 output.removeAll(keepingCapacity: true)
             }
         }
-        if shown == 0 && !quiet {
+        if shown == 0 && !quiet && !follow {
             output.append(contentsOf: "-- No entries --\n".utf8)
+        }
+        if follow {
+            // New entries as they are written: wait for the files to change, print what
+            // came, until killed (or until stdout is gone).
+            while true {
+                io.output.write(bytes: output)
+                output.removeAll(keepingCapacity: true)
+                guard isOutputOpen() else { return ExitStatus.success }
+                try journal.wait(timeout: 1_000_000)
+                while try journal.next() {
+                    try journal.load(into: &entry, withCursor: withCursor)
+                    _ = show(entry)
+                }
+            }
         }
         if parsed.has("show-cursor"), let lastCursor {
             output.append(contentsOf: "-- cursor: \(lastCursor)\n".utf8)
@@ -314,6 +334,15 @@ enum JournalCommand {
     }
 
     static let messageField = Array("MESSAGE".utf8)
+
+    /// Whether standard output still has a reader (a follower stops when its pipe closes).
+    static func isOutputOpen() -> Bool {
+        var status = stat()
+        guard fstat(1, &status) == 0 else { return false }
+        guard status.st_mode & S_IFMT == S_IFIFO || status.st_mode & S_IFMT == S_IFSOCK else { return true }
+        var poller = pollfd(fd: 1, events: 0, revents: 0)
+        return poll(&poller, 1, 0) == 0 || poller.revents & Int16(POLLERR | POLLHUP) == 0
+    }
 
     static func open(_ parsed: ParsedOptions) throws -> SystemJournal {
         if let directory = parsed.last("directory") { return try SystemJournal(.directory(directory)) }
