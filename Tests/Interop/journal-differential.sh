@@ -143,5 +143,18 @@ run_case "${D[@]}" --after-cursor "$first" -n 5
 run_case "${D[@]}" -c "$first" -n 5
 run_case "${D[@]}" --after-cursor "$cursor"
 
+# On a terminal, output goes through the pager ($SYSTEMD_PAGER here); --no-pager and a
+# pipe bypass it.
+if command -v script >/dev/null; then
+    paged=$(SYSTEMD_PAGER='sed s/^/PAGED:/' script -qc "$ours journal -D $work/journal -n 3" /dev/null | tr -d '\r')
+    unpaged=$(SYSTEMD_PAGER='sed s/^/PAGED:/' script -qc "$ours journal -D $work/journal -n 3 --no-pager" /dev/null | tr -d '\r')
+    if [ "$(grep -c '^PAGED:' <<<"$paged")" = 3 ] && ! grep -q PAGED <<<"$unpaged"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAIL: pager: '$paged' / '$unpaged'"
+    fi
+fi
+
 echo "journal differential: $passed passed, $failed failed"
 [ "$failed" = 0 ]

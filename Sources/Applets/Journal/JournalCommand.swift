@@ -231,6 +231,8 @@ enum JournalCommand {
             }
         } else if follow {
             lines = 10
+        } else if parsed.has("pager-end") {
+            lines = 1000
         }
 
         try addMatches(parsed, to: journal)
@@ -271,6 +273,9 @@ enum JournalCommand {
         }
 
         let withCursor = formatter.mode.needsCursor || parsed.has("show-cursor")
+        let pager = Pager()
+        if !parsed.has("no-pager") && !follow { pager.start(jumpToEnd: parsed.has("pager-end")) }
+        defer { pager.finish() }
         var output: [UInt8] = []
         output.reserveCapacity(1 << 17)
         var entry = JournalEntry()
@@ -317,7 +322,7 @@ enum JournalCommand {
             while true {
                 io.output.write(bytes: output)
                 output.removeAll(keepingCapacity: true)
-                guard isOutputOpen() else { return ExitStatus.success }
+                guard Pager.standardOutputHasReader() else { return ExitStatus.success }
                 try journal.wait(timeout: 1_000_000)
                 while try journal.next() {
                     try journal.load(into: &entry, withCursor: withCursor)
@@ -335,14 +340,6 @@ enum JournalCommand {
 
     static let messageField = Array("MESSAGE".utf8)
 
-    /// Whether standard output still has a reader (a follower stops when its pipe closes).
-    static func isOutputOpen() -> Bool {
-        var status = stat()
-        guard fstat(1, &status) == 0 else { return false }
-        guard status.st_mode & S_IFMT == S_IFIFO || status.st_mode & S_IFMT == S_IFSOCK else { return true }
-        var poller = pollfd(fd: 1, events: 0, revents: 0)
-        return poll(&poller, 1, 0) == 0 || poller.revents & Int16(POLLERR | POLLHUP) == 0
-    }
 
     static func open(_ parsed: ParsedOptions) throws -> SystemJournal {
         if let directory = parsed.last("directory") { return try SystemJournal(.directory(directory)) }
