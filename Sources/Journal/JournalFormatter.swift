@@ -211,7 +211,7 @@ public struct JournalFormatter {
     public static func formatBytes(_ count: UInt64) -> String {
         let units: [(String, UInt64)] = [("E", 60), ("P", 50), ("T", 40), ("G", 30), ("M", 20), ("K", 10)]
         for (suffix, shift) in units where count >= 1 << shift {
-            let tenths = count * 10 >> shift
+            let tenths = (count * 10) >> shift
             return "\(tenths / 10).\(tenths % 10)\(suffix)"
         }
         return "\(count)B"

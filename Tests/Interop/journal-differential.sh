@@ -133,6 +133,25 @@ run_case "${D[@]}" --output-fields=MESSAGE,_PID -o json -n 30
 UNORDERED=1 run_case "${D[@]}" --output-fields=_PID,MESSAGE -o cat -n 30
 run_case "${D[@]}" --output-fields=MESSAGE -o export -n 10
 run_case "${D[@]}" --show-cursor -n 3
+run_case "${D[@]}" -N
+run_case "${D[@]}" --disk-usage
+run_case "${D[@]}" --utc -o verbose -n 30
+# --cursor-file: the first run saves its last cursor, the second starts after it.
+for side in ref our; do
+    rm -f "$work/$side.cursor"
+    command=(journalctl)
+    [ "$side" = our ] && command=("$ours" journal)
+    {
+        TZ=UTC "${command[@]}" "${D[@]}" -n 5 --cursor-file="$work/$side.cursor"
+        TZ=UTC "${command[@]}" "${D[@]}" -b -1 -n 2 --cursor-file="$work/$side.cursor"
+        cat "$work/$side.cursor"
+    } >"$work/$side.cursor-run" 2>&1
+done
+if cmp -s "$work/ref.cursor-run" "$work/our.cursor-run"; then passed=$((passed + 1)); else
+    failed=$((failed + 1))
+    echo "FAIL: --cursor-file"
+    diff "$work/ref.cursor-run" "$work/our.cursor-run" | head -5
+fi
 run_case "${D[@]}" -o bogus
 run_case -D "$work/nonexistent" --no-pager
 run_case --file "$work/journal/*.journal" --no-pager -n 40

@@ -31,6 +31,7 @@ enum JournalCommand {
         OptionSpec(long: "cursor", short: "c", argument: .required),
         OptionSpec(long: "after-cursor", argument: .required),
         OptionSpec(long: "show-cursor"),
+        OptionSpec(long: "cursor-file", argument: .required),
         OptionSpec(long: "directory", short: "D", argument: .required),
         OptionSpec(long: "file", argument: .required),
         OptionSpec(long: "field", short: "F", argument: .required),
@@ -251,10 +252,13 @@ enum JournalCommand {
         // Where to start, as journalctl decides it; `atEntry`: the first entry to show is
         // already the current one.
         var atEntry = false
-        if let cursor = parsed.last("cursor") ?? parsed.last("after-cursor") {
+        // --cursor-file: start after the cursor it holds (if any), save the last one shown.
+        let cursorFile = parsed.last("cursor-file")
+        let savedCursor = cursorFile.flatMap(readCursor)
+        if let cursor = parsed.last("cursor") ?? parsed.last("after-cursor") ?? savedCursor {
             try journal.seek(cursor: cursor)
             atEntry = reverse ? try journal.previous() : try journal.next()
-            if atEntry && parsed.has("after-cursor") && journal.isAt(cursor: cursor) {
+            if atEntry && (parsed.has("after-cursor") || savedCursor != nil) && journal.isAt(cursor: cursor) {
                 atEntry = reverse ? try journal.previous() : try journal.next()
             }
             if !atEntry { lines = 0 }
@@ -272,7 +276,7 @@ enum JournalCommand {
             try journal.seekHead()
         }
 
-        let withCursor = formatter.mode.needsCursor || parsed.has("show-cursor")
+        let withCursor = formatter.mode.needsCursor || parsed.has("show-cursor") || cursorFile != nil
         let pager = Pager()
         if !parsed.has("no-pager") && !follow { pager.start(jumpToEnd: parsed.has("pager-end")) }
         defer { pager.finish() }
@@ -333,12 +337,32 @@ enum JournalCommand {
         if parsed.has("show-cursor"), let lastCursor {
             output.append(contentsOf: "-- cursor: \(lastCursor)\n".utf8)
         }
+        if let cursorFile, let lastCursor { try writeCursor(lastCursor, to: cursorFile) }
         io.output.write(bytes: output)
         // journalctl: a pattern that matched nothing is a failure.
         return pattern != nil && shown == 0 ? ExitStatus.failure : ExitStatus.success
     }
 
     static let messageField = Array("MESSAGE".utf8)
+
+    static func readCursor(_ path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
+        let text = String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.isEmpty ? nil : text
+    }
+
+    /// Written to a temporary file renamed over the old one, so a crash never leaves half a cursor.
+    static func writeCursor(_ cursor: String, to path: String) throws(Failure) {
+        let temporary = path + ".tmp"
+        guard let file = fopen(temporary, "w") else { throw Failure("Failed to write new cursor to \(path): \(String(cString: strerror(errno)))") }
+        let written = fputs(cursor + "\n", file) >= 0
+        guard fclose(file) == 0, written, rename(temporary, path) == 0 else {
+            throw Failure("Failed to write new cursor to \(path): \(String(cString: strerror(errno)))")
+        }
+    }
 
 
     static func open(_ parsed: ParsedOptions) throws -> SystemJournal {
