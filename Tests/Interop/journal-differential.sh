@@ -105,6 +105,16 @@ run_case "${D[@]}" _PID=1007 + _SYSTEMD_UNIT=unit7.service
 run_case "${D[@]}" TAG=alpha -o json
 run_case "${D[@]}" BLOB= -o export
 run_case "${D[@]}" notamatch
+# Path operands: an executable (_EXE=), a script (_COMM= and its interpreter), a device
+# node (_KERNEL_DEVICE=), a missing path, a plain file.
+printf '#!/bin/sh\necho\n' >"$work/unit-script"
+chmod +x "$work/unit-script"
+run_case "${D[@]}" /usr/bin/env
+run_case "${D[@]}" /usr/bin/env -o json -n 5
+run_case "${D[@]}" "$work/unit-script"
+run_case "${D[@]}" /dev/null
+run_case "${D[@]}" /usr/bin/no-such-binary
+run_case "${D[@]}" /etc/hostname
 run_case "${D[@]}" -k
 run_case "${D[@]}" -g timeout
 run_case "${D[@]}" -g timeout -n 3
@@ -134,6 +144,8 @@ UNORDERED=1 run_case "${D[@]}" --output-fields=_PID,MESSAGE -o cat -n 30
 run_case "${D[@]}" --output-fields=MESSAGE -o export -n 10
 run_case "${D[@]}" --show-cursor -n 3
 run_case "${D[@]}" -N
+run_case "${D[@]}" --header
+run_case --file "$work/two/other.journal" --file "$work/journal/remote.journal" --header --utc
 run_case "${D[@]}" --disk-usage
 run_case "${D[@]}" --utc -o verbose -n 30
 # --cursor-file: the first run saves its last cursor, the second starts after it.
@@ -173,6 +185,18 @@ if command -v script >/dev/null; then
         failed=$((failed + 1))
         echo "FAIL: pager: '$paged' / '$unpaged'"
     fi
+fi
+
+# The heavy ones, on a big set outside CI (JOURNAL_HEAVY_DIR, such as the 1M-entry set
+# contrib/bench/journal-vs-journalctl.sh leaves in /var/tmp).
+if [ -n "${JOURNAL_HEAVY_DIR:-}" ]; then
+    H=(-D "$JOURNAL_HEAVY_DIR" --no-pager)
+    run_case "${H[@]}"
+    run_case "${H[@]}" -u unit7 -o json
+    run_case "${H[@]}" -p err -o short-iso-precise
+    run_case "${H[@]}" -b -1 -o export
+    run_case "${H[@]}" -u 'unit1*' -o cat
+    run_case "${H[@]}" -g 'TIMEOUT' --case-sensitive=no -n 500
 fi
 
 echo "journal differential: $passed passed, $failed failed"

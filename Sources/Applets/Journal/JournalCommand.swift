@@ -38,6 +38,7 @@ enum JournalCommand {
         OptionSpec(long: "fields", short: "N"),
         OptionSpec(long: "disk-usage"),
         OptionSpec(long: "list-boots"),
+        OptionSpec(long: "header"),
         OptionSpec(long: "grep", short: "g", argument: .required),
         OptionSpec(long: "case-sensitive", argument: .optional),
         OptionSpec(long: "no-hostname"),
@@ -174,6 +175,16 @@ enum JournalCommand {
         }
         if parsed.has("fields") {
             io.output.write(journal.fieldNames().map { $0 + "\n" }.joined())
+            return ExitStatus.success
+        }
+        if parsed.has("header") {
+            var texts: [String] = []
+            for path in try journalFiles(parsed) {
+                do { texts.append(try JournalFileHeader(path: path).rendered(utc: parsed.has("utc"))) } catch {
+                    throw Failure(error.description)
+                }
+            }
+            io.output.write(texts.joined(separator: "\n"))
             return ExitStatus.success
         }
         if parsed.has("list-boots") {
@@ -367,22 +378,48 @@ enum JournalCommand {
 
     static func open(_ parsed: ParsedOptions) throws -> SystemJournal {
         if let directory = parsed.last("directory") { return try SystemJournal(.directory(directory)) }
-        let files = parsed.all("file")
-        if !files.isEmpty {
-            var paths: [String] = []
-            for pattern in files {
-                var matches = glob_t()
-                defer { globfree(&matches) }
-                if glob(pattern, 0, nil, &matches) == 0 {
-                    for index in 0..<Int(matches.gl_pathc) {
-                        if let path = matches.gl_pathv[index] { paths.append(String(cString: path)) }
-                    }
+        if !parsed.all("file").isEmpty { return try SystemJournal(.files(try globbedFiles(parsed))) }
+        return try SystemJournal(.system(merge: parsed.has("merge")))
+    }
+
+    static func globbedFiles(_ parsed: ParsedOptions) throws(Failure) -> [String] {
+        var paths: [String] = []
+        for pattern in parsed.all("file") {
+            var matches = glob_t()
+            defer { globfree(&matches) }
+            if glob(pattern, 0, nil, &matches) == 0 {
+                for index in 0..<Int(matches.gl_pathc) {
+                    if let path = matches.gl_pathv[index] { paths.append(String(cString: path)) }
                 }
             }
-            if paths.isEmpty { throw Failure("No journal files were found.") }
-            return try SystemJournal(.files(paths))
         }
-        return try SystemJournal(.system(merge: parsed.has("merge")))
+        if paths.isEmpty { throw Failure("No journal files were found.") }
+        return paths
+    }
+
+    /// The files `--header` describes, in the order sd-journal opens them (directory order).
+    static func journalFiles(_ parsed: ParsedOptions) throws -> [String] {
+        if !parsed.all("file").isEmpty { return try globbedFiles(parsed) }
+        let directories: [String]
+        if let directory = parsed.last("directory") {
+            directories = [directory]
+        } else {
+            directories = ["/run/log/journal", "/var/log/journal"].flatMap { root in entries(of: root).map { "\(root)/\($0)" } }
+        }
+        return directories.flatMap { directory in
+            entries(of: directory).filter { $0.hasSuffix(".journal") || $0.hasSuffix(".journal~") }.map { "\(directory)/\($0)" }
+        }
+    }
+
+    static func entries(of directory: String) -> [String] {
+        guard let stream = opendir(directory) else { return [] }
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
     }
 
     static func outputMode(_ parsed: ParsedOptions) throws(Failure) -> OutputMode {
@@ -427,6 +464,10 @@ enum JournalCommand {
                 alternatives.append([])
             } else if operand.contains("=") {
                 alternatives[alternatives.count - 1].append(operand)
+            } else if operand.hasPrefix("/") {
+                do { alternatives[alternatives.count - 1] += try JournalPathMatch.terms(for: operand) } catch {
+                    throw Failure(error.description)
+                }
             } else {
                 throw Failure("Invalid match: \(operand)")
             }

@@ -69,7 +69,8 @@ for index in range(count):
         field("_COMM", "unit%dd" % unit)
     field("_UID", "0")
     field("_GID", "0")
-    field("_EXE", "/usr/bin/unit%dd" % unit)
+    # unit 0 runs a binary that exists, so that path operands (`journalctl /usr/bin/env`) match.
+    field("_EXE", "/usr/bin/env" if unit == 0 else "/usr/bin/unit%dd" % unit)
     field("_SYSTEMD_UNIT", "unit%d.service" % unit)
     field("_SYSTEMD_SLICE", "system.slice")
     field("_SYSTEMD_CGROUP", "/system.slice/unit%d.service" % unit)
