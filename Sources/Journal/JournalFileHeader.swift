@@ -122,13 +122,7 @@ public struct JournalFileHeader: Sendable {
     }
 
     static func timestamp(_ usec: UInt64, utc: Bool) -> String {
-        guard usec > 0 else { return "n/a" }
-        var moment = time_t(usec / 1_000_000)
-        var parts = tm()
-        if utc { gmtime_r(&moment, &parts) } else { localtime_r(&moment, &parts) }
-        var buffer = [CChar](repeating: 0, count: 64)
-        let length = strftime(&buffer, buffer.count, utc ? "%a %Y-%m-%d %H:%M:%S UTC" : "%a %Y-%m-%d %H:%M:%S %Z", &parts)
-        return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        usec > 0 ? JournalTime.full(usec, utc: utc) : "n/a"
     }
 
     /// systemd's format_timespan: `16h 1.474s`, largest units first, down to `accuracy`.

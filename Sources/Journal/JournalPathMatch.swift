@@ -44,12 +44,7 @@ public enum JournalPathMatch {
 
     /// The interpreter named on a script's `#!` line, nil for anything else.
     static func scriptInterpreter(_ path: String) -> String? {
-        guard let file = fopen(path, "r") else { return nil }
-        defer { fclose(file) }
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
-        let line = String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        guard line.hasPrefix("#!") else { return nil }
+        guard let line = JournalTime.firstLine(ofFile: path), line.hasPrefix("#!") else { return nil }
         let interpreter = line.dropFirst(2).drop { $0 == " " || $0 == "\t" }.prefix { $0 != " " && $0 != "\t" }
         return interpreter.isEmpty ? nil : String(interpreter)
     }

@@ -69,6 +69,27 @@ public enum JournalMatches {
 /// systemd.time(7) timestamps as `--since`/`--until` take them, in microseconds since the
 /// epoch. `now` and the time zone are parameters, so tests do not depend on the clock.
 public enum JournalTime {
+    /// systemd's full timestamp: `Thu 2026-11-26 15:00:58 UTC`.
+    public static func full(_ usec: UInt64, utc: Bool) -> String {
+        var moment = time_t(usec / 1_000_000)
+        var parts = tm()
+        if utc { gmtime_r(&moment, &parts) } else { localtime_r(&moment, &parts) }
+        var buffer = [CChar](repeating: 0, count: 64)
+        let length = strftime(&buffer, buffer.count, utc ? "%a %Y-%m-%d %H:%M:%S UTC" : "%a %Y-%m-%d %H:%M:%S %Z", &parts)
+        return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    /// The first line of a small text file (a cursor file, a script's `#!` line), nil
+    /// when it cannot be read or is empty.
+    public static func firstLine(ofFile path: String) -> String? {
+        guard let file = fopen(path, "r") else { return nil }
+        defer { fclose(file) }
+        var buffer = [CChar](repeating: 0, count: 4096)
+        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
+        let line = String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return line.isEmpty ? nil : line
+    }
+
     public static func parse(_ text: String, now: UInt64, utc: Bool) throws(JournalUsageError) -> UInt64 {
         let trimmed = text.trimmingCharacters(in: " ")
         let failure = JournalUsageError("Failed to parse timestamp: \(text)")

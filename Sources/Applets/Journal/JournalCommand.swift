@@ -193,7 +193,7 @@ enum JournalCommand {
             for (index, boot) in boots.enumerated() {
                 let offset = String(index - boots.count + 1)
                 text += String(repeating: " ", count: max(0, 3 - offset.count)) + offset + " \(boot.id) "
-                text += fullTimestamp(boot.first, utc: parsed.has("utc")) + " " + fullTimestamp(boot.last, utc: parsed.has("utc")) + "\n"
+                text += JournalTime.full(boot.first, utc: parsed.has("utc")) + " " + JournalTime.full(boot.last, utc: parsed.has("utc")) + "\n"
             }
             io.output.write(text)
             return ExitStatus.success
@@ -356,14 +356,7 @@ enum JournalCommand {
 
     static let messageField = Array("MESSAGE".utf8)
 
-    static func readCursor(_ path: String) -> String? {
-        guard let file = fopen(path, "r") else { return nil }
-        defer { fclose(file) }
-        var buffer = [CChar](repeating: 0, count: 4096)
-        guard fgets(&buffer, Int32(buffer.count), file) != nil else { return nil }
-        let text = String(decoding: buffer.prefix { $0 != 0 && $0 != 10 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return text.isEmpty ? nil : text
-    }
+    static func readCursor(_ path: String) -> String? { JournalTime.firstLine(ofFile: path) }
 
     /// Written to a temporary file renamed over the old one, so a crash never leaves half a cursor.
     static func writeCursor(_ cursor: String, to path: String) throws(Failure) {
@@ -521,15 +514,6 @@ enum JournalCommand {
             throw Failure("Data from the specified boot (\(shown)) is not available: No such boot ID in journal")
         }
         return boots[index].id
-    }
-
-    static func fullTimestamp(_ usec: UInt64, utc: Bool) -> String {
-        var moment = time_t(usec / 1_000_000)
-        var parts = tm()
-        if utc { gmtime_r(&moment, &parts) } else { localtime_r(&moment, &parts) }
-        var buffer = [CChar](repeating: 0, count: 64)
-        let length = strftime(&buffer, buffer.count, utc ? "%a %Y-%m-%d %H:%M:%S UTC" : "%a %Y-%m-%d %H:%M:%S %Z", &parts)
-        return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
     /// A unit glob against the units the journal knows.
