@@ -113,6 +113,7 @@ LAZY(systemd_library, int, sd_journal_enumerate_fields, (sd_journal *j, const ch
 LAZY_VOID(systemd_library, sd_journal_restart_fields, (sd_journal *j), (j))
 LAZY(systemd_library, int, sd_journal_wait, (sd_journal *j, uint64_t timeout_usec), (j, timeout_usec))
 LAZY(systemd_library, int, sd_journal_process, (sd_journal *j), (j))
+LAZY(systemd_library, int, sd_journal_get_catalog, (sd_journal *j, char **text), (j, text))
 
 // libyaml
 LAZY(yaml_library, const char *, yaml_get_version_string, (void), ())

@@ -13,6 +13,8 @@ public enum OutputMode: String, Sendable, CaseIterable {
     /// Whether journalctl adds `-- Boot … --` separators and `-- No entries --`: not in
     /// the machine-readable modes.
     public var printsInfoLines: Bool { !isJSON && self != .export && self != .cat }
+    /// Whether `-x` adds catalog texts after entries (short modes and verbose).
+    public var showsCatalog: Bool { printsInfoLines }
     /// Whether entries print their cursor.
     public var needsCursor: Bool { isJSON || self == .export || self == .verbose }
 }
@@ -183,6 +185,29 @@ public struct JournalFormatter {
             previousMonotonic = (usec, boot)
         }
         output.append(0x5D)
+    }
+
+    /// `-x`: the catalog text, stripped, each line behind the light-shade prefix (`░░`, or
+    /// `--` in a locale that is not UTF-8), as journalctl prints it after an entry.
+    public static func appendCatalog(_ text: String, utf8: Bool, into output: inout [UInt8]) {
+        let prefix = utf8 ? "\u{2591}\u{2591} " : "-- "
+        let stripped = text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed()
+        for line in String(stripped).split(separator: "\n", omittingEmptySubsequences: false) {
+            output.append(contentsOf: (prefix + line + "\n").utf8)
+        }
+    }
+
+    /// systemd's test for a UTF-8 locale, from the environment: `$SYSTEMD_UTF8`, then the
+    /// first of `LC_ALL`, `LC_CTYPE`, `LANG` that is set (unset or `C` counts as UTF-8).
+    public static func localeIsUTF8(_ environment: (String) -> String?) -> Bool {
+        if let forced = environment("SYSTEMD_UTF8") { return !["0", "no", "false", "off"].contains(forced) }
+        for name in ["LC_ALL", "LC_CTYPE", "LANG"] {
+            guard let value = environment(name), !value.isEmpty else { continue }
+            if value == "C" { return true }
+            let lowered = value.lowercased()
+            return lowered.contains("utf-8") || lowered.contains("utf8")
+        }
+        return true
     }
 
     static func sixDigits(_ value: UInt64) -> String {

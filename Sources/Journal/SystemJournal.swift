@@ -157,6 +157,15 @@ public final class SystemJournal {
         return item.count >= prefix ? Array(item[prefix...]) : nil
     }
 
+    /// The catalog text for the current entry's MESSAGE_ID, its fields substituted; nil
+    /// when the catalog has none.
+    public func catalog() -> String? {
+        var text: UnsafeMutablePointer<CChar>?
+        guard sd_journal_get_catalog(journal, &text) >= 0, let text else { return nil }
+        defer { free(text) }
+        return String(cString: text)
+    }
+
     // MARK: Whole journal
 
     /// Every value `field` takes in the files (unordered, as sd-journal returns them).

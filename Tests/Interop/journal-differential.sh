@@ -144,6 +144,10 @@ UNORDERED=1 run_case "${D[@]}" --output-fields=_PID,MESSAGE -o cat -n 30
 run_case "${D[@]}" --output-fields=MESSAGE -o export -n 10
 run_case "${D[@]}" --show-cursor -n 3
 run_case "${D[@]}" -N
+run_case "${D[@]}" -x
+LANG=C.UTF-8 run_case "${D[@]}" -x -o verbose
+LC_ALL=POSIX run_case "${D[@]}" -x -o short-iso
+run_case "${D[@]}" -x -o json -n 100
 run_case "${D[@]}" --header
 run_case --file "$work/two/other.journal" --file "$work/journal/remote.journal" --header --utc
 run_case "${D[@]}" --disk-usage

@@ -297,6 +297,8 @@ enum JournalCommand {
         var shown = 0
         var previousBoot: BootID?
         var lastCursor: String?
+        let catalog = parsed.has("catalog")
+        let utf8 = JournalFormatter.localeIsUTF8 { name in getenv(name).map { String(cString: $0) } }
         /// Prints the boot separator when the boot changed (for every entry the matches
         /// let through, as journalctl), then the entry if `--grep` lets it through.
         func show(_ entry: JournalEntry) -> Bool {
@@ -309,7 +311,10 @@ enum JournalCommand {
             if let pattern {
                 guard let message = entry.value(of: messageField), pattern.matches(message) else { return false }
             }
-            formatter.format(entry, into: &output)
+            guard formatter.format(entry, into: &output) else { return true }
+            if catalog, formatter.mode.showsCatalog, let text = journal.catalog() {
+                JournalFormatter.appendCatalog(text, utf8: utf8, into: &output)
+            }
             return true
         }
         while lines == nil || shown < lines! {

@@ -91,6 +91,11 @@ for index in range(count):
         field("MESSAGE", "bell \x07 in %d" % index)
     elif 0.07 <= kind < 0.072:
         pass  # no MESSAGE at all
+    elif 0.072 <= kind < 0.075:
+        # PID 1 about a unit, with a catalog entry (`-x` prints its text).
+        field("MESSAGE_ID", "7d4958e842da4a758f6c1cdc7b36dcc5")
+        field("UNIT", "unit%d.service" % unit)
+        field("MESSAGE", "Starting unit%d.service..." % unit)
     else:
         word = rng.choice(["started", "stopped", "timeout waiting for peer", "Listening on", "ünïcödé", "compacted"])
         field("MESSAGE", "%s request %d took %d ms" % (word, index, rng.randrange(1000)))
