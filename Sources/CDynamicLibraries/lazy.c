@@ -187,11 +187,19 @@ coreos_regex *coreos_regex_compile(const char *pattern, size_t length, int casel
     return regex;
 }
 
-int coreos_regex_match(coreos_regex *regex, const void *subject, size_t length) {
+typedef size_t *(*pcre2_get_ovector_pointer_type)(void *);
+
+int coreos_regex_match(coreos_regex *regex, const void *subject, size_t length, size_t *start, size_t *end) {
     RESOLVE_ONCE(pcre2_library, pcre2_match_8, pcre2_match_type)
     int result = function(regex->code, (const unsigned char *)subject, length, 0, 0, regex->match_data, NULL);
     if (result == COREOS_PCRE2_ERROR_NOMATCH) return 0;
-    return result < 0 ? result : 1;
+    if (result < 0) return result;
+    if (start || end) {
+        size_t *ovector = ((pcre2_get_ovector_pointer_type)resolve(&pcre2_library, "pcre2_get_ovector_pointer_8"))(regex->match_data);
+        if (start) *start = ovector[0];
+        if (end) *end = ovector[1];
+    }
+    return 1;
 }
 
 void coreos_regex_free(coreos_regex *regex) {

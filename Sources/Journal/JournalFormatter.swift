@@ -29,6 +29,10 @@ public struct JournalFormatter {
     /// `--output-fields`: for verbose, export, json and cat, only these (JSON keeps its
     /// four metadata keys).
     public var outputFields: Set<[UInt8]>?
+    /// Colors, as journalctl uses them on a terminal (see ``TerminalColors``).
+    public var colors = false
+    /// `--grep`'s match in the next entry's MESSAGE, highlighted when coloring.
+    public var highlight: Range<Int>?
     /// short-delta: the previous entry's monotonic time and boot.
     private var previousMonotonic: (usec: UInt64, boot: BootID)?
     private var timeCache = TimeCache()
@@ -112,7 +116,7 @@ public struct JournalFormatter {
             output.append(contentsOf: ": [\(Self.formatBytes(UInt64(message.count))) blob data]\n".utf8)
         } else {
             output.append(contentsOf: ": ".utf8)
-            Self.appendMultiline(message, indent: Self.columns(output[lineStart...]), into: &output)
+            appendMessage(message, priority: Self.priority(entry), indent: Self.columns(output[lineStart...]), into: &output)
         }
         return true
     }
@@ -130,6 +134,55 @@ public struct JournalFormatter {
     /// Columns the line so far takes (UTF-8 characters, as the terminal shows them).
     static func columns(_ bytes: ArraySlice<UInt8>) -> Int {
         bytes.reduce(0) { $0 + ($1 & 0xC0 == 0x80 ? 0 : 1) }
+    }
+
+    static let priorityField = Array("PRIORITY".utf8)
+
+    /// The entry's priority (info without a valid one), for colors.
+    static func priority(_ entry: JournalEntry) -> Int {
+        guard let value = entry.value(of: priorityField), value.count == 1, let digit = value.first, (0x30...0x37).contains(digit)
+        else { return 6 }
+        return Int(digit - 0x30)
+    }
+
+    /// A message as journalctl's print_multiline writes it: uncolored, or its first line
+    /// `on` + before the match + `highlight` + the match + `on` + the rest + `off`, and
+    /// each further line indented and wrapped in `on` … `off`. `indent` nil: lines are
+    /// not split (cat).
+    func appendMessage(_ message: ArraySlice<UInt8>, priority: Int, indent: Int?, into output: inout [UInt8]) {
+        guard colors, let (on, highlightOn) = TerminalColors.forPriority(priority) else {
+            if let indent {
+                Self.appendMultiline(message, indent: indent, into: &output)
+            } else {
+                output.append(contentsOf: message)
+                output.append(0x0A)
+            }
+            return
+        }
+        var position = message.startIndex
+        var first = true
+        repeat {
+            let end = indent == nil ? message.endIndex : (message[position...].firstIndex(of: 0x0A) ?? message.endIndex)
+            let line = message[position..<end]
+            if first {
+                let match = highlight.map { (message.startIndex + $0.lowerBound, message.startIndex + $0.upperBound) }
+                let (from, to) = match.map { (min($0.0, end), min($0.1, end)) } ?? (line.startIndex, line.startIndex)
+                output.append(contentsOf: on.utf8)
+                output.append(contentsOf: message[line.startIndex..<from])
+                output.append(contentsOf: highlightOn.utf8)
+                output.append(contentsOf: message[from..<to])
+                output.append(contentsOf: on.utf8)
+                output.append(contentsOf: message[to..<end])
+            } else {
+                output.append(contentsOf: repeatElement(0x20, count: indent ?? 0))
+                output.append(contentsOf: on.utf8)
+                output.append(contentsOf: line)
+            }
+            output.append(contentsOf: TerminalColors.normal.utf8)
+            output.append(0x0A)
+            first = false
+            position = end + 1
+        } while position < message.endIndex
     }
 
     /// The message, its continuation lines indented to where it started.
@@ -189,11 +242,19 @@ public struct JournalFormatter {
 
     /// `-x`: the catalog text, stripped, each line behind the light-shade prefix (`░░`, or
     /// `--` in a locale that is not UTF-8), as journalctl prints it after an entry.
-    public static func appendCatalog(_ text: String, utf8: Bool, into output: inout [UInt8]) {
-        let prefix = utf8 ? "\u{2591}\u{2591} " : "-- "
+    public static func appendCatalog(_ text: String, utf8: Bool, colors: Bool, into output: inout [UInt8]) {
+        let shade = utf8 ? "\u{2591}\u{2591}" : "--"
         let stripped = text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed()
-        for line in String(stripped).split(separator: "\n", omittingEmptySubsequences: false) {
-            output.append(contentsOf: (prefix + line + "\n").utf8)
+        for (number, line) in String(stripped).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            guard colors else {
+                output.append(contentsOf: (shade + " " + line + "\n").utf8)
+                continue
+            }
+            // journalctl's first line closes the grey after the space, the others before it.
+            let prefix = number == 0
+                ? TerminalColors.grey + shade + " " + TerminalColors.normal
+                : TerminalColors.grey + shade + TerminalColors.normal + " "
+            output.append(contentsOf: (prefix + TerminalColors.green + line + TerminalColors.normal + "\n").utf8)
         }
     }
 
@@ -286,8 +347,7 @@ public struct JournalFormatter {
     private func formatCat(_ entry: JournalEntry, into output: inout [UInt8]) -> Bool {
         guard let fields = outputFields else {
             guard let message = entry.value(of: Self.message) else { return false }
-            output.append(contentsOf: message)
-            output.append(0x0A)
+            appendMessage(message, priority: Self.priority(entry), indent: nil, into: &output)
             return true
         }
         var printed = false
@@ -343,12 +403,19 @@ public struct JournalFormatter {
             if let fields = outputFields, !fields.contains(Array(name)) { continue }
             let value = entry.value(index)
             output.append(contentsOf: "    ".utf8)
+            // On a terminal MESSAGE stands out; journalctl ends the highlight only after
+            // the value's newline.
+            let highlighted = colors && name.elementsEqual(Self.message)
+            if highlighted { output.append(contentsOf: TerminalColors.highlight.utf8) }
             output.append(contentsOf: name)
             if !showAll && !Self.isPrintable(value, newlineAllowed: true) {
-                output.append(contentsOf: "=[\(Self.formatBytes(UInt64(value.count))) blob data]\n".utf8)
+                // A blob's line ends its highlight itself.
+                let off = highlighted ? TerminalColors.normal : ""
+                output.append(contentsOf: "=[\(Self.formatBytes(UInt64(value.count))) blob data]\(off)\n".utf8)
             } else {
                 output.append(0x3D)
                 Self.appendMultiline(value, indent: 4 + name.count + 1, into: &output)
+                if highlighted { output.append(contentsOf: TerminalColors.normal.utf8) }
             }
         }
     }
@@ -483,5 +550,37 @@ struct TimeCache {
         let length = strftime(&buffer, buffer.count, format, &parts)
         let bytes = buffer.prefix(length).map { UInt8(bitPattern: $0) }
         return bytes
+    }
+}
+
+/// journalctl's terminal colors (systemd's ANSI sequences) and when it uses them.
+public enum TerminalColors {
+    public static let normal = "\u{1B}[0m"
+    public static let highlight = "\u{1B}[0;1;39m"
+    static let highlightRed = "\u{1B}[0;1;31m"
+    static let highlightYellow = "\u{1B}[0;1;38;5;185m"
+    static let grey = "\u{1B}[0;38;5;245m"
+    static let green = "\u{1B}[0;32m"
+
+    /// A message's color and its match's highlight, by priority; nil for info (plain).
+    static func forPriority(_ priority: Int) -> (on: String, highlight: String)? {
+        switch priority {
+        case ...3: return (highlightRed, highlight)
+        case 4: return (highlightYellow, highlight)
+        case 5: return (highlight, highlightRed)
+        case 7...: return (grey, highlightRed)
+        default: return nil
+        }
+    }
+
+    /// systemd's rule: on a terminal (checked before a pager takes over), unless
+    /// `$SYSTEMD_COLORS` says no, `$NO_COLOR` is set or `$TERM` is `dumb`.
+    public static func enabled(isTerminal: Bool, environment: (String) -> String?) -> Bool {
+        if let forced = environment("SYSTEMD_COLORS") {
+            return !["0", "no", "false", "off"].contains(forced)
+        }
+        if environment("NO_COLOR") != nil { return false }
+        if environment("TERM") == "dumb" { return false }
+        return isTerminal
     }
 }

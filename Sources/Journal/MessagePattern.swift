@@ -28,7 +28,13 @@ public final class MessagePattern {
 
     deinit { coreos_regex_free(regex) }
 
-    public func matches(_ subject: ArraySlice<UInt8>) -> Bool {
-        subject.withUnsafeBytes { coreos_regex_match(regex, $0.baseAddress, $0.count) == 1 }
+    public func matches(_ subject: ArraySlice<UInt8>) -> Bool { match(subject) != nil }
+
+    /// The byte range (from the subject's start) of the first match, nil without one.
+    public func match(_ subject: ArraySlice<UInt8>) -> Range<Int>? {
+        var start = 0
+        var end = 0
+        let result = subject.withUnsafeBytes { coreos_regex_match(regex, $0.baseAddress, $0.count, &start, &end) }
+        return result == 1 && start <= end ? start..<end : nil
     }
 }

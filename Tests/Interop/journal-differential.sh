@@ -178,6 +178,29 @@ run_case "${D[@]}" --after-cursor "$first" -n 5
 run_case "${D[@]}" -c "$first" -n 5
 run_case "${D[@]}" --after-cursor "$cursor"
 
+# On a terminal (script(1) gives one): journalctl's colors, --no-pager so that both
+# write straight to it.
+run_tty_case() {
+    local quoted
+    quoted=$(printf '%q ' "$@")
+    TZ=UTC script -qc "journalctl $quoted --no-pager" /dev/null >"$work/ref.tty" 2>&1
+    TZ=UTC script -qc "$ours journal $quoted --no-pager" /dev/null >"$work/our.tty" 2>&1
+    if cmp -s "$work/ref.tty" "$work/our.tty"; then passed=$((passed + 1)); else
+        failed=$((failed + 1))
+        echo "FAIL (terminal): journalctl $*"
+        diff <(cat -v "$work/ref.tty") <(cat -v "$work/our.tty") | head -6
+    fi
+}
+if command -v script >/dev/null; then
+    run_tty_case -D "$work/journal"
+    run_tty_case -D "$work/journal" -o cat -p 0..5
+    run_tty_case -D "$work/journal" -o verbose -n 50
+    run_tty_case -D "$work/journal" -g 'request|line' -p 0..5
+    run_tty_case -D "$work/journal" -x -o with-unit
+    run_tty_case -D "$work/journal" -u nothing
+    NO_COLOR=1 run_tty_case -D "$work/journal" -n 20 -p 3
+fi
+
 # On a terminal, output goes through the pager ($SYSTEMD_PAGER here); --no-pager and a
 # pipe bypass it.
 if command -v script >/dev/null; then

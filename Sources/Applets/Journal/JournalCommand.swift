@@ -288,6 +288,8 @@ enum JournalCommand {
         }
 
         let withCursor = formatter.mode.needsCursor || parsed.has("show-cursor") || cursorFile != nil
+        // Colors are decided before the pager takes standard output over, as systemd does.
+        formatter.colors = TerminalColors.enabled(isTerminal: isatty(1) == 1) { name in getenv(name).map { String(cString: $0) } }
         let pager = Pager()
         if !parsed.has("no-pager") && !follow { pager.start(jumpToEnd: parsed.has("pager-end")) }
         defer { pager.finish() }
@@ -304,16 +306,18 @@ enum JournalCommand {
         func show(_ entry: JournalEntry) -> Bool {
             if !merge && !quiet {
                 if let previousBoot, previousBoot != entry.boot {
-                    output.append(contentsOf: "-- Boot \(entry.boot) --\n".utf8)
+                    let (on, off) = formatter.colors ? (TerminalColors.highlight, TerminalColors.normal) : ("", "")
+                    output.append(contentsOf: "\(on)-- Boot \(entry.boot) --\(off)\n".utf8)
                 }
                 previousBoot = entry.boot
             }
             if let pattern {
-                guard let message = entry.value(of: messageField), pattern.matches(message) else { return false }
+                guard let message = entry.value(of: messageField), let match = pattern.match(message) else { return false }
+                formatter.highlight = match
             }
             guard formatter.format(entry, into: &output) else { return true }
             if catalog, formatter.mode.showsCatalog, let text = journal.catalog() {
-                JournalFormatter.appendCatalog(text, utf8: utf8, into: &output)
+                JournalFormatter.appendCatalog(text, utf8: utf8, colors: formatter.colors, into: &output)
             }
             return true
         }

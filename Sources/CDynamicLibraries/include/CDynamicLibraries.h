@@ -28,8 +28,9 @@ typedef struct coreos_regex coreos_regex;
 /// failure returns NULL and puts PCRE2's message into `error`.
 coreos_regex *coreos_regex_compile(const char *pattern, size_t length, int caseless, char *error, size_t error_size);
 
-/// 1 when `subject` matches, 0 when not, negative on a matching error.
-int coreos_regex_match(coreos_regex *regex, const void *subject, size_t length);
+/// 1 when `subject` matches, 0 when not, negative on a matching error. On a match,
+/// `start` and `end` (when not NULL) receive the byte range of the whole match.
+int coreos_regex_match(coreos_regex *regex, const void *subject, size_t length, size_t *start, size_t *end);
 
 void coreos_regex_free(coreos_regex *regex);
 
