@@ -307,7 +307,7 @@ public struct JournalFormatter {
 
     /// Valid UTF-8 without control characters (tab allowed; newline when asked), as
     /// systemd's `utf8_is_printable_newline`.
-    static func isPrintable(_ bytes: ArraySlice<UInt8>, newlineAllowed: Bool) -> Bool {
+    public static func isPrintable(_ bytes: ArraySlice<UInt8>, newlineAllowed: Bool) -> Bool {
         var index = bytes.startIndex
         while index < bytes.endIndex {
             let byte = bytes[index]
@@ -493,7 +493,7 @@ public struct JournalFormatter {
         }
     }
 
-    static func appendJSONString(_ value: ArraySlice<UInt8>, into output: inout [UInt8]) {
+    public static func appendJSONString(_ value: ArraySlice<UInt8>, into output: inout [UInt8]) {
         let hex: StaticString = "0123456789abcdef"
         output.append(0x22)
         var runStart = value.startIndex

@@ -100,10 +100,17 @@ public enum JournalTime {
         case "tomorrow": return midnight(now, days: 1, utc: utc)
         default: break
         }
-        if trimmed.hasPrefix("@"), let seconds = Double(trimmed.dropFirst()) { return UInt64(seconds * 1_000_000) }
+        if trimmed.hasPrefix("@") {
+            // Seconds since the epoch; beyond what a timestamp holds is not a timestamp.
+            guard let seconds = Double(trimmed.dropFirst()), seconds >= 0, seconds < 1e13 else { throw failure }
+            return UInt64(seconds * 1_000_000)
+        }
         if let sign = trimmed.first, sign == "-" || sign == "+" {
             guard let span = timespan(trimmed.dropFirst()) else { throw failure }
-            return sign == "-" ? (now > span ? now - span : 0) : now + span
+            if sign == "-" { return now > span ? now - span : 0 }
+            let (later, overflow) = now.addingReportingOverflow(span)
+            guard !overflow else { throw failure }
+            return later
         }
         if trimmed.hasSuffix(" ago"), let span = timespan(trimmed.dropLast(4)) { return now > span ? now - span : 0 }
         if let absolute = absolute(trimmed, now: now, utc: utc) { return absolute }
@@ -150,7 +157,11 @@ public enum JournalTime {
             } else {
                 return nil
             }
-            total += UInt64(number * Double(factor))
+            let microseconds = number * Double(factor)
+            guard microseconds.isFinite, microseconds < 1e18 else { return nil }
+            let (sum, overflow) = total.addingReportingOverflow(UInt64(microseconds))
+            guard !overflow else { return nil }
+            total = sum
             rest = rest.dropFirst(word.count).drop { $0 == " " }
         }
         return total

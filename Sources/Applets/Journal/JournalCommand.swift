@@ -512,13 +512,10 @@ enum JournalCommand {
         guard let offset = offsetText.isEmpty ? 0 : Int(offsetText) else {
             throw Failure("Failed to parse boot descriptor '\(descriptor)'")
         }
-        let index: Int
-        if let anchor {
-            index = anchor + offset
-        } else {
-            index = offset > 0 ? offset - 1 : boots.count - 1 + offset
-        }
-        guard boots.indices.contains(index) else {
+        // Offsets far outside the list (even Int.min) are just "not available".
+        let base = anchor ?? (offset > 0 ? -1 : boots.count - 1)
+        let (index, overflow) = base.addingReportingOverflow(offset)
+        guard !overflow, boots.indices.contains(index) else {
             let shown = anchor == nil ? (offset > 0 ? "+\(offset)" : String(offset)) : descriptor
             throw Failure("Data from the specified boot (\(shown)) is not available: No such boot ID in journal")
         }
