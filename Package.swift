@@ -39,6 +39,7 @@ let package = Package(
         .target(name: "Net", swiftSettings: strictSettings),
         .target(
             name: "Journal", dependencies: ["CSystemd", "CDynamicLibraries"], swiftSettings: strictSettings),
+        .target(name: "YAML", dependencies: ["CYAML", "CDynamicLibraries"], swiftSettings: strictSettings),
         .target(
             name: "Platform", dependencies: ["CSystemd", "CYAML", "CArchive", "CDynamicLibraries", "CLinux"],
             swiftSettings: strictSettings),
@@ -142,6 +143,7 @@ let package = Package(
         .testTarget(name: "RaftTests", dependencies: ["Raft", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "MVCCTests", dependencies: ["MVCC", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "JournalTests", dependencies: ["Journal"], swiftSettings: strictSettings),
+        .testTarget(name: "YAMLTests", dependencies: ["YAML"], swiftSettings: strictSettings),
         .testTarget(name: "RaftTransportTests", dependencies: ["RaftTransport", "Raft", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "ChecksumsTests", dependencies: ["Checksums"], swiftSettings: strictSettings),
