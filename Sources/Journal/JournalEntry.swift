@@ -76,13 +76,6 @@ public struct JournalEntry: Sendable {
     }
 }
 
-extension BootID {
-    public init(bytes: [UInt8]) {
-        self = BootID(hex: String(repeating: "0", count: 32))!
-        self.bytes = bytes
-    }
-}
-
 extension SystemJournal {
     /// Copies the current entry into `entry` (reusing its buffers). The cursor, which
     /// sd-journal formats with printf, only when asked for.

@@ -244,8 +244,7 @@ public struct JournalFormatter {
     /// `--` in a locale that is not UTF-8), as journalctl prints it after an entry.
     public static func appendCatalog(_ text: String, utf8: Bool, colors: Bool, into output: inout [UInt8]) {
         let shade = utf8 ? "\u{2591}\u{2591}" : "--"
-        let stripped = text.drop { $0.isWhitespace }.reversed().drop { $0.isWhitespace }.reversed()
-        for (number, line) in String(stripped).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+        for (number, line) in text.trimming(\.isWhitespace).split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
             guard colors else {
                 output.append(contentsOf: (shade + " " + line + "\n").utf8)
                 continue

@@ -91,7 +91,7 @@ public enum JournalTime {
     }
 
     public static func parse(_ text: String, now: UInt64, utc: Bool) throws(JournalUsageError) -> UInt64 {
-        let trimmed = text.trimmingCharacters(in: " ")
+        let trimmed = text.trimming { $0 == " " }
         let failure = JournalUsageError("Failed to parse timestamp: \(text)")
         switch trimmed {
         case "now": return now
@@ -229,7 +229,8 @@ public enum JournalTime {
 }
 
 extension String {
-    func trimmingCharacters(in set: String) -> String {
-        String(self.drop { set.contains($0) }.reversed().drop { set.contains($0) }.reversed())
+    /// The text without leading and trailing characters that `excess` picks.
+    func trimming(_ excess: (Character) -> Bool) -> String {
+        String(self.drop(while: excess).reversed().drop(while: excess).reversed())
     }
 }

@@ -214,6 +214,10 @@ public struct BootID: Sendable, Hashable, CustomStringConvertible {
         bytes = withUnsafeBytes(of: id.bytes) { Array($0) }
     }
 
+    public init(bytes: [UInt8]) {
+        self.bytes = bytes
+    }
+
     public init?(hex: String) {
         let digits = Array(hex.utf8)
         guard digits.count == 32 else { return nil }

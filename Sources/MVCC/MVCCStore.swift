@@ -124,12 +124,6 @@ public struct MVCCStore: Sendable {
         }.map(\.element)
     }
 
-    /// The key's value at `revision`, nil when absent or deleted then.
-    func value(of key: [UInt8], at revision: Int64) -> KeyValue? {
-        guard let (main, stored) = stored(of: key, at: revision) else { return nil }
-        return keyValue(key, main, stored)
-    }
-
     /// The key's revision at `revision` (its mod revision and metadata), nil when absent or
     /// deleted then; no value is read.
     func stored(of key: [UInt8], at revision: Int64) -> (main: Int64, stored: Stored)? {

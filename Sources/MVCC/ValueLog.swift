@@ -163,9 +163,4 @@ public final class ValueLog: Sendable {
             initialized = count
         }
     }
-
-    /// Compares a stored value with `bytes` without keeping a copy around.
-    func equals(_ reference: Reference, _ bytes: [UInt8]) -> Bool {
-        Int(reference.length) == bytes.count && read(reference) == bytes
-    }
 }

@@ -249,7 +249,7 @@ enum JournalCommand {
 
         try addMatches(parsed, to: journal)
 
-        let now = UInt64(time(nil)) * 1_000_000 + UInt64(clockMicroseconds())
+        let now = realtimeMicroseconds()
         func timestamp(_ option: String) throws(Failure) -> UInt64? {
             guard let text = parsed.last(option) else { return nil }
             do { return try JournalTime.parse(text, now: now, utc: utc) } catch { throw Failure(error.description) }
@@ -263,14 +263,16 @@ enum JournalCommand {
         // Where to start, as journalctl decides it; `atEntry`: the first entry to show is
         // already the current one.
         var atEntry = false
+        /// One entry on, in the direction of output.
+        func step() throws -> Bool { reverse ? try journal.previous() : try journal.next() }
         // --cursor-file: start after the cursor it holds (if any), save the last one shown.
         let cursorFile = parsed.last("cursor-file")
         let savedCursor = cursorFile.flatMap(readCursor)
         if let cursor = parsed.last("cursor") ?? parsed.last("after-cursor") ?? savedCursor {
             try journal.seek(cursor: cursor)
-            atEntry = reverse ? try journal.previous() : try journal.next()
+            atEntry = try step()
             if atEntry && (parsed.has("after-cursor") || savedCursor != nil) && journal.isAt(cursor: cursor) {
-                atEntry = reverse ? try journal.previous() : try journal.next()
+                atEntry = try step()
             }
             if !atEntry { lines = 0 }
         } else if let since, !reverse {
@@ -289,7 +291,7 @@ enum JournalCommand {
 
         let withCursor = formatter.mode.needsCursor || parsed.has("show-cursor") || cursorFile != nil
         // Colors are decided before the pager takes standard output over, as systemd does.
-        formatter.colors = TerminalColors.enabled(isTerminal: isatty(1) == 1) { name in getenv(name).map { String(cString: $0) } }
+        formatter.colors = TerminalColors.enabled(isTerminal: isatty(1) == 1, environment: environment)
         let pager = Pager()
         if !parsed.has("no-pager") && !follow { pager.start(jumpToEnd: parsed.has("pager-end")) }
         defer { pager.finish() }
@@ -300,7 +302,7 @@ enum JournalCommand {
         var previousBoot: BootID?
         var lastCursor: String?
         let catalog = parsed.has("catalog")
-        let utf8 = JournalFormatter.localeIsUTF8 { name in getenv(name).map { String(cString: $0) } }
+        let utf8 = JournalFormatter.localeIsUTF8(environment)
         /// Prints the boot separator when the boot changed (for every entry the matches
         /// let through, as journalctl), then the entry if `--grep` lets it through.
         func show(_ entry: JournalEntry) -> Bool {
@@ -323,7 +325,7 @@ enum JournalCommand {
         }
         while lines == nil || shown < lines! {
             if !atEntry {
-                guard reverse ? try journal.previous() : try journal.next() else { break }
+                guard try step() else { break }
             }
             atEntry = false
             try journal.load(into: &entry, withCursor: withCursor)
@@ -364,6 +366,9 @@ enum JournalCommand {
     }
 
     static let messageField = Array("MESSAGE".utf8)
+
+    /// A variable of the process environment.
+    static func environment(_ name: String) -> String? { getenv(name).map { String(cString: $0) } }
 
     static func readCursor(_ path: String) -> String? { JournalTime.firstLine(ofFile: path) }
 
@@ -528,9 +533,9 @@ enum JournalCommand {
             .filter { fnmatch(pattern, $0, 0) == 0 }.sorted()
     }
 
-    static func clockMicroseconds() -> Int {
+    static func realtimeMicroseconds() -> UInt64 {
         var now = timespec()
         clock_gettime(CLOCK_REALTIME, &now)
-        return now.tv_nsec / 1000
+        return UInt64(now.tv_sec) * 1_000_000 + UInt64(now.tv_nsec / 1000)
     }
 }
