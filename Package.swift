@@ -32,7 +32,7 @@ let package = Package(
         .systemLibrary(name: "CYAML", providers: [.apt(["libyaml-dev"])]),
         .systemLibrary(name: "CArchive", providers: [.apt(["libarchive-dev"])]),
         .target(name: "CDynamicLibraries"),
-        .target(name: "CLinux"),
+        .target(name: "CLinux", linkerSettings: [.linkedLibrary("z")]),
 
         // MARK: Shared library
         .target(name: "UnitFile", swiftSettings: strictSettings),
@@ -44,6 +44,10 @@ let package = Package(
             name: "Platform", dependencies: ["CSystemd", "CYAML", "CArchive", "CDynamicLibraries", "CLinux"],
             swiftSettings: strictSettings),
         .target(name: "CLI", swiftSettings: strictSettings),
+        .target(
+            name: "CloudInit",
+            dependencies: ["YAML", "UnitFile", "Platform", "CLinux", "CSystemd", "CDynamicLibraries", "EtcdClient"],
+            swiftSettings: strictSettings),
         .target(name: "Checksums", swiftSettings: strictSettings),
         .target(name: "Raft", swiftSettings: strictSettings),
         .target(name: "RaftCoding", dependencies: ["Raft"], swiftSettings: strictSettings),
@@ -118,7 +122,7 @@ let package = Package(
         .target(
             name: "Applets",
             dependencies: [
-                "CLI", "Platform", "UnitFile", "EtcdClient", "EtcdAPI", "EtcdBenchmark", "BoltDB", "EtcdServer", "Journal",
+                "CLI", "Platform", "UnitFile", "CloudInit", "EtcdClient", "EtcdAPI", "EtcdBenchmark", "BoltDB", "EtcdServer", "Journal",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strictSettings
@@ -144,6 +148,7 @@ let package = Package(
         .testTarget(name: "MVCCTests", dependencies: ["MVCC", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "JournalTests", dependencies: ["Journal"], swiftSettings: strictSettings),
         .testTarget(name: "YAMLTests", dependencies: ["YAML"], swiftSettings: strictSettings),
+        .testTarget(name: "CloudInitTests", dependencies: ["CloudInit", "YAML", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "RaftTransportTests", dependencies: ["RaftTransport", "Raft", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "ChecksumsTests", dependencies: ["Checksums"], swiftSettings: strictSettings),

@@ -9,6 +9,9 @@ public enum AppletTable {
             Applet("etcd", summary: "etcd server (one member, KV service so far) and `benchmark` load generator", run: EtcdCommand.main),
             Applet("etcdctl", summary: "command line client for etcd's v3 API (etcdctl 3.4 compatible)", run: Etcdctl.main),
             Applet(
+                "cloudinit", aliases: ["coreos-cloudinit"],
+                summary: "provision a machine from cloud-config (coreos-cloudinit compatible)", run: CloudInitCommand.main),
+            Applet(
                 "journal", aliases: ["journalctl"], summary: "query the systemd journal (journalctl 252 compatible)",
                 run: JournalCommand.main),
             Applet(

@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <systemd/sd-bus.h>
 #include <systemd/sd-daemon.h>
 #include <systemd/sd-id128.h>
 #include <systemd/sd-journal.h>
@@ -114,6 +115,20 @@ LAZY_VOID(systemd_library, sd_journal_restart_fields, (sd_journal *j), (j))
 LAZY(systemd_library, int, sd_journal_wait, (sd_journal *j, uint64_t timeout_usec), (j, timeout_usec))
 LAZY(systemd_library, int, sd_journal_process, (sd_journal *j), (j))
 LAZY(systemd_library, int, sd_journal_get_catalog, (sd_journal *j, char **text), (j, text))
+
+// sd-bus: only the non-variadic calls (a variadic function cannot be forwarded).
+LAZY(systemd_library, int, sd_bus_open_system, (sd_bus **ret), (ret))
+LAZY(systemd_library, sd_bus *, sd_bus_flush_close_unref, (sd_bus *bus), (bus))
+LAZY(systemd_library, int, sd_bus_message_new_method_call,
+     (sd_bus *bus, sd_bus_message **m, const char *destination, const char *path, const char *interface,
+      const char *member),
+     (bus, m, destination, path, interface, member))
+LAZY(systemd_library, int, sd_bus_message_append_basic, (sd_bus_message *m, char type, const void *p), (m, type, p))
+LAZY(systemd_library, int, sd_bus_call,
+     (sd_bus *bus, sd_bus_message *m, uint64_t usec, sd_bus_error *ret_error, sd_bus_message **reply),
+     (bus, m, usec, ret_error, reply))
+LAZY(systemd_library, sd_bus_message *, sd_bus_message_unref, (sd_bus_message *m), (m))
+LAZY_VOID(systemd_library, sd_bus_error_free, (sd_bus_error *e), (e))
 
 // libyaml
 LAZY(yaml_library, const char *, yaml_get_version_string, (void), ())

@@ -134,3 +134,68 @@ int coreos_termination_signal(void) { return termination_signal; }
 int coreos_release_free_memory(void) {
     return malloc_trim(0);
 }
+
+#include <zlib.h>
+
+int coreos_gunzip(const unsigned char *input, size_t length, size_t limit, unsigned char **output,
+                  size_t *output_length) {
+    *output = NULL;
+    *output_length = 0;
+    size_t capacity = length * 4 < 4096 ? 4096 : length * 4;
+    if (capacity > limit + 1) capacity = limit + 1;
+    unsigned char *buffer = malloc(capacity);
+    if (!buffer) return -3;
+    z_stream stream = {0};
+    // 16 + MAX_WBITS: gzip framing only (no zlib or raw deflate).
+    if (inflateInit2(&stream, 16 + MAX_WBITS) != Z_OK) {
+        free(buffer);
+        return -3;
+    }
+    stream.next_in = (unsigned char *)input;
+    size_t produced = 0;
+    int result = -1;
+    for (;;) {
+        if (produced == capacity) {
+            if (capacity > limit) {
+                result = -2;
+                break;
+            }
+            size_t larger = capacity * 2 > limit + 1 ? limit + 1 : capacity * 2;
+            unsigned char *grown = realloc(buffer, larger);
+            if (!grown) {
+                result = -3;
+                break;
+            }
+            buffer = grown;
+            capacity = larger;
+        }
+        size_t remaining_input = length - (size_t)(stream.next_in - input);
+        stream.avail_in = remaining_input > UINT32_MAX ? UINT32_MAX : (uInt)remaining_input;
+        size_t room = capacity - produced;
+        stream.next_out = buffer + produced;
+        stream.avail_out = room > UINT32_MAX ? UINT32_MAX : (uInt)room;
+        uInt before = stream.avail_out;
+        int status = inflate(&stream, Z_NO_FLUSH);
+        produced += before - stream.avail_out;
+        if (status == Z_STREAM_END) {
+            size_t rest = length - (size_t)(stream.next_in - input);
+            if (rest >= 2 && stream.next_in[0] == 0x1f && stream.next_in[1] == 0x8b) {
+                inflateReset(&stream);
+                continue;
+            }
+            result = rest == 0 ? 0 : -1;
+            break;
+        }
+        if (status == Z_BUF_ERROR && stream.avail_out != 0) break; // truncated input
+        if (status != Z_OK && status != Z_BUF_ERROR) break;
+    }
+    inflateEnd(&stream);
+    if (result == 0 && produced > limit) result = -2;
+    if (result != 0) {
+        free(buffer);
+        return result;
+    }
+    *output = buffer;
+    *output_length = produced;
+    return 0;
+}

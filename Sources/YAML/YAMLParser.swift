@@ -23,6 +23,12 @@ public struct YAMLNode: Sendable, Hashable {
     public var line: Int
     public var column: Int
 
+    public init(kind: Kind, line: Int, column: Int) {
+        self.kind = kind
+        self.line = line
+        self.column = column
+    }
+
     /// A plain scalar that YAML 1.1 reads as null (`~`, `null`, empty).
     public var isNull: Bool {
         if case .scalar(let text, let style, let tag) = kind, style == .plain, tag == nil {
@@ -40,7 +46,10 @@ public struct YAMLNode: Sendable, Hashable {
 
 /// Why a document was refused, and where.
 public struct YAMLError: Error, Sendable, Hashable, CustomStringConvertible {
+    /// libyaml's problem (`did not find expected key`) or the limit that was hit.
     public var message: String
+    /// What libyaml was doing (`while parsing a block mapping`), when it says.
+    public var context: String? = nil
     /// 1-based; 0 when the problem has no place (the input as a whole).
     public var line: Int
     public var column: Int
@@ -87,9 +96,10 @@ public enum YAMLParser {
 
     static func error(of parser: yaml_parser_t) -> YAMLError {
         let problem = parser.problem.map { String(cString: $0) } ?? "syntax error"
-        let context = parser.context.map { String(cString: $0) + " " } ?? ""
         let mark = parser.problem_mark
-        return YAMLError(message: "\(context)\(problem)", line: Int(mark.line) + 1, column: Int(mark.column) + 1)
+        return YAMLError(
+            message: problem, context: parser.context.map { String(cString: $0) }, line: Int(mark.line) + 1,
+            column: Int(mark.column) + 1)
     }
 }
 

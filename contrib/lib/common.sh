@@ -2,7 +2,7 @@
 
 # Debian packages whose headers the build uses: the three system libraries (loaded on first
 # use at run time; the -dev packages pull in the libraries themselves).
-COREOS_BUILD_PACKAGES="libsystemd-dev libyaml-dev libarchive-dev"
+COREOS_BUILD_PACKAGES="libsystemd-dev libyaml-dev libarchive-dev zlib1g-dev"
 # What the tests drive for real: systemd-escape (package systemd), real etcd 3.4 and etcdctl
 # (etcd-server, etcd-client) for the interop and differential tests, python3-protobuf for the
 # wire-schema check, systemd-journal-remote to write the journal files the journal tests read.

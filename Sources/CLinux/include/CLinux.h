@@ -49,6 +49,14 @@ int coreos_ioctl_pointer(int fd, unsigned long request, void *argument);
 /// lease) before exiting.
 void coreos_install_termination_handlers(void);
 
+/// Inflates a gzip stream (several concatenated members are read in turn, as gzip(1)
+/// does) into a malloc'ed buffer the caller frees. Stops with -2 as soon as the output
+/// would pass `limit` bytes, so a small bomb cannot take much memory.
+/// Returns 0, -1 when the data is not valid gzip, -2 over the limit, -3 out of memory.
+int coreos_gunzip(const unsigned char *input, size_t length, size_t limit, unsigned char **output,
+                  size_t *output_length);
+
+
 /// The signal number that asked the process to stop, or 0.
 int coreos_termination_signal(void);
 
