@@ -43,7 +43,7 @@ public enum Provisioner {
             try run(script: script, options: options, log: log)
             return
         case .cloudConfig(let text):
-            let substituted = VariableSubstitution.apply(Array(text.utf8), addresses: metadata.addresses)
+            let substituted = VariableSubstitution.apply(text, addresses: metadata.addresses)
             let document: YAMLNode?
             do {
                 document = try YAMLParser.parse(substituted, limits: options.limits)

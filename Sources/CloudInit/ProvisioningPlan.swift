@@ -214,15 +214,21 @@ extension ProvisioningPlan {
         var networkChanged = false
         for unit in units {
             guard !unit.name.isEmpty else { throw ProvisioningError("unit has no name", line: unit.line) }
-            let name: UnitName
-            do {
-                name = try UnitName(unit.name)
-            } catch {
-                throw ProvisioningError("invalid unit name \"\(unit.name)\": \(error)", line: unit.line)
-            }
             let isNetwork = [".network", ".netdev", ".link"].contains { unit.name.hasSuffix($0) }
+            // networkd's files are not units; they only need to be plain file names.
+            if isNetwork {
+                guard !unit.name.contains("/"), unit.name.utf8.count <= 255 else {
+                    throw ProvisioningError("invalid network file name \"\(unit.name)\"", line: unit.line)
+                }
+            } else {
+                do {
+                    _ = try UnitName(unit.name)
+                } catch {
+                    throw ProvisioningError("invalid unit name \"\(unit.name)\": \(error)", line: unit.line)
+                }
+            }
             let directory = (unit.runtime ? "/run" : "/etc") + (isNetwork ? "/systemd/network" : "/systemd/system")
-            let path = directory + "/" + name.name
+            let path = directory + "/" + unit.name
             if !unit.content.isEmpty {
                 if !isNetwork {
                     do {
@@ -250,18 +256,19 @@ extension ProvisioningPlan {
             if isNetwork {
                 if !unit.content.isEmpty || !unit.dropIns.isEmpty { networkChanged = true }
             } else if unit.enable {
-                enables.append(name.name)
+                enables.append(unit.name)
             }
             if !unit.command.isEmpty {
                 guard CloudConfigSchema.unitCommands.contains(unit.command) else {
                     throw ProvisioningError("invalid command \"\(unit.command)\" for \(unit.name)", line: unit.line)
                 }
-                commands.append(UnitCommand(command: unit.command, unit: name.name))
+                commands.append(UnitCommand(command: unit.command, unit: unit.name))
             }
         }
         if networkChanged {
+            // networkd first, so units started below find their network.
             restartNetworkd = true
-            commands.append(UnitCommand(command: "restart", unit: ServiceUnits.networkd))
+            commands.insert(UnitCommand(command: "restart", unit: ServiceUnits.networkd), at: 0)
         }
     }
 

@@ -8,8 +8,9 @@ public enum UserData: Sendable, Hashable {
     case script([UInt8])
     /// An Ignition config: not ours to apply.
     case ignition
-    /// A cloud-config document (the whole text, header included).
-    case cloudConfig(String)
+    /// A cloud-config document (the whole text, header included; not necessarily UTF-8,
+    /// which is the YAML parser's to report).
+    case cloudConfig([UInt8])
     /// Gzip'ed data that does not inflate.
     case undecodable(String)
     /// None of the above: the header is wrong.
@@ -29,7 +30,7 @@ public enum UserData: Sendable, Hashable {
         if isIgnition(bytes) { return .ignition }
         let firstLine = bytes.prefix { $0 != UInt8(ascii: "\n") }
         let trimmed = firstLine.reversed().drop { isSpace($0) }.reversed()
-        if trimmed.elementsEqual("#cloud-config".utf8) { return .cloudConfig(String(decoding: bytes, as: UTF8.self)) }
+        if trimmed.elementsEqual("#cloud-config".utf8) { return .cloudConfig(bytes) }
         return .unrecognized
     }
 

@@ -34,7 +34,7 @@ public enum CloudConfigValidator {
         case .unrecognized: return [Finding(line: 1, kind: .error, message: headerMessage)]
         case .cloudConfig(let text):
             do {
-                let document = try YAMLParser.parse(Array(text.utf8), limits: limits)
+                let document = try YAMLParser.parse(text, limits: limits)
                 return validate(document: document)
             } catch {
                 return [Finding(line: max(error.line, 1), kind: .error, message: error.positioned)]

@@ -86,7 +86,7 @@ public enum YAMLParser {
             yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
             while true {
                 var event = yaml_event_t()
-                guard yaml_parser_parse(&parser, &event) == 1 else { throw Self.error(of: parser) }
+                guard yaml_parser_parse(&parser, &event) == 1 else { throw Self.error(of: parser, input: buffer) }
                 defer { yaml_event_delete(&event) }
                 if let document = try builder.take(event) { return document }
                 if event.type == YAML_STREAM_END_EVENT { return builder.document }
@@ -94,8 +94,16 @@ public enum YAMLParser {
         }
     }
 
-    static func error(of parser: yaml_parser_t) -> YAMLError {
+    static func error(of parser: yaml_parser_t, input: UnsafeBufferPointer<UInt8>) -> YAMLError {
         let problem = parser.problem.map { String(cString: $0) } ?? "syntax error"
+        if parser.error == YAML_READER_ERROR {
+            // Encoding problems carry a byte offset, not a mark: count lines up to it.
+            let offset = min(parser.problem_offset, input.count)
+            let before = input[..<offset]
+            let line = before.count { $0 == UInt8(ascii: "\n") } + 1
+            let column = offset - (before.lastIndex(of: UInt8(ascii: "\n")).map { $0 + 1 } ?? 0) + 1
+            return YAMLError(message: problem, line: line, column: column)
+        }
         let mark = parser.problem_mark
         return YAMLError(
             message: problem, context: parser.context.map { String(cString: $0) }, line: Int(mark.line) + 1,

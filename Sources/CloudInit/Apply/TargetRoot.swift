@@ -5,8 +5,20 @@ import Glibc
 public struct TargetRoot: Sendable {
     public var root: String
 
+    /// `root` made absolute (the shadow tools chroot into it and insist on that).
     public init(_ root: String) {
-        self.root = root == "/" ? "/" : String(root.reversed().drop { $0 == "/" }.reversed())
+        var absolute = root
+        if let resolved = realpath(root, nil) {
+            absolute = String(cString: resolved)
+            free(resolved)
+        } else if !root.hasPrefix("/") {
+            var buffer = [CChar](repeating: 0, count: Int(PATH_MAX))
+            if getcwd(&buffer, buffer.count) != nil {
+                absolute = String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/" + root
+            }
+        }
+        absolute = PathText.clean(absolute)
+        self.root = absolute
     }
 
     public var isLiveSystem: Bool { root == "/" }
