@@ -44,6 +44,9 @@ public enum Datasource: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .file(let path):
             guard let bytes = Self.readFile(path) else { return nil }
+            guard bytes.count <= Self.maxUserDataBytes else {
+                throw DatasourceError(description: "\(path) is larger than \(Self.maxUserDataBytes) bytes", isPermanent: true)
+            }
             return DatasourceResult(source: description, userData: bytes, metadata: Metadata())
         case .url(let url):
             guard let body = try await Self.get(url) else {

@@ -20,7 +20,7 @@ public enum UserData: Sendable, Hashable {
         var bytes = input
         if ContentEncoding.isGzip(bytes) {
             do {
-                bytes = try ContentEncoding.gunzip(bytes, limit: ContentEncoding.maxDecodedBytes * 2)
+                bytes = try ContentEncoding.gunzip(bytes, limit: ContentEncoding.maxDecodedBytes)
             } catch {
                 return .undecodable("user-data cannot be decompressed: \(error)")
             }

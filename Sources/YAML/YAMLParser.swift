@@ -114,7 +114,21 @@ public enum YAMLParser {
 /// Events to nodes: a stack of open collections, anchors by name, and the alias budget.
 struct TreeBuilder {
     let limits: YAMLLimits
-    private var stack: [(node: YAMLNode, anchor: String?, pendingKey: YAMLNode?, size: Int, bytes: Int)] = []
+    /// An open collection. Children collect here and become the node at its end event:
+    /// appending to an array inside an enum payload would copy it each time (quadratic).
+    private struct OpenCollection {
+        var isSequence: Bool
+        var line: Int
+        var column: Int
+        var anchor: String?
+        var items: [YAMLNode] = []
+        var pairs: [YAMLNode.Pair] = []
+        var pendingKey: YAMLNode?
+        var size = 1
+        var bytes = 0
+    }
+
+    private var stack: [OpenCollection] = []
     private var anchors: [String: (node: YAMLNode, size: Int, bytes: Int)] = [:]
     private var aliasNodes = 0
     private var aliasBytes = 0
@@ -166,13 +180,11 @@ struct TreeBuilder {
             }
             let isSequence = event.type == YAML_SEQUENCE_START_EVENT
             let anchor = Self.string(isSequence ? event.data.sequence_start.anchor : event.data.mapping_start.anchor)
-            let node = YAMLNode(kind: isSequence ? .sequence([]) : .mapping([]), line: line, column: column)
-            stack.append((node, anchor, nil, 1, 0))
+            stack.append(OpenCollection(isSequence: isSequence, line: line, column: column, anchor: anchor))
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             guard let open = stack.popLast() else { break }
-            var node = open.node
-            if case .mapping(let pairs) = node.kind { node.kind = .mapping(Self.merged(pairs)) }
-            try add(node, anchor: open.anchor, size: open.size, bytes: open.bytes)
+            let kind: YAMLNode.Kind = open.isSequence ? .sequence(open.items) : .mapping(Self.merged(open.pairs))
+            try add(YAMLNode(kind: kind, line: open.line, column: open.column), anchor: open.anchor, size: open.size, bytes: open.bytes)
         default:
             break
         }
@@ -181,28 +193,21 @@ struct TreeBuilder {
 
     private mutating func add(_ node: YAMLNode, anchor: String?, size: Int, bytes: Int) throws(YAMLError) {
         if let anchor { anchors[anchor] = (node, size, bytes) }
-        guard var top = stack.popLast() else {
+        guard !stack.isEmpty else {
             if document == nil && !documentDone { document = node }
             return
         }
-        top.size += size
-        top.bytes += bytes
-        switch top.node.kind {
-        case .sequence(var items):
-            items.append(node)
-            top.node.kind = .sequence(items)
-        case .mapping(var pairs):
-            if let key = top.pendingKey {
-                pairs.append(YAMLNode.Pair(key: key, value: node))
-                top.pendingKey = nil
-                top.node.kind = .mapping(pairs)
-            } else {
-                top.pendingKey = node
-            }
-        case .scalar:
-            break
+        let top = stack.count - 1
+        stack[top].size += size
+        stack[top].bytes += bytes
+        if stack[top].isSequence {
+            stack[top].items.append(node)
+        } else if let key = stack[top].pendingKey {
+            stack[top].pairs.append(YAMLNode.Pair(key: key, value: node))
+            stack[top].pendingKey = nil
+        } else {
+            stack[top].pendingKey = node
         }
-        stack.append(top)
     }
 
     /// `<<` merge keys: the merged mappings' pairs come first, so explicit keys (later,
