@@ -45,6 +45,10 @@ let package = Package(
             swiftSettings: strictSettings),
         .target(name: "CLI", swiftSettings: strictSettings),
         .target(
+            name: "Runtime",
+            dependencies: ["CArchive", "CDynamicLibraries", "CLinux", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings),
+        .target(
             name: "CloudInit",
             dependencies: ["YAML", "UnitFile", "Platform", "CLinux", "CSystemd", "CDynamicLibraries", "EtcdClient"],
             swiftSettings: strictSettings),
@@ -148,6 +152,7 @@ let package = Package(
         .testTarget(name: "MVCCTests", dependencies: ["MVCC", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "JournalTests", dependencies: ["Journal"], swiftSettings: strictSettings),
         .testTarget(name: "YAMLTests", dependencies: ["YAML"], swiftSettings: strictSettings),
+        .testTarget(name: "RuntimeTests", dependencies: ["Runtime", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "CloudInitTests", dependencies: ["CloudInit", "YAML", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "RaftTransportTests", dependencies: ["RaftTransport", "Raft", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "StorageTests", dependencies: ["Storage", "Raft", "TestSupport"], swiftSettings: strictSettings),

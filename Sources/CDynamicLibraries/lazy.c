@@ -164,6 +164,34 @@ LAZY_VOID(archive_library, archive_entry_set_pathname, (struct archive_entry *en
 LAZY_VOID(archive_library, archive_entry_set_filetype, (struct archive_entry *entry, unsigned int type), (entry, type))
 LAZY_VOID(archive_library, archive_entry_set_perm, (struct archive_entry *entry, __LA_MODE_T mode), (entry, mode))
 LAZY_VOID(archive_library, archive_entry_set_size, (struct archive_entry *entry, la_int64_t size), (entry, size))
+LAZY(archive_library, int, archive_read_support_filter_all, (struct archive *a), (a))
+LAZY(archive_library, int, archive_read_support_format_tar, (struct archive *a), (a))
+LAZY(archive_library, int, archive_read_support_format_raw, (struct archive *a), (a))
+LAZY(archive_library, int, archive_read_open,
+     (struct archive *a, void *client_data, archive_open_callback *open, archive_read_callback *read,
+      archive_close_callback *close),
+     (a, client_data, open, read, close))
+LAZY(archive_library, int, archive_read_data_block,
+     (struct archive *a, const void **buffer, size_t *size, la_int64_t *offset), (a, buffer, size, offset))
+LAZY(archive_library, int, archive_read_data_skip, (struct archive *a), (a))
+LAZY(archive_library, const char *, archive_error_string, (struct archive *a), (a))
+LAZY(archive_library, int, archive_filter_count, (struct archive *a), (a))
+LAZY(archive_library, int, archive_filter_code, (struct archive *a, int index), (a, index))
+LAZY(archive_library, __LA_MODE_T, archive_entry_filetype, (struct archive_entry *entry), (entry))
+LAZY(archive_library, __LA_MODE_T, archive_entry_perm, (struct archive_entry *entry), (entry))
+LAZY(archive_library, la_int64_t, archive_entry_uid, (struct archive_entry *entry), (entry))
+LAZY(archive_library, la_int64_t, archive_entry_gid, (struct archive_entry *entry), (entry))
+LAZY(archive_library, time_t, archive_entry_mtime, (struct archive_entry *entry), (entry))
+LAZY(archive_library, long, archive_entry_mtime_nsec, (struct archive_entry *entry), (entry))
+LAZY(archive_library, la_int64_t, archive_entry_size, (struct archive_entry *entry), (entry))
+LAZY(archive_library, const char *, archive_entry_symlink, (struct archive_entry *entry), (entry))
+LAZY(archive_library, const char *, archive_entry_hardlink, (struct archive_entry *entry), (entry))
+LAZY(archive_library, dev_t, archive_entry_rdevmajor, (struct archive_entry *entry), (entry))
+LAZY(archive_library, dev_t, archive_entry_rdevminor, (struct archive_entry *entry), (entry))
+LAZY(archive_library, int, archive_entry_xattr_reset, (struct archive_entry *entry), (entry))
+LAZY(archive_library, int, archive_entry_xattr_next,
+     (struct archive_entry *entry, const char **name, const void **value, size_t *size), (entry, name, value, size))
+LAZY(archive_library, int, archive_entry_sparse_count, (struct archive_entry *entry), (entry))
 
 // libpcre2-8, declared here (its -dev headers are not needed for four calls). The
 // constants are PCRE2's ABI: PCRE2_CASELESS, PCRE2_UTF, PCRE2_ERROR_NOMATCH.

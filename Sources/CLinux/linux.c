@@ -199,3 +199,24 @@ int coreos_gunzip(const unsigned char *input, size_t length, size_t limit, unsig
     *output_length = produced;
     return 0;
 }
+
+#include <linux/openat2.h>
+
+const unsigned long long coreos_resolve_in_root = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+
+int coreos_openat2(int directory, const char *path, int flags, unsigned int mode, unsigned long long resolve) {
+    struct open_how how = {.flags = (unsigned long long)flags, .mode = mode, .resolve = resolve};
+    return (int)syscall(SYS_openat2, directory, path, &how, sizeof(how));
+}
+
+#include <fcntl.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+
+const int coreos_o_path = O_PATH;
+
+unsigned long coreos_makedev(unsigned int major, unsigned int minor) { return makedev(major, minor); }
+
+int coreos_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags) {
+    return fsetxattr(fd, name, value, size, flags);
+}

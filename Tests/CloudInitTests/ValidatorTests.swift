@@ -1,6 +1,7 @@
 import Glibc
 import CloudInit
 import Testing
+import TestSupport
 import YAML
 
 @Suite struct ValidatorTests {
@@ -191,24 +192,4 @@ import YAML
     }
 }
 
-/// gzip through the system tool, so the test does not trust our own encoder.
-func gzip(_ bytes: [UInt8]) -> [UInt8] {
-    let directory = "/tmp/cloudinit-tests-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-    mkdir(directory, 0o700)
-    defer { _ = system("rm -rf '\(directory)'") }
-    let path = directory + "/data"
-    let file = fopen(path, "w")
-    _ = bytes.withUnsafeBufferPointer { fwrite($0.baseAddress, 1, $0.count, file) }
-    fclose(file)
-    _ = system("gzip -n '\(path)'")
-    guard let handle = fopen(path + ".gz", "r") else { return [] }
-    defer { fclose(handle) }
-    var output: [UInt8] = []
-    var buffer = [UInt8](repeating: 0, count: 4096)
-    while true {
-        let count = fread(&buffer, 1, buffer.count, handle)
-        if count <= 0 { break }
-        output += buffer[0..<count]
-    }
-    return output
-}
+func gzip(_ bytes: [UInt8]) -> [UInt8] { ExternalTools.gzip(bytes) }

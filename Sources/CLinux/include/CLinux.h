@@ -49,6 +49,23 @@ int coreos_ioctl_pointer(int fd, unsigned long request, void *argument);
 /// lease) before exiting.
 void coreos_install_termination_handlers(void);
 
+/// openat2(2) (no glibc wrapper): `resolve` takes RESOLVE_* flags. Returns a descriptor,
+/// or -1 with errno set (ENOSYS on kernels before 5.6).
+int coreos_openat2(int directory, const char *path, int flags, unsigned int mode, unsigned long long resolve);
+
+/// RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS: the path is resolved as if `directory` were
+/// `/`, so `..` and absolute symbolic links cannot leave it.
+extern const unsigned long long coreos_resolve_in_root;
+
+/// O_PATH, which Swift's Glibc module does not export.
+extern const int coreos_o_path;
+
+/// makedev(3) (a macro in glibc).
+unsigned long coreos_makedev(unsigned int major, unsigned int minor);
+
+/// fsetxattr(2) (sys/xattr.h is not in Swift's Glibc module).
+int coreos_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags);
+
 /// Inflates a gzip stream (several concatenated members are read in turn, as gzip(1)
 /// does) into a malloc'ed buffer the caller frees. Stops with -2 as soon as the output
 /// would pass `limit` bytes, so a small bomb cannot take much memory.
