@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "CLI", swiftSettings: strictSettings),
         .target(
             name: "Runtime",
-            dependencies: ["CArchive", "CDynamicLibraries", "CLinux", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CArchive", "CDynamicLibraries", "CLinux", "Platform", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings),
         .target(
             name: "CloudInit",

@@ -20,6 +20,36 @@ public enum FileSystem {
     }
 }
 
+extension FileSystem {
+    /// The names in the directory at `path` (without `.` and `..`); empty when unreadable.
+    public static func entryNames(inDirectory path: String) -> [String] {
+        guard let stream = opendir(path) else { return [] }
+        return names(of: stream)
+    }
+
+    /// The names in the directory open as `descriptor` (any descriptor of it, `O_PATH`
+    /// included); the descriptor stays open.
+    public static func entryNames(inDirectoryDescriptor descriptor: Int32) -> [String] {
+        let own = openat(descriptor, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard own >= 0 else { return [] }
+        guard let stream = fdopendir(own) else {
+            close(own)
+            return []
+        }
+        return names(of: stream)
+    }
+
+    private static func names(of stream: OpaquePointer) -> [String] {
+        defer { closedir(stream) }
+        var names: [String] = []
+        while let entry = readdir(stream) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+}
+
 /// A one-shot TCP connect, to explain why an endpoint cannot be reached in the words Go's
 /// dialer uses (`connect: connection refused`).
 public enum TCPProbe {

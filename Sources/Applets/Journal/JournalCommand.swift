@@ -1,5 +1,6 @@
 import CLI
 import Journal
+import Platform
 
 #if canImport(Glibc)
     import Glibc
@@ -411,22 +412,11 @@ enum JournalCommand {
         if let directory = parsed.last("directory") {
             directories = [directory]
         } else {
-            directories = ["/run/log/journal", "/var/log/journal"].flatMap { root in entries(of: root).map { "\(root)/\($0)" } }
+            directories = ["/run/log/journal", "/var/log/journal"].flatMap { root in FileSystem.entryNames(inDirectory: root).map { "\(root)/\($0)" } }
         }
         return directories.flatMap { directory in
-            entries(of: directory).filter { $0.hasSuffix(".journal") || $0.hasSuffix(".journal~") }.map { "\(directory)/\($0)" }
+            FileSystem.entryNames(inDirectory: directory).filter { $0.hasSuffix(".journal") || $0.hasSuffix(".journal~") }.map { "\(directory)/\($0)" }
         }
-    }
-
-    static func entries(of directory: String) -> [String] {
-        guard let stream = opendir(directory) else { return [] }
-        defer { closedir(stream) }
-        var names: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
     }
 
     static func outputMode(_ parsed: ParsedOptions) throws(Failure) -> OutputMode {

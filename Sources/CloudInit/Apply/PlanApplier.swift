@@ -98,7 +98,7 @@ public struct PlanApplier {
         let owner = "\(account.uid):\(account.gid)"
         try write(.init(path: setDirectory + "/" + set.set, bytes: Array((set.keys.joined(separator: "\n") + "\n").utf8), mode: 0o600, owner: owner))
         var merged = ""
-        for name in listDirectory(setDirectory).sorted() {
+        for name in FileSystem.entryNames(inDirectory: target.hostPath(setDirectory)).sorted() {
             guard let bytes = target.read(setDirectory + "/" + name) else { continue }
             var text = String(decoding: bytes, as: UTF8.self)
             if !text.isEmpty && !text.hasSuffix("\n") { text += "\n" }
@@ -106,17 +106,6 @@ public struct PlanApplier {
         }
         try write(.init(path: sshDirectory + "/authorized_keys", bytes: Array(merged.utf8), mode: 0o600, owner: owner))
         log.append("authorized \(set.keys.count) SSH key(s) for \(set.user)")
-    }
-
-    func listDirectory(_ path: String) -> [String] {
-        guard let directory = opendir(target.hostPath(path)) else { return [] }
-        defer { closedir(directory) }
-        var names: [String] = []
-        while let entry = readdir(directory) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
     }
 
     // MARK: files

@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import Platform
 
 /// What an unpack may do and how much it may write.
 public struct UnpackPolicy: Sendable, Hashable {
@@ -121,7 +122,7 @@ public final class LayerUnpacker {
         let prefix = parentParts.isEmpty ? "" : parentParts.joined(separator: "/") + "/"
         if name == ".wh..wh..opq" {
             // Opaque: what lower layers put in this directory goes; this layer's entries stay.
-            for child in Self.list(parent) where !createdHere.contains(prefix + child) {
+            for child in FileSystem.entryNames(inDirectoryDescriptor: parent) where !createdHere.contains(prefix + child) {
                 try removeTree(parent, child)
             }
             return
@@ -131,18 +132,6 @@ public final class LayerUnpacker {
         try removeTree(parent, hidden)
     }
 
-    static func list(_ directory: Int32) -> [String] {
-        let descriptor = openat(directory, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard descriptor >= 0, let stream = fdopendir(descriptor) else { return [] }
-        defer { closedir(stream) }
-        var names: [String] = []
-        while let entry = readdir(stream) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
-    }
-
     /// Removes `name` in `directory`, recursively, without following symbolic links.
     func removeTree(_ directory: Int32, _ name: String) throws(RuntimeError) {
         var info = stat()
@@ -150,7 +139,7 @@ public final class LayerUnpacker {
         if info.st_mode & S_IFMT == S_IFDIR {
             let child = openat(directory, name, coreos_o_path | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if child >= 0 {
-                for entry in Self.list(child) { try removeTree(child, entry) }
+                for entry in FileSystem.entryNames(inDirectoryDescriptor: child) { try removeTree(child, entry) }
                 close(child)
             }
             guard unlinkat(directory, name, AT_REMOVEDIR) == 0 else { throw RuntimeError("remove \(name): \(Self.errorText())") }
