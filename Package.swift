@@ -126,7 +126,7 @@ let package = Package(
         .target(
             name: "Applets",
             dependencies: [
-                "CLI", "Platform", "UnitFile", "CloudInit", "EtcdClient", "EtcdAPI", "EtcdBenchmark", "BoltDB", "EtcdServer", "Journal",
+                "CLI", "Platform", "UnitFile", "CloudInit", "Runtime", "EtcdClient", "EtcdAPI", "EtcdBenchmark", "BoltDB", "EtcdServer", "Journal",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strictSettings

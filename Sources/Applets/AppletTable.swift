@@ -15,6 +15,10 @@ public enum AppletTable {
                 "journal", aliases: ["journalctl"], summary: "query the systemd journal (journalctl 252 compatible)",
                 run: JournalCommand.main),
             Applet(
+                "run", aliases: ["rkt"],
+                summary: "container runtime (rkt compatible): image store and OCI/ACI/docker-archive import so far",
+                run: RunCommand.main),
+            Applet(
                 "systemd-escape", summary: "escape strings for systemd unit names (systemd-escape compatible)",
                 run: SystemdEscapeCommand.main)
         ]

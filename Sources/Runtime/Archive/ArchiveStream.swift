@@ -61,15 +61,30 @@ public final class TarStream {
     private var decompressorStarted = false
     private var inputFailure: String?
     private let name: String
+    /// Where the decompressed stream is copied as it is read (an ACI is stored uncompressed).
+    private let teeDescriptor: Int32?
 
-    /// Reads the file at `path`.
-    public convenience init(path: String) throws(RuntimeError) {
+    /// Reads the file at `path`; the decompressed stream is also written to `tee` when given.
+    public convenience init(path: String, tee: Int32? = nil) throws(RuntimeError) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw RuntimeError("open \(path): \(String(cString: strerror(errno)))") }
-        try self.init(descriptor: descriptor, name: path, ownsDescriptor: true)
+        try self.init(descriptor: descriptor, name: path, ownsDescriptor: true, tee: tee)
     }
 
-    public init(descriptor: Int32, name: String, ownsDescriptor: Bool = false) throws(RuntimeError) {
+    /// A blob that need not be a tar (a manifest, a config): only `finish()` is meaningful.
+    public static func raw(path: String) throws(RuntimeError) -> TarStream {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { throw RuntimeError("open \(path): \(String(cString: strerror(errno)))") }
+        return try TarStream(descriptor: descriptor, name: path, ownsDescriptor: true, rawOnly: true)
+    }
+
+    private let rawOnly: Bool
+
+    public init(
+        descriptor: Int32, name: String, ownsDescriptor: Bool = false, rawOnly: Bool = false, tee: Int32? = nil
+    ) throws(RuntimeError) {
+        self.rawOnly = rawOnly
+        self.teeDescriptor = tee
         self.descriptor = descriptor
         self.ownsDescriptor = ownsDescriptor
         self.name = name
@@ -83,7 +98,7 @@ public final class TarStream {
         guard archive_read_open(decompressor, context, nil, Self.readStored, nil) == ARCHIVE_OK else {
             throw RuntimeError("\(name): \(inputFailure ?? Self.errorText(decompressor))")
         }
-        guard archive_read_open(tarReader, context, nil, Self.readUncompressed, nil) == ARCHIVE_OK else {
+        guard rawOnly || archive_read_open(tarReader, context, nil, Self.readUncompressed, nil) == ARCHIVE_OK else {
             throw RuntimeError("\(name): \(inputFailure ?? Self.errorText(tarReader))")
         }
     }
@@ -160,6 +175,18 @@ public final class TarStream {
             return -1
         }
         let bytes = UnsafeRawBufferPointer(start: block, count: size)
+        if let teeDescriptor {
+            var written = 0
+            while written < size {
+                let count = write(teeDescriptor, block + written, size - written)
+                if count < 0 && errno == EINTR { continue }
+                guard count > 0 else {
+                    inputFailure = "write: \(String(cString: strerror(errno)))"
+                    return -1
+                }
+                written += count
+            }
+        }
         uncompressedHash.update(bufferPointer: bytes)
         uncompressedHash512.update(bufferPointer: bytes)
         uncompressedBytes += Int64(size)
@@ -228,10 +255,16 @@ public final class TarStream {
     /// stream, then returns them.
     public func finish() throws(RuntimeError) -> StreamDigests {
         var pointer: UnsafeRawPointer?
+        var tail = rawOnly ? Int.min : 0
         while true {
             let count = withUnsafeMutablePointer(to: &pointer) { nextUncompressed($0) }
             if count == 0 { break }
             guard count > 0 else { throw RuntimeError("\(name): \(inputFailure ?? Self.errorText(decompressor))") }
+            // Padding after the end-of-archive blocks is normal; megabytes of it are a bomb.
+            tail += count
+            guard tail <= Self.maxTrailingBytes else {
+                throw RuntimeError("\(name): more than \(Self.maxTrailingBytes) bytes after the end of the archive")
+            }
         }
         // The decompressor may stop before the end of the stored bytes (data after the
         // compressed stream): hash them too, the blob digest is of the whole file.
@@ -247,6 +280,8 @@ public final class TarStream {
             uncompressedSHA512: "sha512-" + Self.hex(uncompressedHash512.finalize()), storedBytes: storedBytes,
             uncompressedBytes: uncompressedBytes)
     }
+
+    static let maxTrailingBytes = 1 << 20
 
     static func hex(_ digest: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)

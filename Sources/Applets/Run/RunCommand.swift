@@ -1,0 +1,210 @@
+import CLI
+import Foundation
+import Runtime
+
+/// `coreos run` / `rkt`: rkt's command line over the Runtime module. Images so far:
+/// `fetch` and `image list|rm|gc|extract|render|cat-manifest|export|verify`.
+enum RunCommand {
+    /// rkt's own failures; an app's status is passed through unchanged.
+    static let runtimeFailure: Int32 = 254
+
+    static let globalFlags = [
+        PFlag("dir", .string, default: "/var/lib/coreos/rkt", "rkt data directory"),
+        PFlag("insecure-options", .string, default: "none", "comma-separated list of security features to disable (image, …)"),
+        PFlag("debug", .bool, default: "false", "print out more debug information to stderr"),
+    ]
+
+    static let commandFlags = [
+        PFlag("full", .bool, default: "false", "use long output format"),
+        PFlag("no-legend", .bool, default: "false", "suppress a legend with the list"),
+        PFlag("pretty-print", .bool, default: "true", "apply indent to format the output"),
+        PFlag("rootfs-only", .bool, default: "false", "extract rootfs only"),
+        PFlag("overwrite", .bool, default: "false", "overwrite output directory or file"),
+        PFlag("grace-period", .duration, default: "24h0m0s", "duration to wait since an image was last used before removing it"),
+        PFlag("quiet", shorthand: "q", .bool, default: "false", "print only the image ID"),
+        PFlag("pull-policy", .string, default: "new", "when to pull an image: new, update, never"),
+    ]
+
+    static func main(_ argv: [String], _ io: StandardStreams) async -> Int32 {
+        let parsed: PFlagResult
+        do {
+            parsed = try PFlagParser(globalFlags + commandFlags).parse(Array(argv.dropFirst()))
+        } catch {
+            io.error.line("\(error)")
+            return ExitStatus.usage
+        }
+        guard let command = parsed.operands.first else {
+            io.error.write(usage)
+            return ExitStatus.usage
+        }
+        let directory = parsed.string("dir") ?? "/var/lib/coreos/rkt"
+        let operands = Array(parsed.operands.dropFirst())
+        do {
+            let store = try ImageStore(directory: directory)
+            switch command {
+            case "fetch":
+                guard !operands.isEmpty else { return usageError("fetch: at least one image is required", io) }
+                for operand in operands {
+                    io.output.line(try store.fetch(ImageReference(parsing: operand)).id)
+                }
+                return ExitStatus.success
+            case "image":
+                return try image(operands, parsed: parsed, store: store, io: io)
+            case "help", "--help":
+                io.output.write(usage)
+                return ExitStatus.success
+            default:
+                return usageError("unknown command \"\(command)\" for \"rkt\"", io)
+            }
+        } catch {
+            io.error.line("run: \(error)")
+            return runtimeFailure
+        }
+    }
+
+    static func usageError(_ message: String, _ io: StandardStreams) -> Int32 {
+        io.error.line("Error: \(message)")
+        io.error.line("Run 'rkt --help' for usage.")
+        return ExitStatus.usage
+    }
+
+    static func image(_ operands: [String], parsed: PFlagResult, store: ImageStore, io: StandardStreams) throws(RuntimeError) -> Int32 {
+        guard let subcommand = operands.first else { return usageError("image: a subcommand is required", io) }
+        let rest = Array(operands.dropFirst())
+        switch subcommand {
+        case "list":
+            io.output.write(list(store.records(), full: parsed.bool("full"), legend: !parsed.bool("no-legend")))
+        case "rm":
+            guard !rest.isEmpty else { return usageError("image rm: at least one image is required", io) }
+            var failed = false
+            for name in rest {
+                do {
+                    let record = try store.resolve(name)
+                    try store.remove(record)
+                    io.output.line("successfully removed image with ID: \(record.id)")
+                } catch {
+                    io.error.line("rm: \(error)")
+                    failed = true
+                }
+            }
+            return failed ? runtimeFailure : ExitStatus.success
+        case "gc":
+            let grace = parsed.string("grace-period").flatMap(GoValues.parseDuration) ?? .seconds(86400)
+            let seconds = Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18
+            for record in try store.collectGarbage(gracePeriod: seconds) {
+                io.output.line("successfully removed image with ID: \(record.id)")
+            }
+        case "cat-manifest":
+            guard rest.count == 1 else { return usageError("image cat-manifest: exactly one image is required", io) }
+            let bytes = try store.manifestBytes(try store.resolve(rest[0]))
+            if parsed.string("pretty-print") != "false",
+                let object = try? JSONSerialization.jsonObject(with: Data(bytes)),
+                let pretty = try? JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            {
+                io.output.line(String(decoding: pretty, as: UTF8.self))
+            } else {
+                io.output.write(bytes: bytes)
+            }
+        case "extract", "render":
+            guard rest.count == 2 else { return usageError("image \(subcommand): IMAGE and OUTPUT_DIR are required", io) }
+            let record = try store.resolve(rest[0])
+            let output = rest[1]
+            if FileManager.default.fileExists(atPath: output) {
+                guard parsed.bool("overwrite") else { throw RuntimeError("\(output) exists; use --overwrite") }
+                try? FileManager.default.removeItem(atPath: output)
+            }
+            let rootfsOnly = subcommand == "render" || parsed.bool("rootfs-only")
+            try store.renderInto(rootfsOnly ? output : output + "/rootfs", record)
+            if !rootfsOnly {
+                guard FileManager.default.createFile(atPath: output + "/manifest", contents: Data(try store.manifestBytes(record))) else {
+                    throw RuntimeError("cannot write \(output)/manifest")
+                }
+            }
+        case "export":
+            guard rest.count == 2 else { return usageError("image export: IMAGE and OUTPUT_ACI_FILE are required", io) }
+            let record = try store.resolve(rest[0])
+            guard record.kind == .aci, let blob = record.blob else {
+                throw RuntimeError("image export: \(record.id) is an OCI image; only ACIs export as .aci (use image extract)")
+            }
+            if FileManager.default.fileExists(atPath: rest[1]) {
+                guard parsed.bool("overwrite") else { throw RuntimeError("\(rest[1]) exists; use --overwrite") }
+                try? FileManager.default.removeItem(atPath: rest[1])
+            }
+            do {
+                try FileManager.default.copyItem(atPath: store.blobPath(blob), toPath: rest[1])
+            } catch {
+                throw RuntimeError("export to \(rest[1]): \(error.localizedDescription)")
+            }
+        case "verify":
+            guard !rest.isEmpty else { return usageError("image verify: at least one image is required", io) }
+            for name in rest {
+                let record = try store.resolve(name)
+                try store.verify(record)
+                io.output.line("successfully verified checksum for image: \(record.id)")
+            }
+        default:
+            return usageError("unknown command \"\(subcommand)\" for \"rkt image\"", io)
+        }
+        return ExitStatus.success
+    }
+
+    /// rkt's `image list` table: ID, NAME, SIZE, IMPORT TIME, LAST USED.
+    static func list(_ records: [ImageRecord], full: Bool, legend: Bool) -> String {
+        var rows: [[String]] = legend ? [["ID", "NAME", "SIZE", "IMPORT TIME", "LAST USED"]] : []
+        for record in records {
+            rows.append([
+                full ? record.id : String(record.id.prefix(19)), record.reference, humanSize(record.size),
+                age(record.importTime), age(record.lastUsed),
+            ])
+        }
+        let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { index, cell in index == 4 ? cell : cell.padding(toLength: widths[index] + 1, withPad: " ", startingAt: 0) }
+                .joined()
+        }.map { $0 + "\n" }.joined()
+    }
+
+    static func humanSize(_ bytes: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var value = Double(bytes)
+        var unit = 0
+        while value >= 1024 && unit < units.count - 1 {
+            value /= 1024
+            unit += 1
+        }
+        return unit == 0 ? "\(bytes)\(units[0])" : String(format: "%.1f%@", value, units[unit])
+    }
+
+    static func age(_ time: Double) -> String {
+        let seconds = max(0, Int(Date().timeIntervalSince1970 - time))
+        switch seconds {
+        case ..<60: return "\(seconds) seconds ago"
+        case ..<3600: return "\(seconds / 60) minutes ago"
+        case ..<86400: return "\(seconds / 3600) hours ago"
+        default: return "\(seconds / 86400) days ago"
+        }
+    }
+
+    static let usage = """
+        Usage:
+          rkt [command]
+
+        Available Commands:
+          fetch         Fetch image(s) and store them in the local store
+          image list    List images in the local store
+          image rm      Remove one or more images from the local store
+          image gc      Garbage collect images not used within --grace-period
+          image extract Extract a stored image to a directory (manifest and rootfs/)
+          image render  Render a stored image's root file system to a directory
+          image cat-manifest  Inspect and print the image manifest
+          image export  Export a stored ACI to an .aci file
+          image verify  Re-check every blob of an image against its digest
+
+        Images: NAME[:VERSION] or an ID in the store, PATH.aci or file://PATH,
+          oci:DIR[:TAG] (an OCI image layout), docker-archive:FILE[:TAG] (docker save).
+
+        Global Flags:
+              --dir string   rkt data directory (default "/var/lib/coreos/rkt")
+
+        """
+}

@@ -1,0 +1,151 @@
+import Foundation
+import Glibc
+
+extension ImageStore {
+    /// Where `record`'s rendered tree lives.
+    public func treePath(_ record: ImageRecord) -> String {
+        directory + "/trees/" + record.id.replacingOccurrences(of: ":", with: "-")
+    }
+
+    /// The image's root file system, rendered once into `trees/` (layers applied in order,
+    /// each layer's blob digest and diff_id checked in the same pass) and reused after.
+    public func render(_ record: ImageRecord, policy: UnpackPolicy = UnpackPolicy()) throws(RuntimeError) -> String {
+        let tree = treePath(record)
+        if FileManager.default.fileExists(atPath: tree + "/rendered") { return tree + "/rootfs" }
+        return try locked { () throws(RuntimeError) -> String in
+            if FileManager.default.fileExists(atPath: tree + "/rendered") { return tree + "/rootfs" }
+            try? FileManager.default.removeItem(atPath: tree)
+            let scratch = temporaryPath("tree")
+            do throws(RuntimeError) {
+                try renderInto(scratch + "/rootfs", record, policy: policy)
+                try writeAtomically(scratch + "/rendered", Array("\(record.id)\n".utf8))
+                guard rename(scratch, tree) == 0 else { throw RuntimeError("rename \(tree): \(String(cString: strerror(errno)))") }
+            } catch {
+                try? FileManager.default.removeItem(atPath: scratch)
+                throw error
+            }
+            return tree + "/rootfs"
+        }
+    }
+
+    /// Renders `record` into `destination` (which may exist), without touching `trees/`.
+    public func renderInto(_ destination: String, _ record: ImageRecord, policy: UnpackPolicy = UnpackPolicy()) throws(RuntimeError) {
+        try Self.makeDirectories(destination)
+        let unpacker = try LayerUnpacker(rootPath: destination, policy: policy)
+        switch record.kind {
+        case .aci:
+            guard let blob = record.blob else { throw RuntimeError("image \(record.id) has no blob") }
+            let digests = try unpacker.apply(TarStream(path: blobPath(blob)), stripPrefix: "rootfs")
+            guard digests.uncompressedSHA512 == "sha512-" + blob else {
+                throw RuntimeError("image \(record.id): the stored ACI no longer matches its digest")
+            }
+        case .oci:
+            let (manifest, config) = try ociParts(record)
+            guard config.rootfs.diff_ids.count == manifest.layers.count else {
+                throw RuntimeError("image \(record.id): \(manifest.layers.count) layers but \(config.rootfs.diff_ids.count) diff_ids")
+            }
+            for (layer, diffID) in zip(manifest.layers, config.rootfs.diff_ids) {
+                let digests = try unpacker.apply(TarStream(path: blobPath(layer.digest)))
+                guard digests.stored == layer.digest else {
+                    throw RuntimeError("layer \(layer.digest): stored blob has digest \(digests.stored)")
+                }
+                guard digests.uncompressed == diffID else {
+                    throw RuntimeError("layer \(layer.digest): diff_id is \(digests.uncompressed), the config says \(diffID)")
+                }
+            }
+        }
+    }
+
+    public func ociParts(_ record: ImageRecord) throws(RuntimeError) -> (OCIManifest, OCIImageConfig) {
+        guard let digest = record.manifest else { throw RuntimeError("image \(record.id) is not an OCI image") }
+        let manifest = try JSONCoding.decode(OCIManifest.self, from: try readBlob(digest), what: "manifest \(digest)")
+        let config = try JSONCoding.decode(OCIImageConfig.self, from: try readBlob(manifest.config.digest), what: "config \(manifest.config.digest)")
+        return (manifest, config)
+    }
+
+    /// The image manifest as stored: the ACI `manifest`, or the OCI manifest JSON.
+    public func manifestBytes(_ record: ImageRecord) throws(RuntimeError) -> [UInt8] {
+        switch record.kind {
+        case .oci:
+            guard let digest = record.manifest else { throw RuntimeError("image \(record.id) has no manifest") }
+            return try readBlob(digest)
+        case .aci:
+            guard let blob = record.blob else { throw RuntimeError("image \(record.id) has no blob") }
+            let stream = try TarStream(path: blobPath(blob))
+            while let entry = try stream.nextEntry() {
+                guard (try? LayerUnpacker.components(of: entry.path)) == ["manifest"] else { continue }
+                var bytes: [UInt8] = []
+                try stream.readData { (block, _) throws(RuntimeError) in bytes += block }
+                return bytes
+            }
+            throw RuntimeError("image \(record.id): no manifest in the ACI")
+        }
+    }
+
+    /// Every blob of `record` re-read and checked against its digest.
+    public func verify(_ record: ImageRecord) throws(RuntimeError) {
+        switch record.kind {
+        case .aci:
+            guard let blob = record.blob else { throw RuntimeError("image \(record.id) has no blob") }
+            let stream = try TarStream(path: blobPath(blob))
+            while try stream.nextEntry() != nil {}
+            guard try stream.finish().uncompressedSHA512 == "sha512-" + blob else {
+                throw RuntimeError("image \(record.id): blob \(blob) does not match its digest")
+            }
+        case .oci:
+            let (manifest, _) = try ociParts(record)
+            for digest in [record.manifest ?? "", manifest.config.digest] + manifest.layers.map(\.digest) {
+                let stream = try TarStream.raw(path: blobPath(digest))
+                guard try stream.finish().stored == digest else { throw RuntimeError("blob \(digest) does not match its digest") }
+            }
+        }
+    }
+
+    /// Removes the image's record and tree; blobs no image uses any more go with them.
+    public func remove(_ record: ImageRecord) throws(RuntimeError) {
+        try locked { () throws(RuntimeError) in
+            unlink(directory + "/images/" + Self.recordFileName(record.id))
+            try? FileManager.default.removeItem(atPath: treePath(record))
+            try removeUnusedBlobs()
+        }
+    }
+
+    /// Blobs, trees and temporary files that no image record refers to.
+    func removeUnusedBlobs() throws(RuntimeError) {
+        var used = Set<String>()
+        var trees = Set<String>()
+        for record in records() {
+            trees.insert(URL(fileURLWithPath: treePath(record)).lastPathComponent)
+            if let blob = record.blob { used.insert(blob) }
+            if let (manifest, _) = try? ociParts(record), let digest = record.manifest {
+                for item in [digest, manifest.config.digest] + manifest.layers.map(\.digest) { used.insert(String(item.dropFirst(7))) }
+            }
+        }
+        for kind in ["sha256", "sha512"] {
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: directory + "/blobs/" + kind)) ?? [] where !used.contains(name) {
+                unlink(directory + "/blobs/\(kind)/\(name)")
+            }
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory + "/trees")) ?? [] where !trees.contains(name) {
+            try? FileManager.default.removeItem(atPath: directory + "/trees/" + name)
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory + "/tmp")) ?? [] {
+            try? FileManager.default.removeItem(atPath: directory + "/tmp/" + name)
+        }
+    }
+
+    /// `image gc`: images not used within `gracePeriod` seconds go, then unused blobs,
+    /// trees and leftovers of interrupted imports.
+    public func collectGarbage(gracePeriod: Double) throws(RuntimeError) -> [ImageRecord] {
+        try locked { () throws(RuntimeError) -> [ImageRecord] in
+            let cutoff = Self.now - gracePeriod
+            let expired = records().filter { $0.lastUsed < cutoff }
+            for record in expired {
+                unlink(directory + "/images/" + Self.recordFileName(record.id))
+                try? FileManager.default.removeItem(atPath: treePath(record))
+            }
+            try removeUnusedBlobs()
+            return expired
+        }
+    }
+}
