@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Builds the runtime's test images from Debian's busybox-static into DIR (idempotent):
+#   DIR/rootfs          static busybox with its applet links
+#   DIR/oci             an OCI layout (umoci) with tags busybox (two layers: the tree, then
+#                       a whiteout of etc/hostname) and a one-layer tag base
+#   DIR/busybox-docker.tar  the busybox tag as a docker-archive (skopeo)
+#   DIR/busybox.aci     an ACI (manifest + rootfs/), reproducible; busybox.aci.gz beside it
+# Usage: Tests/Interop/tools/runtime-images.sh DIR
+set -euo pipefail
+dir=$1
+[ -f "$dir/.complete" ] && exit 0
+rm -rf "$dir"
+mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/proc" "$dir/rootfs/sys" "$dir/rootfs/dev" "$dir/rootfs/tmp"
+cd "$dir"
+cp /bin/busybox rootfs/bin/busybox
+for applet in $(rootfs/bin/busybox --list); do [ "$applet" = busybox ] || ln -sf busybox "rootfs/bin/$applet"; done
+echo image-hostname >rootfs/etc/hostname
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n' >rootfs/etc/passwd
+printf 'root:x:0:\nnogroup:x:65534:\n' >rootfs/etc/group
+
+umoci init --layout oci >/dev/null
+umoci new --image oci:base >/dev/null
+umoci unpack --image oci:base work >/dev/null
+cp -a rootfs/. work/rootfs/
+umoci repack --image oci:base work >/dev/null
+umoci config --image oci:base --config.cmd /bin/sh --config.env PATH=/bin --config.env FROM_IMAGE=yes \
+    --architecture amd64 --os linux >/dev/null
+rm -rf work
+umoci tag --image oci:base busybox >/dev/null
+umoci unpack --image oci:busybox work >/dev/null
+rm work/rootfs/etc/hostname
+umoci repack --image oci:busybox work >/dev/null
+rm -rf work
+skopeo copy -q oci:oci:busybox docker-archive:busybox-docker.tar:busybox:latest
+
+cat >manifest <<'JSON'
+{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/busybox","labels":[{"name":"version","value":"1.35.0"},{"name":"os","value":"linux"},{"name":"arch","value":"amd64"}],"app":{"exec":["/bin/sh"],"user":"0","group":"0","environment":[{"name":"FROM_IMAGE","value":"aci"}]}}
+JSON
+mkdir aci
+cp -a rootfs aci/rootfs
+cp manifest aci/manifest
+tar -C aci --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf busybox.aci manifest rootfs
+gzip -n -c busybox.aci >busybox.aci.gz
+rm -rf aci manifest
+touch .complete
