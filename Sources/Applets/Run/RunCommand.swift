@@ -8,12 +8,6 @@ enum RunCommand {
     /// rkt's own failures; an app's status is passed through unchanged.
     static let runtimeFailure: Int32 = 254
 
-    static let globalFlags = [
-        PFlag("dir", .string, default: "/var/lib/coreos/rkt", "rkt data directory"),
-        PFlag("insecure-options", .string, default: "none", "comma-separated list of security features to disable (image, …)"),
-        PFlag("debug", .bool, default: "false", "print out more debug information to stderr"),
-    ]
-
     static let commandFlags = [
         PFlag("full", .bool, default: "false", "use long output format"),
         PFlag("no-legend", .bool, default: "false", "suppress a legend with the list"),
@@ -26,35 +20,55 @@ enum RunCommand {
     ]
 
     static func main(_ argv: [String], _ io: StandardStreams) async -> Int32 {
-        let parsed: PFlagResult
-        do {
-            parsed = try PFlagParser(globalFlags + commandFlags).parse(Array(argv.dropFirst()))
-        } catch {
-            io.error.line("\(error)")
-            return ExitStatus.usage
+        // Global flags come before the command; each command parses the rest itself.
+        var words = Array(argv.dropFirst())
+        var directory = "/var/lib/coreos/rkt"
+        while let word = words.first, word.hasPrefix("-") {
+            words.removeFirst()
+            let name = String(word.drop { $0 == "-" })
+            if name == "help" || name == "h" {
+                io.output.write(usage)
+                return ExitStatus.success
+            }
+            let key = name.split(separator: "=", maxSplits: 1).first.map(String.init) ?? name
+            guard ["dir", "insecure-options", "debug"].contains(key) else {
+                return usageError("unknown flag: \(word)", io)
+            }
+            var value = name.contains("=") ? String(name[name.index(after: name.firstIndex(of: "=")!)...]) : nil
+            if key != "debug" && value == nil {
+                guard !words.isEmpty else { return usageError("flag needs an argument: \(word)", io) }
+                value = words.removeFirst()
+            }
+            if key == "dir", let value { directory = value }
         }
-        guard let command = parsed.operands.first else {
+        guard let command = words.first else {
             io.error.write(usage)
             return ExitStatus.usage
         }
-        let directory = parsed.string("dir") ?? "/var/lib/coreos/rkt"
-        let operands = Array(parsed.operands.dropFirst())
+        let operands = Array(words.dropFirst())
         do {
             let store = try ImageStore(directory: directory)
             switch command {
             case "fetch":
-                guard !operands.isEmpty else { return usageError("fetch: at least one image is required", io) }
-                for operand in operands {
+                let images = operands.filter { !$0.hasPrefix("--") }
+                guard !images.isEmpty else { return usageError("fetch: at least one image is required", io) }
+                for operand in images {
                     io.output.line(try store.fetch(ImageReference(parsing: operand)).id)
                 }
                 return ExitStatus.success
             case "image":
-                return try image(operands, parsed: parsed, store: store, io: io)
-            case "help", "--help":
+                let parsed: PFlagResult
+                do {
+                    parsed = try PFlagParser(commandFlags).parse(operands)
+                } catch {
+                    return usageError(error.message, io)
+                }
+                return try image(parsed.operands, parsed: parsed, store: store, io: io)
+            case "help":
                 io.output.write(usage)
                 return ExitStatus.success
             default:
-                return usageError("unknown command \"\(command)\" for \"rkt\"", io)
+                return try RunPodCommands.run(command, operands, images: store, io: io)
             }
         } catch {
             io.error.line("run: \(error)")
@@ -190,6 +204,15 @@ enum RunCommand {
           rkt [command]
 
         Available Commands:
+          run           Run image(s) in a pod: IMAGE [--exec=PROG] [--user=U] [-- ARGS…] [--- IMAGE …]
+          prepare       Prepare a pod (prints its UUID); run-prepared UUID runs it
+          list          List pods (--format=json, --no-legend, --full)
+          status        Status of a pod (--wait, --format=json)
+          stop          Stop pods (SIGTERM to the app; --force: SIGKILL)
+          enter         Run a command in a running pod's namespaces (default /bin/sh)
+          rm            Remove exited pods
+          gc            Garbage collect exited pods (--grace-period, --expire-prepared)
+          cat-manifest  Print a pod's manifest
           fetch         Fetch image(s) and store them in the local store
           image list    List images in the local store
           image rm      Remove one or more images from the local store
@@ -202,6 +225,12 @@ enum RunCommand {
 
         Images: NAME[:VERSION] or an ID in the store, PATH.aci or file://PATH,
           oci:DIR[:TAG] (an OCI image layout), docker-archive:FILE[:TAG] (docker save).
+
+        Run flags: --net=host|none, --hostname, --memory=128M, --cpu=500m,
+          --set-env=K=V, --set-env-file=F, --inherit-env, --environment=K=V (per app),
+          --volume=NAME,kind=host|empty[,source=P][,readOnly=true] with --mount=volume=NAME,target=/P,
+          --caps-retain/--caps-remove=CAP_X,…, --readonly-rootfs, --no-overlay, --uuid-file-save=F.
+        Exit status: the app's (128+signal when killed), 254 for runtime errors, 2 for usage.
 
         Global Flags:
               --dir string   rkt data directory (default "/var/lib/coreos/rkt")

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "CStage1.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif

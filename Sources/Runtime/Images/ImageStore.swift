@@ -117,7 +117,8 @@ public final class ImageStore {
         directory + "/tmp/\(hint)-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
     }
 
-    func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(RuntimeError) {
+    /// Writes a file whole or not at all (temporary file in the store, fsync, rename).
+    public func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(RuntimeError) {
         let temporary = temporaryPath("write")
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw RuntimeError("create \(temporary): \(String(cString: strerror(errno)))") }

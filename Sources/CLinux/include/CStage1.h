@@ -1,0 +1,76 @@
+// Stage 1 of `coreos run`: everything between clone(2) and execve(2) of an app. Swift
+// prepares every path and string; this code only makes system calls (the child of a
+// multithreaded process may not allocate or take locks), reports the first failure through
+// a pipe as "STEP: errno", and otherwise becomes the app.
+#ifndef COREOS_CSTAGE1_H
+#define COREOS_CSTAGE1_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// One bind mount into the app's root (`target` is inside the new root, absolute).
+struct coreos_bind {
+    const char *source;
+    const char *target;
+    int read_only;
+    int is_directory;
+};
+
+struct coreos_stage1_spec {
+    /// Where the app's root is assembled (an existing empty directory).
+    const char *rootfs;
+    /// overlayfs options (`lowerdir=…,upperdir=…,workdir=…`), or NULL to bind `lower_copy`.
+    const char *overlay_options;
+    /// With no overlay: a prepared directory bound as the root.
+    const char *root_source;
+    const char *const *argv;
+    const char *const *envp;
+    const char *cwd;
+    const char *hostname;
+    uid_t uid;
+    gid_t gid;
+    const gid_t *groups;
+    size_t group_count;
+    /// CLONE_NEW* flags.
+    int namespaces;
+    int readonly_rootfs;
+    int no_new_privileges;
+    /// Capabilities kept in the bounding, permitted and effective sets (bit N = capability N).
+    uint64_t capabilities;
+    const struct coreos_bind *binds;
+    size_t bind_count;
+    /// Paths (inside the root) covered by /dev/null or an empty read-only tmpfs.
+    const char *const *masked_paths;
+    size_t masked_count;
+    /// Paths (inside the root) made read-only.
+    const char *const *readonly_paths;
+    size_t readonly_count;
+    /// The pod's cgroup.procs files (v1 controllers and/or v2) the child is moved into
+    /// before it runs anything of the app.
+    const char *const *cgroup_procs;
+    size_t cgroup_count;
+    /// For `enter`: a PID whose namespaces are joined instead of creating new ones.
+    pid_t join_pid;
+    /// With join_pid: the directory (inside the pod) to chroot into; NULL for the pod root.
+    const char *join_root;
+};
+
+/// Clones the app's process as `spec` describes. Returns its PID (in our namespace), or
+/// -1 with `error` filled ("pivot_root: Operation not permitted"); the child has been
+/// reaped then. The child is stopped until every setup step succeeded, so a returned PID
+/// is an app that is running (or has exited on its own).
+pid_t coreos_stage1_spawn(const struct coreos_stage1_spec *spec, char *error, size_t error_size);
+
+/// Capability numbers up to this (inclusive) are known to the running kernel.
+int coreos_last_capability(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

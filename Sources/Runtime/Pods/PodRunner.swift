@@ -1,0 +1,244 @@
+import Foundation
+import Glibc
+
+/// How a pod is to run (rkt's `run`/`prepare` flags).
+public struct PodOptions: Sendable {
+    public var apps: [AppRequest] = []
+    /// `host`, `none` or `default`.
+    public var network = "default"
+    public var hostname: String?
+    public var limits = ResourceLimits()
+    public var capsRetain: UInt64?
+    public var capsRemove: UInt64 = 0
+    public var overlay = true
+    public var readOnlyRootfs = false
+    public var inheritEnvironment = false
+    /// `--set-env-file` then `--set-env`, later ones winning.
+    public var setEnvironment: [(String, String)] = []
+    public var volumes: [PodManifest.Volume] = []
+    public var processEnvironment: [String: String] = [:]
+
+    public init() {}
+}
+
+/// prepare → prepared → run → exited, as rkt does it, with stage 1 in C.
+public final class PodRunner {
+    public let images: ImageStore
+    public let pods: PodStore
+
+    public init(images: ImageStore, pods: PodStore) {
+        self.images = images
+        self.pods = pods
+    }
+
+    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+    /// Fetches and renders the images, resolves each app and writes the pod; returns it in
+    /// the `prepared` state.
+    public func prepare(_ options: PodOptions) throws(RuntimeError) -> Pod {
+        guard !options.apps.isEmpty else { throw RuntimeError("at least one image is required") }
+        guard options.apps.count == 1 else {
+            throw RuntimeError("pods of several apps are not supported yet; run one image per pod")
+        }
+        guard ["host", "none"].contains(options.network) else {
+            throw RuntimeError("--net=\(options.network): only --net=host and --net=none are available so far (the default bridge network is not implemented yet)")
+        }
+        let uuid = PodStore.newUUID()
+        let embryo = pods.path(uuid, .embryo)
+        try ImageStore.makeDirectories(embryo)
+        guard var pod = try pods.move(Pod(uuid: uuid, state: .embryo, directory: embryo), to: .prepare) else {
+            throw RuntimeError("pod \(uuid) vanished while preparing")
+        }
+        guard let lock = PodStore.lock(pod) else { throw RuntimeError("cannot lock pod \(uuid)") }
+        defer { close(lock) }
+        do throws(RuntimeError) {
+            var apps: [PodManifest.App] = []
+            for request in options.apps {
+                let record = try images.fetch(ImageReference(parsing: request.image))
+                let tree = try images.render(record)
+                apps.append(try resolveApp(request, record: record, rootfs: tree, options: options))
+                let name = apps[apps.count - 1].name
+                for sub in ["/overlay/\(name)/upper", "/overlay/\(name)/work", "/rootfs/\(name)", "/apps/\(name)"] {
+                    try ImageStore.makeDirectories(pod.directory + sub)
+                }
+                if options.overlay {
+                    try ImageStore.makeDirectories(pod.directory + "/overlay/\(name)")
+                    try images.writeAtomically(pod.directory + "/apps/\(name)/tree", Array(tree.utf8))
+                } else {
+                    try images.renderInto(pod.directory + "/apps/\(name)/copy", record)
+                }
+            }
+            var capabilities = options.capsRetain ?? Capabilities.defaultSet
+            capabilities &= ~options.capsRemove
+            let manifest = PodManifest(
+                apps: apps, volumes: options.volumes,
+                coreos: .init(
+                    network: options.network, hostname: options.hostname ?? "rkt-\(uuid)", limits: options.limits,
+                    capabilities: capabilities, overlay: options.overlay))
+            try images.writeAtomically(pod.manifestPath, JSONCoding.encode(manifest, pretty: true))
+            guard let prepared = try pods.move(pod, to: .prepared) else { throw RuntimeError("pod \(uuid) vanished while preparing") }
+            pod = prepared
+            return pod
+        } catch {
+            _ = try? pods.move(pod, to: .garbage)
+            throw error
+        }
+    }
+
+    func resolveApp(_ request: AppRequest, record: ImageRecord, rootfs: String, options: PodOptions) throws(RuntimeError) -> PodManifest.App {
+        var exec: [String] = []
+        var imageEnvironment: [(String, String)] = []
+        var user = "0"
+        var group = "0"
+        var workingDirectory = "/"
+        switch record.kind {
+        case .aci:
+            let manifest = try JSONCoding.decode(ACIManifest.self, from: try images.manifestBytes(record), what: "ACI manifest")
+            exec = (manifest.app?.exec ?? []) + request.arguments
+            imageEnvironment = (manifest.app?.environment ?? []).map { ($0.name, $0.value) }
+            user = manifest.app?.user ?? "0"
+            group = manifest.app?.group ?? "0"
+            workingDirectory = manifest.app?.workingDirectory ?? "/"
+        case .oci:
+            let (_, config) = try images.ociParts(record)
+            let execution = config.config
+            exec = (execution?.Entrypoint ?? []) + (request.arguments.isEmpty ? (execution?.Cmd ?? []) : request.arguments)
+            imageEnvironment = (execution?.Env ?? []).compactMap { entry in
+                entry.firstIndex(of: "=").map { (String(entry[..<$0]), String(entry[entry.index(after: $0)...])) }
+            }
+            if let text = execution?.User, !text.isEmpty {
+                let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+                user = parts[0]
+                group = parts.count > 1 ? parts[1] : ""
+            }
+            if let directory = execution?.WorkingDir, !directory.isEmpty { workingDirectory = directory }
+        }
+        if let override = request.exec { exec = override + request.arguments }
+        guard !exec.isEmpty else { throw RuntimeError("image \(record.reference) names no program; give one with --exec") }
+        // rkt's precedence: inherited < image < --set-env-file < --set-env < per-app --environment.
+        var environment: [(String, String)] = []
+        func set(_ name: String, _ value: String) {
+            environment.removeAll { $0.0 == name }
+            environment.append((name, value))
+        }
+        if options.inheritEnvironment { for (name, value) in options.processEnvironment.sorted(by: { $0.key < $1.key }) { set(name, value) } }
+        for (name, value) in imageEnvironment { set(name, value) }
+        for (name, value) in options.setEnvironment { set(name, value) }
+        for (name, value) in request.environment.sorted(by: { $0.key < $1.key }) { set(name, value) }
+        if !environment.contains(where: { $0.0 == "PATH" }) { environment.insert(("PATH", Self.defaultPath), at: 0) }
+        let name = request.name ?? Self.appName(record.name)
+        set("AC_APP_NAME", name)
+        let uid = try Self.resolveID(request.user ?? user, file: rootfs + "/etc/passwd", what: "user")
+        let gid = try Self.resolveID(request.group ?? (group.isEmpty ? nil : group) ?? Self.primaryGroup(uid, rootfs: rootfs), file: rootfs + "/etc/group", what: "group")
+        return PodManifest.App(
+            name: name, image: .init(id: record.id, name: record.reference),
+            app: .init(
+                exec: exec, user: String(uid), group: String(gid), workingDirectory: request.workingDirectory ?? workingDirectory,
+                environment: environment.map { PodManifest.NameValue(name: $0.0, value: $0.1) }),
+            readOnlyRootFS: options.readOnlyRootfs)
+    }
+
+    /// `example.com/busybox` → `busybox`, lower-case letters, digits and `-` only.
+    static func appName(_ imageName: String) -> String {
+        let last = imageName.split(separator: "/").last.map(String.init) ?? imageName
+        let cleaned = String(last.lowercased().map { $0.isLetter || $0.isNumber ? $0 : "-" })
+        return cleaned.isEmpty ? "app" : cleaned
+    }
+
+    /// A name or number, names looked up in the image's passwd or group file.
+    static func resolveID(_ text: String, file: String, what: String) throws(RuntimeError) -> UInt32 {
+        if let number = UInt32(text) { return number }
+        let lines = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n")
+        for line in lines {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count >= 3, fields[0] == text, let number = UInt32(fields[2]) { return number }
+        }
+        throw RuntimeError("\(what) \(text) is not in the image's \(file.split(separator: "/").suffix(2).joined(separator: "/"))")
+    }
+
+    static func primaryGroup(_ uid: UInt32, rootfs: String) -> String {
+        let lines = ((try? String(contentsOfFile: rootfs + "/etc/passwd", encoding: .utf8)) ?? "").split(separator: "\n")
+        for line in lines {
+            let fields = line.split(separator: ":", omittingEmptySubsequences: false)
+            if fields.count >= 4, UInt32(fields[2]) == uid { return String(fields[3]) }
+        }
+        return "0"
+    }
+
+    /// Runs a prepared pod in the foreground and returns the app's status. The pod's lock is
+    /// held until this process exits, which is what makes the pod "running".
+    public func runPrepared(_ prepared: Pod) throws(RuntimeError) -> Int32 {
+        guard let lock = PodStore.lock(prepared) else { throw RuntimeError("pod \(prepared.uuid) is in use") }
+        guard let pod = try pods.move(prepared, to: .run) else {
+            close(lock)
+            throw RuntimeError("pod \(prepared.uuid) is not prepared any more")
+        }
+        // The lock descriptor stays open (and locked) until we exit: rkt's liveness rule.
+        _ = lock
+        let manifest = try pods.manifest(pod)
+        let app = manifest.apps[0]
+        let cgroups = try PodCgroups.create(uuid: pod.uuid, limits: manifest.coreos.limits)
+        defer { cgroups.remove() }
+        try images.writeAtomically(pod.directory + "/cgroups", JSONCoding.encode(cgroups))
+        var spec = Stage1Spec()
+        spec.rootfs = pod.directory + "/rootfs/" + app.name
+        if manifest.coreos.overlay {
+            let tree = (try? String(contentsOfFile: pod.directory + "/apps/\(app.name)/tree", encoding: .utf8)) ?? ""
+            guard FileManager.default.fileExists(atPath: tree) else { throw RuntimeError("pod \(pod.uuid): the image tree \(tree) is gone") }
+            spec.overlayOptions = "lowerdir=\(tree),upperdir=\(pod.directory)/overlay/\(app.name)/upper,workdir=\(pod.directory)/overlay/\(app.name)/work"
+        } else {
+            spec.rootSource = pod.directory + "/apps/\(app.name)/copy"
+        }
+        spec.arguments = app.app.exec
+        spec.environment = app.app.environment.map { "\($0.name)=\($0.value)" }
+        spec.workingDirectory = app.app.workingDirectory
+        spec.hostname = manifest.coreos.hostname
+        spec.uid = UInt32(app.app.user) ?? 0
+        spec.gid = UInt32(app.app.group) ?? 0
+        spec.newNetwork = manifest.coreos.network != "host"
+        spec.readOnlyRootfs = app.readOnlyRootFS
+        spec.capabilities = manifest.coreos.capabilities
+        spec.cgroupProcs = cgroups.procsFiles
+        for volume in manifest.volumes {
+            switch volume.kind {
+            case "host":
+                guard let source = volume.source else { throw RuntimeError("volume \(volume.name): kind=host needs source=") }
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
+                    throw RuntimeError("volume \(volume.name): \(source) does not exist")
+                }
+                spec.binds.append(.init(source: source, target: volume.target, readOnly: volume.readOnly ?? false, isDirectory: isDirectory.boolValue))
+            case "empty":
+                let directory = pod.directory + "/volumes/" + volume.name
+                try ImageStore.makeDirectories(directory)
+                spec.binds.append(.init(source: directory, target: volume.target, readOnly: volume.readOnly ?? false, isDirectory: true))
+            default:
+                throw RuntimeError("volume \(volume.name): unknown kind \(volume.kind) (host or empty)")
+            }
+        }
+        try images.writeAtomically(pod.directory + "/started", Array("\(ImageStore.now)\n".utf8))
+        let pid = try Stage1.spawn(spec)
+        try images.writeAtomically(pod.directory + "/pid", Array("\(pid)\n".utf8))
+        let status = Stage1.wait(pid)
+        try? images.writeAtomically(pod.directory + "/apps/\(app.name)/exit", Array("\(status)\n".utf8))
+        if status == 137 && cgroups.sawOutOfMemory {
+            try? images.writeAtomically(pod.directory + "/apps/\(app.name)/oom", [])
+        }
+        return status
+    }
+
+    /// `enter`: a command in the namespaces of a running pod.
+    public func enter(_ pod: Pod, command: [String], environment: [String]) throws(RuntimeError) -> Int32 {
+        guard pod.state == .run, PodStore.isAlive(pod), let pid = PodStore.readNumber(pod.directory + "/pid") else {
+            throw RuntimeError("pod \(pod.uuid) is not running")
+        }
+        // The app is the init's child: join its namespaces (the init's are the same).
+        var spec = Stage1Spec()
+        spec.joinPID = Int32(pid)
+        spec.arguments = command
+        spec.environment = environment
+        spec.capabilities = try pods.manifest(pod).coreos.capabilities
+        let child = try Stage1.spawn(spec)
+        return Stage1.wait(child)
+    }
+}
