@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# coreos run pods end to end (root): every image kind runs, exit codes (0, 42, 143 after
+# stop, 137 when the memory limit kills), enter, status and list, volumes, rkt's
+# environment precedence, users, read-only roots, capabilities; and gc leaves no mounts,
+# cgroups or files behind.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+. contrib/lib/common.sh
+
+ours="${COREOS_BINARY:-$(pwd)/.build/debug/coreos}"
+[ -x "$ours" ] || die "build first: $ours is missing"
+[ "$(id -u)" = 0 ] || die "needs root"
+images=/var/tmp/coreos-runtime-images
+Tests/Interop/tools/runtime-images.sh "$images" || die "building the test images failed"
+work="$(mktemp -d)"
+store="$work/store"
+background=()
+cleanup() {
+    for pid in "${background[@]}"; do kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done
+    "$ours" run --dir "$store" gc --grace-period=0s >/dev/null 2>&1
+    rm -rf "$work"
+}
+trap cleanup EXIT
+run() { "$ours" run --dir "$store" "$@"; }
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+mounts_before=$(wc -l </proc/self/mountinfo)
+
+for image in "$images/busybox.aci.gz" "oci:$images/oci:busybox" "docker-archive:$images/busybox-docker.tar"; do
+    out=$(run run --net=host "$image" --exec /bin/echo -- hello from "$image" 2>&1)
+    [ "$out" = "hello from $image" ] || fail "$image: $out"
+done
+run run --net=none "$images/busybox.aci" --exec /bin/sh -- -c 'exit 42'
+[ $? = 42 ] || fail "exit status 42 not passed through"
+run run --net=none "$images/busybox.aci" --exec /bin/false
+[ $? = 1 ] || fail "exit status 1 not passed through"
+run run --net=none "$images/busybox.aci" --exec /no/such/program 2>"$work/err"
+[ $? = 254 ] && grep -q 'no/such/program' "$work/err" || fail "a missing program is not a runtime error: $(cat "$work/err")"
+run run "$images/busybox.aci" 2>/dev/null
+[ $? = 254 ] || fail "--net=default should say it is not available yet"
+run run --bogus-flag "$images/busybox.aci" 2>/dev/null
+[ $? = 2 ] || fail "an unknown run flag is not a usage error"
+
+# Namespaces and confinement as the app sees them.
+out=$(run run --net=none --hostname=podhost "$images/busybox.aci" --exec /bin/sh -- -c \
+    'echo $(hostname) $$ $(ls /sys/class/net | tr "\n" " ")$(cat /proc/timer_list 2>&1 | wc -c) $( (echo x >/proc/sys/kernel/hostname) 2>&1 | grep -c Read-only)')
+[ "$out" = "podhost 2 lo 0 1" ] || fail "namespaces: '$out'"
+out=$(run run --net=none "$images/busybox.aci" --exec /bin/sh -- -c 'grep CapBnd /proc/self/status')
+[ "$out" = "CapBnd:	00000000a80425fb" ] || fail "default capabilities: $out"
+out=$(run run --net=none --caps-retain=CAP_NET_ADMIN,CAP_CHOWN "$images/busybox.aci" --exec /bin/sh -- -c 'grep CapEff /proc/self/status')
+[ "$out" = "CapEff:	0000000000001001" ] || fail "--caps-retain: $out"
+
+# Environment precedence, users, read-only root, volumes.
+echo 'A=file' >"$work/env"
+echo 'C=file' >>"$work/env"
+out=$(A=inherited D=inherited run run --net=host --inherit-env --set-env-file="$work/env" --set-env=A=setenv \
+    "$images/busybox.aci" --environment=C=app --user=nobody --exec /bin/sh -- -c 'echo $A $C $D $FROM_IMAGE $(id -u)')
+[ "$out" = "setenv app inherited aci 65534" ] || fail "environment/user: '$out'"
+mkdir -p "$work/vol"
+echo host-data >"$work/vol/in"
+out=$(run run --net=host --readonly-rootfs --volume=data,kind=host,source="$work/vol" --mount=volume=data,target=/data \
+    --volume=scratch,kind=empty --mount=volume=scratch,target=/scratch "$images/busybox.aci" --exec /bin/sh -- -c \
+    'cat /data/in; echo out >/data/out; echo s >/scratch/s && echo scratch-ok; touch /nope 2>/dev/null || echo ro-ok')
+[ "$out" = "$(printf 'host-data\nscratch-ok\nro-ok')" ] && [ "$(cat "$work/vol/out")" = out ] || fail "volumes/read-only root: '$out'"
+
+# Memory limit: the OOM killer's SIGKILL is the app's status.
+run run --net=host --memory=24M "$images/busybox.aci" --exec /bin/sh -- -c 'x=$(head -c 100000000 /dev/zero | tr "\0" a)'
+[ $? = 137 ] || fail "--memory did not end in 137"
+
+# A long-running pod: list, status, enter, stop.
+run run --net=none --uuid-file-save="$work/uuid" "$images/busybox.aci" --exec /bin/sleep -- 60 &
+background+=($!)
+for _ in $(seq 50); do [ -s "$work/uuid" ] && run status "$(cat "$work/uuid")" 2>/dev/null | grep -q '^pid=' && break; sleep 0.1; done
+uuid=$(cat "$work/uuid")
+run list --no-legend | grep -q "^${uuid:0:8} .*running" || fail "list does not show the running pod"
+run status "$uuid" | grep -q '^state=running$' || fail "status of a running pod"
+out=$(run enter "$uuid" /bin/sh -c 'echo $$ $(cat /proc/1/comm)')
+[ "$out" = "3 coreos-init" ] || fail "enter: '$out'"
+run stop "$uuid" >/dev/null || fail "stop"
+wait "${background[0]}"
+[ $? = 143 ] || fail "a stopped pod does not end in 143"
+run status --wait "$uuid" | grep -qx 'app-busybox=143' || fail "status after stop"
+
+# prepare + run-prepared, rm.
+prepared=$(run prepare --net=none "$images/busybox.aci" --exec /bin/true) || fail "prepare"
+run list --no-legend | grep -q "^${prepared:0:8} .*prepared" || fail "list does not show the prepared pod"
+run run-prepared "$prepared" || fail "run-prepared"
+run rm "$prepared" >/dev/null || fail "rm"
+[ ! -e "$store/pods/run/$prepared" ] || fail "rm left the pod directory"
+
+# gc leaves nothing: no pods, no mounts, no cgroups.
+run gc --grace-period=0s >/dev/null || fail "gc"
+left=$(find "$store/pods" -mindepth 2 | wc -l)
+[ "$left" = 0 ] || fail "gc left $left pod entries"
+[ "$(wc -l </proc/self/mountinfo)" = "$mounts_before" ] || fail "mounts leaked: $(grep "$store" /proc/self/mountinfo | head -3)"
+leaked=$(find /sys/fs/cgroup -maxdepth 6 -name 'coreos-pod-*' 2>/dev/null | wc -l)
+[ "$leaked" = 0 ] || fail "$leaked pod cgroups left"
+
+[ "$failures" = 0 ] || die "$failures runtime pod check(s) failed"
+echo "runtime pods: all checks passed"
