@@ -118,11 +118,13 @@ public final class ImageStore {
     }
 
     /// Writes a file whole or not at all (temporary file in the store, fsync, rename).
-    public func writeAtomically(_ path: String, _ bytes: [UInt8]) throws(RuntimeError) {
+    /// `durable: false` skips the fsync, for run-time state a crash makes moot anyway (a
+    /// pod's pid and start time).
+    public func writeAtomically(_ path: String, _ bytes: [UInt8], durable: Bool = true) throws(RuntimeError) {
         let temporary = temporaryPath("write")
         let descriptor = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else { throw RuntimeError("create \(temporary): \(String(cString: strerror(errno)))") }
-        let complete = bytes.withUnsafeBytes { Self.writeAll(descriptor, $0) } && fsync(descriptor) == 0
+        let complete = bytes.withUnsafeBytes { Self.writeAll(descriptor, $0) } && (!durable || fsync(descriptor) == 0)
         close(descriptor)
         guard complete, rename(temporary, path) == 0 else {
             unlink(temporary)

@@ -179,7 +179,7 @@ public final class PodRunner {
         let app = manifest.apps[0]
         let cgroups = try PodCgroups.create(uuid: pod.uuid, limits: manifest.coreos.limits)
         defer { cgroups.remove() }
-        try images.writeAtomically(pod.directory + "/cgroups", JSONCoding.encode(cgroups))
+        try images.writeAtomically(pod.directory + "/cgroups", JSONCoding.encode(cgroups), durable: false)
         var spec = Stage1Spec()
         spec.rootfs = pod.directory + "/rootfs/" + app.name
         if manifest.coreos.overlay {
@@ -216,11 +216,11 @@ public final class PodRunner {
                 throw RuntimeError("volume \(volume.name): unknown kind \(volume.kind) (host or empty)")
             }
         }
-        try images.writeAtomically(pod.directory + "/started", Array("\(ImageStore.now)\n".utf8))
+        try images.writeAtomically(pod.directory + "/started", Array("\(ImageStore.now)\n".utf8), durable: false)
         let pid = try Stage1.spawn(spec)
-        try images.writeAtomically(pod.directory + "/pid", Array("\(pid)\n".utf8))
+        try images.writeAtomically(pod.directory + "/pid", Array("\(pid)\n".utf8), durable: false)
         let status = Stage1.wait(pid)
-        try? images.writeAtomically(pod.directory + "/apps/\(app.name)/exit", Array("\(status)\n".utf8))
+        try? images.writeAtomically(pod.directory + "/apps/\(app.name)/exit", Array("\(status)\n".utf8), durable: false)
         if status == 137 && cgroups.sawOutOfMemory {
             try? images.writeAtomically(pod.directory + "/apps/\(app.name)/oom", [])
         }
