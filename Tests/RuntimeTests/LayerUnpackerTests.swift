@@ -29,7 +29,7 @@ final class UnpackScratch {
     func unpack(_ archives: [[UInt8]], policy: UnpackPolicy = UnpackPolicy()) throws -> [StreamDigests] {
         let unpacker = try LayerUnpacker(rootPath: root, policy: policy)
         return try archives.enumerated().map { index, bytes in
-            try unpacker.apply(TarStream(path: write(bytes, named: "layer\(index)")))
+            try unpacker.apply(TarStream(path: write(bytes, named: "layer\(index)"), sha512: true))
         }
     }
 

@@ -18,8 +18,9 @@ public struct StreamDigests: Sendable, Hashable {
     public var stored: String
     /// `sha256:<hex>` of the decompressed bytes (a layer's diff_id).
     public var uncompressed: String
-    /// `sha512-<hex>` of the decompressed bytes (an ACI's image ID, first 64 hex digits).
-    public var uncompressedSHA512: String
+    /// `sha512-<hex>` of the decompressed bytes (an ACI's image ID, first 64 hex digits);
+    /// nil unless asked for.
+    public var uncompressedSHA512: String?
     public var storedBytes: Int64
     public var uncompressedBytes: Int64
 }
@@ -54,7 +55,7 @@ public final class TarStream {
     private var tarReader: OpaquePointer?
     private var storedHash = SHA256()
     private var uncompressedHash = SHA256()
-    private var uncompressedHash512 = SHA512()
+    private var uncompressedHash512: SHA512?
     private var storedBytes: Int64 = 0
     private var uncompressedBytes: Int64 = 0
     private var inputBuffer = [UInt8](repeating: 0, count: 256 << 10)
@@ -64,11 +65,12 @@ public final class TarStream {
     /// Where the decompressed stream is copied as it is read (an ACI is stored uncompressed).
     private let teeDescriptor: Int32?
 
-    /// Reads the file at `path`; the decompressed stream is also written to `tee` when given.
-    public convenience init(path: String, tee: Int32? = nil) throws(RuntimeError) {
+    /// Reads the file at `path`; the decompressed stream is also written to `tee` when
+    /// given, and hashed with SHA-512 when `sha512` (an ACI's identity).
+    public convenience init(path: String, tee: Int32? = nil, sha512: Bool = false) throws(RuntimeError) {
         let descriptor = open(path, O_RDONLY | O_CLOEXEC)
         guard descriptor >= 0 else { throw RuntimeError("open \(path): \(String(cString: strerror(errno)))") }
-        try self.init(descriptor: descriptor, name: path, ownsDescriptor: true, tee: tee)
+        try self.init(descriptor: descriptor, name: path, ownsDescriptor: true, tee: tee, sha512: sha512)
     }
 
     /// A blob that need not be a tar (a manifest, a config): only `finish()` is meaningful.
@@ -81,10 +83,12 @@ public final class TarStream {
     private let rawOnly: Bool
 
     public init(
-        descriptor: Int32, name: String, ownsDescriptor: Bool = false, rawOnly: Bool = false, tee: Int32? = nil
+        descriptor: Int32, name: String, ownsDescriptor: Bool = false, rawOnly: Bool = false, tee: Int32? = nil,
+        sha512: Bool = false
     ) throws(RuntimeError) {
         self.rawOnly = rawOnly
         self.teeDescriptor = tee
+        self.uncompressedHash512 = sha512 ? SHA512() : nil
         self.descriptor = descriptor
         self.ownsDescriptor = ownsDescriptor
         self.name = name
@@ -188,7 +192,7 @@ public final class TarStream {
             }
         }
         uncompressedHash.update(bufferPointer: bytes)
-        uncompressedHash512.update(bufferPointer: bytes)
+        uncompressedHash512?.update(bufferPointer: bytes)
         uncompressedBytes += Int64(size)
         buffer?.pointee = block
         return size
@@ -277,7 +281,7 @@ public final class TarStream {
         }
         return StreamDigests(
             stored: "sha256:" + Self.hex(storedHash.finalize()), uncompressed: "sha256:" + Self.hex(uncompressedHash.finalize()),
-            uncompressedSHA512: "sha512-" + Self.hex(uncompressedHash512.finalize()), storedBytes: storedBytes,
+            uncompressedSHA512: uncompressedHash512.map { "sha512-" + Self.hex($0.finalize()) }, storedBytes: storedBytes,
             uncompressedBytes: uncompressedBytes)
     }
 

@@ -91,7 +91,7 @@ extension ImageStore {
             if !closed { close(output) }
             unlink(temporary)
         }
-        let stream = try TarStream(path: path, tee: output)
+        let stream = try TarStream(path: path, tee: output, sha512: true)
         var manifestBytes: [UInt8]?
         while let entry = try stream.nextEntry() {
             guard let parts = try LayerUnpacker.components(of: entry.path) else { continue }
@@ -114,7 +114,7 @@ extension ImageStore {
         guard fsync(output) == 0 else { throw RuntimeError("fsync \(temporary): \(String(cString: strerror(errno)))") }
         close(output)
         closed = true
-        let full = String(digests.uncompressedSHA512.dropFirst(7))
+        let full = String((digests.uncompressedSHA512 ?? "").dropFirst(7))
         guard rename(temporary, blobPath(full)) == 0 else {
             throw RuntimeError("rename into the store: \(String(cString: strerror(errno)))")
         }

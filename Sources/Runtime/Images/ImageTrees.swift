@@ -35,7 +35,7 @@ extension ImageStore {
         switch record.kind {
         case .aci:
             guard let blob = record.blob else { throw RuntimeError("image \(record.id) has no blob") }
-            let digests = try unpacker.apply(TarStream(path: blobPath(blob)), stripPrefix: "rootfs")
+            let digests = try unpacker.apply(TarStream(path: blobPath(blob), sha512: true), stripPrefix: "rootfs")
             guard digests.uncompressedSHA512 == "sha512-" + blob else {
                 throw RuntimeError("image \(record.id): the stored ACI no longer matches its digest")
             }
@@ -87,7 +87,7 @@ extension ImageStore {
         switch record.kind {
         case .aci:
             guard let blob = record.blob else { throw RuntimeError("image \(record.id) has no blob") }
-            let stream = try TarStream(path: blobPath(blob))
+            let stream = try TarStream(path: blobPath(blob), sha512: true)
             while try stream.nextEntry() != nil {}
             guard try stream.finish().uncompressedSHA512 == "sha512-" + blob else {
                 throw RuntimeError("image \(record.id): blob \(blob) does not match its digest")
