@@ -46,9 +46,17 @@ public final class DurableLog: @unchecked Sendable {
         let lockPath = path + "/LOCK"
         let lock = Glibc.open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lock >= 0 else { throw .system(lockPath, "open") }
-        guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
-            close(lock)
-            throw StorageError(path, "data directory is in use by another process (lock held on \(lockPath))")
+        // A lock can be held for a moment after its owner let go: a child being spawned
+        // holds copies of our descriptors until it execs, and a closing log's last
+        // reference may still be on its writer thread. Only a lock that stays is refused.
+        var attempts = 0
+        while flock(lock, LOCK_EX | LOCK_NB) != 0 {
+            attempts += 1
+            guard errno == EWOULDBLOCK || errno == EINTR, attempts < 100 else {
+                close(lock)
+                throw StorageError(path, "data directory is in use by another process (lock held on \(lockPath))")
+            }
+            usleep(10_000)
         }
         do throws(StorageError) {
             try checkVersion(path)
