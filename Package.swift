@@ -46,7 +46,10 @@ let package = Package(
         .target(name: "CLI", swiftSettings: strictSettings),
         .target(
             name: "Runtime",
-            dependencies: ["CArchive", "CDynamicLibraries", "CLinux", "Platform", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: [
+                "CArchive", "CDynamicLibraries", "CLinux", "Platform", "EtcdClient",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: strictSettings),
         .target(
             name: "CloudInit",

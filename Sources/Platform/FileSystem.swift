@@ -11,16 +11,27 @@ public enum FileSystem {
     public static func entryType(atPath path: String) -> FileType? {
         var info = stat()
         guard lstat(path, &info) == 0 else { return nil }
-        switch info.st_mode & S_IFMT {
-        case S_IFREG: return .regular
-        case S_IFDIR: return .directory
-        case S_IFLNK: return .symbolicLink
-        default: return .other
+        return type(of: info.st_mode)
+    }
+
+    static func type(of mode: mode_t) -> FileType {
+        switch mode & S_IFMT {
+        case S_IFREG: .regular
+        case S_IFDIR: .directory
+        case S_IFLNK: .symbolicLink
+        default: .other
         }
     }
 }
 
 extension FileSystem {
+    /// The type of `name` inside the directory open as `directory` (links not followed).
+    public static func entryType(in directory: Int32, name: String) -> FileType? {
+        var info = stat()
+        guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return nil }
+        return type(of: info.st_mode)
+    }
+
     /// The names in the directory at `path` (without `.` and `..`); empty when unreadable.
     public static func entryNames(inDirectory path: String) -> [String] {
         guard let stream = opendir(path) else { return [] }

@@ -1,4 +1,5 @@
 import CLI
+import Glibc
 import Foundation
 import Runtime
 
@@ -23,6 +24,7 @@ enum RunCommand {
         // Global flags come before the command; each command parses the rest itself.
         var words = Array(argv.dropFirst())
         var directory = "/var/lib/coreos/rkt"
+        var fetchOptions = FetchOptions()
         while let word = words.first, word.hasPrefix("-") {
             words.removeFirst()
             let name = String(word.drop { $0 == "-" })
@@ -40,6 +42,19 @@ enum RunCommand {
                 value = words.removeFirst()
             }
             if key == "dir", let value { directory = value }
+            if key == "insecure-options", let value {
+                let known = ["none", "http", "image", "tls", "pubkey", "capabilities", "paths", "seccomp", "all-fetch", "all-run", "all"]
+                for option in value.split(separator: ",") where !known.contains(String(option)) {
+                    return usageError("unknown insecure option \(option)", io)
+                }
+                fetchOptions.insecureHTTP = value.split(separator: ",").contains { ["http", "all-fetch", "all"].contains($0) }
+            }
+        }
+        if isatty(2) != 0 {
+            fetchOptions.progress = { blob, have, total in
+                let text = "Downloading \(blob.prefix(19)): \(humanSize(have)) / \(humanSize(total))"
+                FileDescriptorSink(descriptor: 2).write("\r" + text + (have >= total ? "\n" : ""))
+            }
         }
         guard let command = words.first else {
             io.error.write(usage)
@@ -50,10 +65,11 @@ enum RunCommand {
             let store = try ImageStore(directory: directory)
             switch command {
             case "fetch":
+                if let policy = operands.first(where: { $0.hasPrefix("--pull-policy=") }) { fetchOptions.pullPolicy = String(policy.dropFirst(14)) }
                 let images = operands.filter { !$0.hasPrefix("--") }
                 guard !images.isEmpty else { return usageError("fetch: at least one image is required", io) }
                 for operand in images {
-                    io.output.line(try store.fetch(ImageReference(parsing: operand)).id)
+                    io.output.line(try await store.fetch(ImageReference(parsing: operand), options: fetchOptions).id)
                 }
                 return ExitStatus.success
             case "image":
@@ -68,7 +84,7 @@ enum RunCommand {
                 io.output.write(usage)
                 return ExitStatus.success
             default:
-                return try RunPodCommands.run(command, operands, images: store, io: io)
+                return try await RunPodCommands.run(command, operands, images: store, fetch: fetchOptions, io: io)
             }
         } catch {
             io.error.line("run: \(error)")

@@ -17,6 +17,8 @@ enum RunPodCommands {
         var uuidFile: String?
         var quiet = false
         var mounts: [(volume: String, target: String)] = []
+        var insecureHTTP = false
+        var pullPolicy = "new"
         var volumes: [String: PodManifest.Volume] = [:]
     }
 
@@ -104,7 +106,10 @@ enum RunPodCommands {
         case "caps-retain": result.options.capsRetain = try Capabilities.parse(value)
         case "caps-remove": result.options.capsRemove = try Capabilities.parse(value)
         case "uuid-file-save": result.uuidFile = value
-        case "pull-policy", "insecure-options": break
+        case "pull-policy":
+            guard ["new", "update", "never"].contains(value) else { throw RuntimeError("--pull-policy: new, update or never") }
+            result.pullPolicy = value
+        case "insecure-options": result.insecureHTTP = value.split(separator: ",").contains { ["http", "all-fetch", "all"].contains($0) }
         case "set-env": result.options.setEnvironment.append(try pair(value))
         case "set-env-file":
             guard let text = try? String(contentsOfFile: value, encoding: .utf8) else { throw RuntimeError("--set-env-file: cannot read \(value)") }
@@ -149,7 +154,9 @@ enum RunPodCommands {
         }
     }
 
-    static func run(_ command: String, _ words: [String], images: ImageStore, io: StandardStreams) throws(RuntimeError) -> Int32 {
+    static func run(
+        _ command: String, _ words: [String], images: ImageStore, fetch: FetchOptions, io: StandardStreams
+    ) async throws(RuntimeError) -> Int32 {
         let pods = try PodStore(directory: images.directory)
         let runner = PodRunner(images: images, pods: pods)
         switch command {
@@ -160,7 +167,10 @@ enum RunPodCommands {
             } catch {
                 return RunCommand.usageError(error.message, io)
             }
-            let pod = try runner.prepare(arguments.options)
+            var fetch = fetch
+            fetch.pullPolicy = arguments.pullPolicy
+            if arguments.insecureHTTP { fetch.insecureHTTP = true }
+            let pod = try await runner.prepare(arguments.options, fetch: fetch)
             if let file = arguments.uuidFile, !FileManager.default.createFile(atPath: file, contents: Data((pod.uuid + "\n").utf8)) {
                 throw RuntimeError("--uuid-file-save: cannot write \(file)")
             }

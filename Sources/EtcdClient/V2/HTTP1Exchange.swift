@@ -87,7 +87,8 @@ public enum HTTP1Exchange {
     public static func perform(
         _ method: String, url: HTTPURL, pathAndQuery: String, headers: [(String, String)] = [],
         body: [UInt8]? = nil, tls: EtcdTLSConfiguration? = nil, dialTimeout: Duration = .seconds(30),
-        headerTimeout: Duration? = nil
+        headerTimeout: Duration? = nil, maxBodyBytes: Int = 64 << 20,
+        bodySink: (@Sendable ([UInt8]) -> Bool)? = nil
     ) async throws(HTTP1Failure) -> HTTP1Response {
         let group = MultiThreadedEventLoopGroup.singleton
         let loop = group.next()
@@ -115,7 +116,7 @@ public enum HTTP1Exchange {
                     }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
                     try channel.pipeline.syncOperations.addHandler(
-                        ResponseCollector(head: headPromise, done: donePromise))
+                        ResponseCollector(head: headPromise, done: donePromise, maxBodyBytes: maxBodyBytes, bodySink: bodySink))
                 }
             }
         let channel: any Channel
@@ -200,10 +201,18 @@ private final class ResponseCollector: ChannelInboundHandler, RemovableChannelHa
     private let done: EventLoopPromise<HTTP1Response>
     private var response = HTTP1Response(status: 0, headers: [], body: [])
     private var finished = false
+    private let maxBodyBytes: Int
+    /// Takes the body as it arrives instead of collecting it (downloads); false aborts.
+    private let bodySink: (@Sendable ([UInt8]) -> Bool)?
 
-    init(head: EventLoopPromise<Void>, done: EventLoopPromise<HTTP1Response>) {
+    init(
+        head: EventLoopPromise<Void>, done: EventLoopPromise<HTTP1Response>, maxBodyBytes: Int,
+        bodySink: (@Sendable ([UInt8]) -> Bool)?
+    ) {
         self.head = head
         self.done = done
+        self.maxBodyBytes = maxBodyBytes
+        self.bodySink = bodySink
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -213,7 +222,21 @@ private final class ResponseCollector: ChannelInboundHandler, RemovableChannelHa
             response.headers = responseHead.headers.map { (name: $0.name, value: $0.value) }
             head.succeed()
         case .body(var buffer):
-            if let bytes = buffer.readBytes(length: buffer.readableBytes) { response.body.append(contentsOf: bytes) }
+            guard let bytes = buffer.readBytes(length: buffer.readableBytes) else { return }
+            // Only successful responses stream; an error's body is small and wanted whole.
+            if let bodySink, (200..<300).contains(response.status) {
+                if !bodySink(bytes) {
+                    fail(HTTP1Failure.transport("download aborted"))
+                    context.close(promise: nil)
+                }
+                return
+            }
+            guard response.body.count + bytes.count <= maxBodyBytes else {
+                fail(HTTP1Failure.transport("response body larger than \(maxBodyBytes) bytes"))
+                context.close(promise: nil)
+                return
+            }
+            response.body.append(contentsOf: bytes)
         case .end:
             finished = true
             done.succeed(response)

@@ -52,9 +52,34 @@ public enum ImageReference: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// How images are fetched from the network.
+public struct FetchOptions: Sendable {
+    /// Plain HTTP registries (rkt's `--insecure-options=http`).
+    public var insecureHTTP = false
+    /// Called with (blob, bytes so far, total) while blobs download.
+    public var progress: (@Sendable (String, Int64, Int64) -> Void)?
+    /// rkt's `--pull-policy`: `new` uses a stored copy when there is one (run's default),
+    /// `update` asks the registry again (fetch's default), `never` only uses the store.
+    public var pullPolicy = "update"
+
+    public init() {}
+}
+
 extension ImageStore {
     /// The image `reference` names, imported first when it is not a stored name.
-    public func fetch(_ reference: ImageReference) throws(RuntimeError) -> ImageRecord {
+    public func fetch(_ reference: ImageReference, options: FetchOptions = FetchOptions()) async throws(RuntimeError) -> ImageRecord {
+        if case .registry(let name) = reference {
+            let parsed = try RegistryReference(parsing: name)
+            if options.pullPolicy != "update", let stored = records().last(where: { $0.source == "docker://\(parsed)" }) {
+                return stored
+            }
+            guard options.pullPolicy != "never" else { throw RuntimeError("docker://\(parsed) is not in the store and --pull-policy=never") }
+            return try await importFromRegistry(RegistryClient(reference: parsed, insecureHTTP: options.insecureHTTP, progress: options.progress))
+        }
+        return try fetchLocal(reference)
+    }
+
+    func fetchLocal(_ reference: ImageReference) throws(RuntimeError) -> ImageRecord {
         switch reference {
         case .stored(let name): return try resolve(name)
         case .aciFile(let path): return try locked { () throws(RuntimeError) in try importACI(path: path) }
@@ -63,7 +88,7 @@ extension ImageStore {
         case .dockerArchive(let file, let tag):
             return try locked { () throws(RuntimeError) in try importDockerArchive(file: file, tag: tag) }
         case .registry(let name):
-            throw RuntimeError("docker://\(name): registry pulls are not implemented yet; use `skopeo copy docker://… oci:DIR` and oci:DIR")
+            throw RuntimeError("docker://\(name) needs the network")
         case .aciURL(let url):
             throw RuntimeError("\(url): downloading ACIs is not implemented yet; fetch the file and use its path")
         }
@@ -123,6 +148,40 @@ extension ImageStore {
             ImageRecord(
                 id: "sha512-" + full.prefix(64), kind: .aci, name: manifest.name, version: manifest.label("version") ?? "",
                 blob: full, manifest: nil, importTime: now, lastUsed: now, size: digests.uncompressedBytes, source: path))
+    }
+
+    // MARK: registry
+
+    /// A Docker Registry v2 image: manifest (lists resolved for this machine), config and
+    /// layers into `blobs/sha256`, each checked against its digest. Partial downloads stay
+    /// in `tmp/partial-<digest>` and are resumed by the next fetch.
+    func importFromRegistry(_ client: RegistryClient) async throws(RuntimeError) -> ImageRecord {
+        let (manifestBytes, manifestDigest) = try await client.manifest()
+        let manifest = try JSONCoding.decode(OCIManifest.self, from: manifestBytes, what: "\(client.reference) manifest")
+        var size = Int64(manifestBytes.count)
+        for blob in [manifest.config] + manifest.layers {
+            size += blob.size
+            guard !FileManager.default.fileExists(atPath: blobPath(blob.digest)) else { continue }
+            guard blob.digest.hasPrefix("sha256:"), blob.digest.count == 71, blob.digest.dropFirst(7).allSatisfy(\.isHexDigit) else {
+                throw RuntimeError("\(client.reference): unsupported digest \(blob.digest)")
+            }
+            let partial = directory + "/tmp/partial-" + blob.digest.dropFirst(7)
+            try await client.download(blob, to: partial)
+            guard rename(partial, blobPath(blob.digest)) == 0 else {
+                throw RuntimeError("rename into the store: \(String(cString: strerror(errno)))")
+            }
+        }
+        _ = try JSONCoding.decode(OCIImageConfig.self, from: try readBlob(manifest.config.digest), what: "config \(manifest.config.digest)")
+        return try locked { () throws(RuntimeError) -> ImageRecord in
+            guard try ingestBytes(manifestBytes) == manifestDigest else { throw RuntimeError("\(client.reference): manifest digest changed") }
+            let reference = client.reference
+            let now = Self.now
+            let name = reference.registry == "registry-1.docker.io" ? "docker.io/" + reference.repository : reference.registry + "/" + reference.repository
+            return try keep(
+                ImageRecord(
+                    id: manifestDigest, kind: .oci, name: name, version: reference.reference, blob: nil, manifest: manifestDigest,
+                    importTime: now, lastUsed: now, size: size, source: "docker://\(reference)"))
+        }
     }
 
     // MARK: OCI layout

@@ -35,7 +35,7 @@ public final class PodRunner {
 
     /// Fetches and renders the images, resolves each app and writes the pod; returns it in
     /// the `prepared` state.
-    public func prepare(_ options: PodOptions) throws(RuntimeError) -> Pod {
+    public func prepare(_ options: PodOptions, fetch: FetchOptions = FetchOptions()) async throws(RuntimeError) -> Pod {
         guard !options.apps.isEmpty else { throw RuntimeError("at least one image is required") }
         guard options.apps.count == 1 else {
             throw RuntimeError("pods of several apps are not supported yet; run one image per pod")
@@ -54,7 +54,7 @@ public final class PodRunner {
         do throws(RuntimeError) {
             var apps: [PodManifest.App] = []
             for request in options.apps {
-                let record = try images.fetch(ImageReference(parsing: request.image))
+                let record = try await images.fetch(ImageReference(parsing: request.image), options: fetch)
                 let tree = try images.render(record)
                 apps.append(try resolveApp(request, record: record, rootfs: tree, options: options))
                 let name = apps[apps.count - 1].name

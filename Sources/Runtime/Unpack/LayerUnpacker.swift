@@ -134,9 +134,8 @@ public final class LayerUnpacker {
 
     /// Removes `name` in `directory`, recursively, without following symbolic links.
     func removeTree(_ directory: Int32, _ name: String) throws(RuntimeError) {
-        var info = stat()
-        guard fstatat(directory, name, &info, AT_SYMLINK_NOFOLLOW) == 0 else { return }
-        if info.st_mode & S_IFMT == S_IFDIR {
+        guard let type = FileSystem.entryType(in: directory, name: name) else { return }
+        if type == .directory {
             let child = openat(directory, name, coreos_o_path | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
             if child >= 0 {
                 for entry in FileSystem.entryNames(inDirectoryDescriptor: child) { try removeTree(child, entry) }
@@ -152,9 +151,9 @@ public final class LayerUnpacker {
         _ entry: ArchiveEntry, name: String, parent: Int32, parts: [String], stream: TarStream, stripPrefix: String?
     ) throws(RuntimeError) {
         let path = parts.joined(separator: "/")
-        var existing = stat()
-        let exists = fstatat(parent, name, &existing, AT_SYMLINK_NOFOLLOW) == 0
-        let existingIsDirectory = exists && existing.st_mode & S_IFMT == S_IFDIR
+        let existingType = FileSystem.entryType(in: parent, name: name)
+        let exists = existingType != nil
+        let existingIsDirectory = existingType == .directory
         if exists && !(entry.kind == .directory && existingIsDirectory) { try removeTree(parent, name) }
         let owner = policy.preserveOwners ? (uid_t(truncatingIfNeeded: entry.uid), gid_t(truncatingIfNeeded: entry.gid)) : nil
         var times = [timespec(tv_sec: entry.mtimeSeconds, tv_nsec: entry.mtimeNanoseconds), timespec(tv_sec: entry.mtimeSeconds, tv_nsec: entry.mtimeNanoseconds)]
