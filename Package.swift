@@ -47,7 +47,7 @@ let package = Package(
         .target(
             name: "Runtime",
             dependencies: [
-                "CArchive", "CDynamicLibraries", "CLinux", "Platform", "EtcdClient",
+                "CArchive", "CDynamicLibraries", "CLinux", "Platform", "Net", "EtcdClient",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strictSettings),

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "CStage1.h"
+#include "CLinux.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -225,6 +225,15 @@ static int child_main(void *argument) {
         finish_and_exec(spec, error_fd);
     }
 
+    if (spec->net_interface) {
+        errno = -coreos_netlink_set_link(spec->net_interface, "eth0", NULL, 1, spec->net_mtu);
+        if (errno) fail(error_fd, "configure eth0");
+        errno = -coreos_netlink_add_address("eth0", spec->net_address, 4, spec->net_prefix);
+        if (errno) fail(error_fd, "address of eth0");
+        errno = -coreos_netlink_add_default_route(spec->net_gateway, 4);
+        if (errno) fail(error_fd, "default route");
+    }
+
     char path[4096];
     const char *root = spec->rootfs;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(error_fd, "make / private");
@@ -320,6 +329,18 @@ pid_t coreos_stage1_spawn(const struct coreos_stage1_spec *spec, char *error, si
     for (size_t i = 0; i < spec->cgroup_count; i++) {
         if (write_file(spec->cgroup_procs[i], pid_text) != 0) {
             snprintf(error, error_size, "join cgroup %s: %s", spec->cgroup_procs[i], strerror(errno));
+            kill(pid, SIGKILL);
+            close(go[1]);
+            close(errors[0]);
+            waitpid(pid, NULL, 0);
+            munmap(stack, stack_size);
+            return -1;
+        }
+    }
+    if (spec->before_start) {
+        int status = spec->before_start(pid, spec->before_start_context);
+        if (status != 0) {
+            snprintf(error, error_size, "network: %s", strerror(status));
             kill(pid, SIGKILL);
             close(go[1]);
             close(errors[0]);

@@ -36,8 +36,8 @@ run run --net=none "$images/busybox.aci" --exec /bin/false
 [ $? = 1 ] || fail "exit status 1 not passed through"
 run run --net=none "$images/busybox.aci" --exec /no/such/program 2>"$work/err"
 [ $? = 254 ] && grep -q 'no/such/program' "$work/err" || fail "a missing program is not a runtime error: $(cat "$work/err")"
-run run "$images/busybox.aci" 2>/dev/null
-[ $? = 254 ] || fail "--net=default should say it is not available yet"
+run run --net=nonsense "$images/busybox.aci" 2>/dev/null
+[ $? = 254 ] || fail "an unknown network is not refused"
 run run --bogus-flag "$images/busybox.aci" 2>/dev/null
 [ $? = 2 ] || fail "an unknown run flag is not a usage error"
 

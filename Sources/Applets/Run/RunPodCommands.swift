@@ -9,6 +9,7 @@ enum RunPodCommands {
     static let valueFlags: Set<String> = [
         "net", "hostname", "memory", "cpu", "set-env", "set-env-file", "volume", "mount", "caps-retain", "caps-remove",
         "uuid-file-save", "name", "exec", "user", "group", "working-dir", "environment", "pull-policy", "insecure-options",
+        "dns", "hosts-entry",
     ]
     static let booleanFlags: Set<String> = ["inherit-env", "no-overlay", "readonly-rootfs", "interactive", "quiet", "q"]
 
@@ -106,6 +107,10 @@ enum RunPodCommands {
         case "caps-retain": result.options.capsRetain = try Capabilities.parse(value)
         case "caps-remove": result.options.capsRemove = try Capabilities.parse(value)
         case "uuid-file-save": result.uuidFile = value
+        case "dns": result.options.dns.append(value)
+        case "hosts-entry":
+            let (address, host) = try pair(value)
+            result.options.hostsEntries.append((address, host))
         case "pull-policy":
             guard ["new", "update", "never"].contains(value) else { throw RuntimeError("--pull-policy: new, update or never") }
             result.pullPolicy = value
@@ -281,7 +286,7 @@ enum RunPodCommands {
             for app in manifest?.apps ?? [] {
                 rows.append([
                     full ? pod.uuid : String(pod.uuid.prefix(8)), app.name, app.image.name, state, isoTime(created), isoTime(started),
-                    manifest?.coreos.network ?? "",
+                    pods.network(pod)?.summary ?? manifest?.coreos.network ?? "",
                 ])
             }
             var object: [String: Any] = ["name": pod.uuid, "state": state, "app_names": manifest?.apps.map(\.name) ?? [], "networks": [String]()]
@@ -307,7 +312,8 @@ enum RunPodCommands {
         let manifest = try? pods.manifest(pod)
         var lines: [(String, String)] = [
             ("state", pod.state.shown(alive: alive)), ("created", isoTime(PodStore.timestamp(pod.manifestPath))),
-            ("started", isoTime(PodStore.timestamp(pod.directory + "/started"))), ("networks", ""),
+            ("started", isoTime(PodStore.timestamp(pod.directory + "/started"))),
+            ("networks", alive ? pods.network(pod)?.summary ?? "" : ""),
         ]
         if alive, pod.state == .run, let pid = PodStore.readNumber(pod.directory + "/pid") { lines.append(("pid", String(pid))) }
         let exited = pod.state == .run && !alive || pod.state == .exitedGarbage

@@ -68,6 +68,18 @@ unsigned long coreos_makedev(unsigned int major, unsigned int minor);
 /// fsetxattr(2) (sys/xattr.h is not in Swift's Glibc module).
 int coreos_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags);
 
+/// rtnetlink, with fixed buffers (callable from stage 1's child). Each returns 0 or -errno.
+/// A bridge (an existing one is fine).
+int coreos_netlink_create_bridge(const char *name, unsigned int mtu);
+/// A veth pair; the peer is created in the network namespace of `peer_pid` (0: ours).
+int coreos_netlink_create_veth(const char *name, const char *peer, int peer_pid, unsigned int mtu);
+/// Renames (`new_name`), enslaves (`master`), sets the MTU and/or brings a link up.
+int coreos_netlink_set_link(const char *name, const char *new_name, const char *master, int up, unsigned int mtu);
+int coreos_netlink_delete_link(const char *name);
+/// An IPv4 (length 4) or IPv6 (16) address with its prefix (an existing one is fine).
+int coreos_netlink_add_address(const char *name, const unsigned char *address, int length, int prefix);
+int coreos_netlink_add_default_route(const unsigned char *gateway, int length);
+
 /// Inflates a gzip stream (several concatenated members are read in turn, as gzip(1)
 /// does) into a malloc'ed buffer the caller frees. Stops with -2 as soon as the output
 /// would pass `limit` bytes, so a small bomb cannot take much memory.

@@ -56,6 +56,17 @@ struct coreos_stage1_spec {
     size_t cgroup_count;
     /// For `enter`: a PID whose namespaces are joined instead of creating new ones.
     pid_t join_pid;
+    /// Default networking: the veth end the parent put in our namespace (renamed eth0),
+    /// its IPv4 address and prefix, the gateway, the MTU. NULL interface: none.
+    const char *net_interface;
+    const unsigned char *net_address;
+    int net_prefix;
+    const unsigned char *net_gateway;
+    unsigned int net_mtu;
+    /// Called in the parent with the child's PID after it is in its cgroups and before it
+    /// runs (to give it its network); non-zero stops the start with that errno.
+    int (*before_start)(pid_t pid, void *context);
+    void *before_start_context;
     /// With join_pid: the directory (inside the pod) to chroot into; NULL for the pod root.
     const char *join_root;
 };

@@ -17,6 +17,10 @@ public struct PodOptions: Sendable {
     public var setEnvironment: [(String, String)] = []
     public var volumes: [PodManifest.Volume] = []
     public var processEnvironment: [String: String] = [:]
+    /// `--dns` servers (written to the pod's /etc/resolv.conf); `host` copies the host's.
+    public var dns: [String] = []
+    /// `--hosts-entry IP=HOSTNAME` lines for the pod's /etc/hosts.
+    public var hostsEntries: [(String, String)] = []
 
     public init() {}
 }
@@ -40,8 +44,8 @@ public final class PodRunner {
         guard options.apps.count == 1 else {
             throw RuntimeError("pods of several apps are not supported yet; run one image per pod")
         }
-        guard ["host", "none"].contains(options.network) else {
-            throw RuntimeError("--net=\(options.network): only --net=host and --net=none are available so far (the default bridge network is not implemented yet)")
+        guard ["host", "none", "default"].contains(options.network) else {
+            throw RuntimeError("--net=\(options.network): the networks are default, host and none")
         }
         let uuid = PodStore.newUUID()
         let embryo = pods.path(uuid, .embryo)
@@ -74,7 +78,8 @@ public final class PodRunner {
                 apps: apps, volumes: options.volumes,
                 coreos: .init(
                     network: options.network, hostname: options.hostname ?? "rkt-\(uuid)", limits: options.limits,
-                    capabilities: capabilities, overlay: options.overlay))
+                    capabilities: capabilities, overlay: options.overlay, dns: options.dns,
+                    hostsEntries: options.hostsEntries.map { PodManifest.NameValue(name: $0.0, value: $0.1) }))
             try images.writeAtomically(pod.manifestPath, JSONCoding.encode(manifest, pretty: true))
             guard let prepared = try pods.move(pod, to: .prepared) else { throw RuntimeError("pod \(uuid) vanished while preparing") }
             pod = prepared
@@ -199,6 +204,30 @@ public final class PodRunner {
         spec.readOnlyRootfs = app.readOnlyRootFS
         spec.capabilities = manifest.coreos.capabilities
         spec.cgroupProcs = cgroups.procsFiles
+        if manifest.coreos.network == "default" {
+            let network = try PodNetworking.allocate(store: images.directory, uuid: pod.uuid)
+            try images.writeAtomically(pod.directory + "/net", JSONCoding.encode(network), durable: false)
+            try PodNetworking.prepareHost(network)
+            spec.network = network
+        }
+        defer { if spec.network != nil { PodNetworking.release(store: images.directory, uuid: pod.uuid) } }
+        // /etc/hosts always (the pod's name resolves), /etc/resolv.conf when there is a
+        // network to resolve on: --dns servers, else the host's.
+        var hosts = "127.0.0.1\tlocalhost \(manifest.coreos.hostname)\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+        for entry in manifest.coreos.hostsEntries ?? [] { hosts += "\(entry.name)\t\(entry.value)\n" }
+        try images.writeAtomically(pod.directory + "/hosts", Array(hosts.utf8), durable: false)
+        spec.binds.append(.init(source: pod.directory + "/hosts", target: "/etc/hosts", readOnly: false, isDirectory: false))
+        let servers = manifest.coreos.dns ?? []
+        if manifest.coreos.network != "none" || !servers.isEmpty {
+            var resolv = ""
+            if servers.isEmpty || servers == ["host"] {
+                resolv = (try? String(contentsOfFile: "/etc/resolv.conf", encoding: .utf8)) ?? ""
+            } else {
+                resolv = servers.map { "nameserver \($0)\n" }.joined()
+            }
+            try images.writeAtomically(pod.directory + "/resolv.conf", Array(resolv.utf8), durable: false)
+            spec.binds.append(.init(source: pod.directory + "/resolv.conf", target: "/etc/resolv.conf", readOnly: false, isDirectory: false))
+        }
         for volume in manifest.volumes {
             switch volume.kind {
             case "host":

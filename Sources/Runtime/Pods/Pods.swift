@@ -66,6 +66,8 @@ public struct PodManifest: Codable, Sendable, Hashable {
         public var limits: ResourceLimits
         public var capabilities: UInt64
         public var overlay: Bool
+        public var dns: [String]?
+        public var hostsEntries: [NameValue]?
     }
 
     public var acKind = "PodManifest"
@@ -185,8 +187,14 @@ public struct PodStore: Sendable {
         (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
     }
 
-    /// Removes a pod that nobody runs: its cgroups (if any are left) and its directory.
+    /// The pod's place on the default network, while it has one.
+    public func network(_ pod: Pod) -> PodNetwork? {
+        FileManager.default.contents(atPath: pod.directory + "/net").flatMap { try? JSONDecoder().decode(PodNetwork.self, from: $0) }
+    }
+
+    /// Removes a pod that nobody runs: its cgroups and addresses (if any are left) and its directory.
     public func destroy(_ pod: Pod) throws(RuntimeError) {
+        PodNetworking.release(store: String(directory.dropLast("/pods".count)), uuid: pod.uuid)
         if let data = FileManager.default.contents(atPath: pod.directory + "/cgroups"),
             let cgroups = try? JSONDecoder().decode(PodCgroups.self, from: data)
         {

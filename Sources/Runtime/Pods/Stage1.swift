@@ -1,5 +1,6 @@
 import CLinux
 import Glibc
+import Net
 
 /// What stage 1 needs to start one app: every path and string ready, so the C child only
 /// makes system calls.
@@ -42,8 +43,21 @@ public struct Stage1Spec: Sendable {
     public var cgroupProcs: [String] = []
     /// `enter`: join this PID's namespaces instead of making new ones.
     public var joinPID: Int32 = 0
+    /// The default network: the veth is made between clone and the app's start.
+    public var network: PodNetwork?
 
     public init() {}
+}
+
+/// The network to attach, handed through C as the callback's context.
+private final class AttachContext {
+    let network: PodNetwork
+    init(_ network: PodNetwork) { self.network = network }
+}
+
+private let attachNetwork: @convention(c) (pid_t, UnsafeMutableRawPointer?) -> Int32 = { pid, context in
+    guard let context else { return EINVAL }
+    return PodNetworking.attach(Unmanaged<AttachContext>.fromOpaque(context).takeUnretainedValue().network, pid: pid)
 }
 
 /// Capability names and rkt's default set.
@@ -127,7 +141,18 @@ public enum Stage1 {
         var namespaces = coreos_clone_new_mount() | coreos_clone_new_pid() | coreos_clone_new_uts() | coreos_clone_new_ipc()
         if spec.newNetwork { namespaces |= coreos_clone_new_net() }
         var error = [CChar](repeating: 0, count: 512)
-        let pid = binds.withUnsafeMutableBufferPointer { bindBuffer in
+        let attach = spec.network.map(AttachContext.init)
+        var address: [UInt8] = []
+        var gateway: [UInt8] = []
+        if let network = spec.network {
+            do {
+                address = try IPv4Address(parsing: network.address).octets
+                gateway = try IPv4Address(parsing: network.gateway).octets
+            } catch {
+                throw RuntimeError("network: \(error)")
+            }
+        }
+        let pid = withExtendedLifetime(attach) { binds.withUnsafeMutableBufferPointer { bindBuffer in
             groups.withUnsafeMutableBufferPointer { groupBuffer in
                 var c = coreos_stage1_spec()
                 c.rootfs = strings.make(spec.rootfs)
@@ -154,9 +179,22 @@ public enum Stage1 {
                 c.cgroup_procs = UnsafePointer(cgroups)
                 c.cgroup_count = spec.cgroupProcs.count
                 c.join_pid = spec.joinPID
-                return coreos_stage1_spawn(&c, &error, error.count)
+                return address.withUnsafeBufferPointer { addressBuffer in
+                    gateway.withUnsafeBufferPointer { gatewayBuffer in
+                        if let network = spec.network, let attach {
+                            c.net_interface = strings.make(network.podInterface)
+                            c.net_address = addressBuffer.baseAddress
+                            c.net_gateway = gatewayBuffer.baseAddress
+                            c.net_prefix = Int32(network.prefixLength)
+                            c.net_mtu = UInt32(network.mtu)
+                            c.before_start = attachNetwork
+                            c.before_start_context = Unmanaged.passUnretained(attach).toOpaque()
+                        }
+                        return coreos_stage1_spawn(&c, &error, error.count)
+                    }
+                }
             }
-        }
+        } }
         guard pid > 0 else {
             throw RuntimeError(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }

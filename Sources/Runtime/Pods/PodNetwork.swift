@@ -1,0 +1,130 @@
+import CLinux
+import Foundation
+import Glibc
+public import Net
+import Platform
+
+/// A pod's place on the default network: a veth pair, one end in the pod as `eth0`, the
+/// other on the `coreos0` bridge whose address is the pod's gateway.
+public struct PodNetwork: Codable, Sendable, Hashable {
+    public var subnet: String
+    public var address: String
+    public var gateway: String
+    public var prefixLength: Int
+    public var mtu: Int
+    public var hostInterface: String
+    public var podInterface: String
+
+    public static let bridge = "coreos0"
+    /// rkt's default network.
+    public static let defaultSubnet = "172.16.28.0/24"
+
+    /// `default:ip4=172.16.28.2`, as rkt's `list` and `status` show networks.
+    public var summary: String { "default:ip4=\(address)" }
+}
+
+/// Host-local address management and the host side of the default network.
+public enum PodNetworking {
+    /// flannel's lease for this host when flanneld runs here (`FLANNEL_SUBNET=10.5.72.1/24`
+    /// names the bridge address and the subnet; `FLANNEL_MTU`), so pods on different hosts
+    /// reach each other over the overlay; otherwise rkt's private default.
+    public static func subnet(environmentFile: String = "/run/flannel/subnet.env") throws(RuntimeError) -> (IPv4Network, IPv4Address, Int) {
+        if let text = try? String(contentsOfFile: environmentFile, encoding: .utf8) {
+            var values: [String: String] = [:]
+            for line in text.split(separator: "\n") {
+                let parts = line.split(separator: "=", maxSplits: 1).map { String($0).trimmingCharacters(in: .whitespaces) }
+                if parts.count == 2 { values[parts[0]] = parts[1] }
+            }
+            if let lease = values["FLANNEL_SUBNET"] {
+                do {
+                    let network = try IPv4Network(parsing: lease)
+                    let gateway = try IPv4Address(parsing: lease.split(separator: "/")[0])
+                    return (network, gateway, values["FLANNEL_MTU"].flatMap { Int($0) } ?? 1500)
+                } catch {
+                    throw RuntimeError("\(environmentFile): FLANNEL_SUBNET \(lease) is not an IPv4 network: \(error)")
+                }
+            }
+        }
+        do {
+            let network = try IPv4Network(parsing: PodNetwork.defaultSubnet)
+            return (network, IPv4Address(bits: network.address.bits + 1), 1500)
+        } catch {
+            throw RuntimeError("\(error)")
+        }
+    }
+
+    /// Takes the lowest free address of the subnet for pod `uuid`: a file per address in
+    /// `<store>/net/default/` made with O_EXCL, so concurrent starts cannot collide.
+    public static func allocate(store: String, uuid: String, environmentFile: String = "/run/flannel/subnet.env") throws(RuntimeError) -> PodNetwork {
+        let (network, gateway, mtu) = try subnet(environmentFile: environmentFile)
+        let directory = store + "/net/default"
+        try ImageStore.makeDirectories(directory)
+        let first = network.address.bits + 1
+        let last = network.lastAddress.bits - 1
+        guard first <= last else { throw RuntimeError("subnet \(network) has no room for pods") }
+        for bits in first...last where bits != gateway.bits {
+            let address = IPv4Address(bits: bits)
+            let path = directory + "/" + address.description
+            let descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else {
+                if errno == EEXIST { continue }
+                throw RuntimeError("allocate \(address): \(String(cString: strerror(errno)))")
+            }
+            _ = uuid.utf8CString.withUnsafeBufferPointer { write(descriptor, $0.baseAddress, $0.count - 1) }
+            close(descriptor)
+            let short = String(uuid.filter(\.isHexDigit).prefix(8))
+            return PodNetwork(
+                subnet: network.description, address: address.description, gateway: gateway.description,
+                prefixLength: network.prefixLength, mtu: mtu, hostInterface: "veth" + short, podInterface: "vpod" + short)
+        }
+        throw RuntimeError("no free address left in \(network)")
+    }
+
+    /// Gives back every address pod `uuid` holds.
+    public static func release(store: String, uuid: String) {
+        let directory = store + "/net/default"
+        for name in FileSystem.entryNames(inDirectory: directory) {
+            if (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) == uuid { unlink(directory + "/" + name) }
+        }
+    }
+
+    /// The bridge with the gateway address, forwarding on, and masquerading of traffic that
+    /// leaves the subnet (through iptables, idempotently).
+    public static func prepareHost(_ network: PodNetwork) throws(RuntimeError) {
+        var status = coreos_netlink_create_bridge(PodNetwork.bridge, UInt32(network.mtu))
+        guard status == 0 else { throw RuntimeError("create bridge \(PodNetwork.bridge): \(String(cString: strerror(-status)))") }
+        let gateway: IPv4Address
+        do {
+            gateway = try IPv4Address(parsing: network.gateway)
+        } catch {
+            throw RuntimeError("\(error)")
+        }
+        status = gateway.octets.withUnsafeBufferPointer { coreos_netlink_add_address(PodNetwork.bridge, $0.baseAddress, 4, Int32(network.prefixLength)) }
+        guard status == 0 else { throw RuntimeError("address \(network.gateway) on \(PodNetwork.bridge): \(String(cString: strerror(-status)))") }
+        status = coreos_netlink_set_link(PodNetwork.bridge, nil, nil, 1, 0)
+        guard status == 0 else { throw RuntimeError("bring \(PodNetwork.bridge) up: \(String(cString: strerror(-status)))") }
+        if let handle = FileHandle(forWritingAtPath: "/proc/sys/net/ipv4/ip_forward") {
+            try? handle.write(contentsOf: Data("1".utf8))
+            try? handle.close()
+        }
+        let rule = ["-t", "nat", "POSTROUTING", "-s", network.subnet, "!", "-d", network.subnet, "-j", "MASQUERADE", "-m", "comment", "--comment", "coreos run default network"]
+        if ChildProcess.run(["iptables", "-w"] + rule.prefix(2) + ["-C"] + rule.dropFirst(2))?.status != 0 {
+            guard let added = ChildProcess.run(["iptables", "-w"] + rule.prefix(2) + ["-A"] + rule.dropFirst(2)), added.status == 0 else {
+                throw RuntimeError("iptables: cannot add the masquerade rule for \(network.subnet) (is the iptables package installed?)")
+            }
+        }
+    }
+
+    /// Makes the veth pair with one end in the namespace of `pid` and the other on the
+    /// bridge; an errno on failure (called between clone and the child's start).
+    public static func attach(_ network: PodNetwork, pid: Int32) -> Int32 {
+        var status = coreos_netlink_create_veth(network.hostInterface, network.podInterface, pid, UInt32(network.mtu))
+        guard status == 0 else { return -status }
+        status = coreos_netlink_set_link(network.hostInterface, nil, PodNetwork.bridge, 1, 0)
+        guard status == 0 else {
+            _ = coreos_netlink_delete_link(network.hostInterface)
+            return -status
+        }
+        return 0
+    }
+}
