@@ -326,28 +326,28 @@ pid_t coreos_stage1_spawn(const struct coreos_stage1_spec *spec, char *error, si
     }
     char pid_text[32];
     snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
-    for (size_t i = 0; i < spec->cgroup_count; i++) {
+    int refused = 0;
+    for (size_t i = 0; i < spec->cgroup_count && !refused; i++) {
         if (write_file(spec->cgroup_procs[i], pid_text) != 0) {
             snprintf(error, error_size, "join cgroup %s: %s", spec->cgroup_procs[i], strerror(errno));
-            kill(pid, SIGKILL);
-            close(go[1]);
-            close(errors[0]);
-            waitpid(pid, NULL, 0);
-            munmap(stack, stack_size);
-            return -1;
+            refused = 1;
         }
     }
-    if (spec->before_start) {
+    if (!refused && spec->before_start) {
         int status = spec->before_start(pid, spec->before_start_context);
         if (status != 0) {
             snprintf(error, error_size, "network: %s", strerror(status));
-            kill(pid, SIGKILL);
-            close(go[1]);
-            close(errors[0]);
-            waitpid(pid, NULL, 0);
-            munmap(stack, stack_size);
-            return -1;
+            refused = 1;
         }
+    }
+    if (refused) {
+        // The child never ran anything of the app: it dies waiting for its start.
+        kill(pid, SIGKILL);
+        close(go[1]);
+        close(errors[0]);
+        waitpid(pid, NULL, 0);
+        munmap(stack, stack_size);
+        return -1;
     }
     char start = 1;
     ssize_t ignored = write(go[1], &start, 1);
