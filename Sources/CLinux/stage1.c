@@ -173,16 +173,34 @@ static void finish_and_exec(const struct coreos_stage1_spec *spec, int error_fd)
 // PID 1 of the pod: the app runs as its child, so it keeps the default signal actions
 // (PID 1 ignores signals it has no handler for); this loop forwards the stopping signals,
 // reaps every orphan, and exits with the app's status (128 + signal when it was killed).
+// PID 1 of the pod: the apps run as its children, so they keep the default signal
+// actions (PID 1 ignores signals it has no handler for); this loop forwards the stopping
+// signals to every app, reaps orphans, reports each app's status on `status_fd` as
+// "INDEX STATUS\n", and exits when the last app has: with the first failing app's status
+// (128 + signal when it was killed), else 0.
 static int pod_init(const struct coreos_stage1_spec *spec, int error_fd) {
-    sigset_t all, previous;
+    sigset_t all;
     sigfillset(&all);
-    sigprocmask(SIG_BLOCK, &all, &previous);
-    pid_t app = fork();
-    if (app < 0) fail(error_fd, "fork the app");
-    if (app == 0) finish_and_exec(spec, error_fd);
-    (void)previous;
+    sigprocmask(SIG_BLOCK, &all, NULL);
+    size_t count = 1 + spec->extra_app_count;
+    pid_t apps[64];
+    int running = 0;
+    for (size_t i = 0; i < count && i < 64; i++) {
+        const struct coreos_stage1_spec *app = i == 0 ? spec : spec->extra_apps[i - 1];
+        apps[i] = fork();
+        if (apps[i] < 0) fail(error_fd, "fork an app");
+        if (apps[i] == 0) {
+            if (spec->extra_app_count) {
+                if (chroot(app->rootfs) != 0) fail(error_fd, "chroot into the app");
+                if (chdir("/") != 0) fail(error_fd, "chdir /");
+            }
+            finish_and_exec(app, error_fd);
+        }
+        running++;
+    }
     close(error_fd);
     prctl(PR_SET_NAME, "coreos-init", 0, 0, 0);
+    int result = -1;
     for (;;) {
         siginfo_t info;
         int signal_number = sigwaitinfo(&all, &info);
@@ -191,13 +209,103 @@ static int pod_init(const struct coreos_stage1_spec *spec, int error_fd) {
             int status;
             pid_t reaped;
             while ((reaped = waitpid(-1, &status, WNOHANG)) > 0) {
-                if (reaped == app) _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+                for (size_t i = 0; i < count && i < 64; i++) {
+                    if (apps[i] != reaped) continue;
+                    int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+                    if (spec->status_fd >= 0) {
+                        char line[32];
+                        int length = snprintf(line, sizeof line, "%zu %d\n", i, code);
+                        ssize_t ignored = write(spec->status_fd, line, (size_t)length);
+                        (void)ignored;
+                    }
+                    if (result <= 0 && code != 0) result = code;
+                    if (result < 0) result = 0;
+                    apps[i] = 0;
+                    running--;
+                }
             }
+            if (running == 0) _exit(result < 0 ? 0 : result);
         } else if (signal_number == SIGTERM || signal_number == SIGINT || signal_number == SIGHUP ||
                    signal_number == SIGQUIT || signal_number == SIGUSR1 || signal_number == SIGUSR2 ||
                    signal_number == SIGWINCH) {
-            kill(app, signal_number);
+            for (size_t i = 0; i < count && i < 64; i++) {
+                if (apps[i] > 0) kill(apps[i], signal_number);
+            }
         }
+    }
+}
+
+// mkdir -p on a path in a fixed buffer.
+static void make_directories(char *path) {
+    for (char *p = path + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = 0;
+        mkdir(path, 0755);
+        *p = '/';
+    }
+    mkdir(path, 0755);
+}
+
+// Mounts an app's root at `root` (a path in the current mount tree) with /proc, /sys,
+// /dev and its binds.
+static void assemble_root(const struct coreos_stage1_spec *app, const char *root, int namespaces, int error_fd) {
+    char path[4096];
+    if (app->overlay_options) {
+        if (mount("overlay", root, "overlay", 0, app->overlay_options) != 0) fail(error_fd, "mount overlay");
+    } else if (mount(app->root_source, root, NULL, MS_BIND | MS_REC, NULL) != 0) {
+        fail(error_fd, "bind the root");
+    }
+    mkdir(in_root(path, sizeof path, root, "/proc"), 0555);
+    if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) fail(error_fd, "mount /proc");
+    mkdir(in_root(path, sizeof path, root, "/sys"), 0555);
+    int sys_flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
+    if (namespaces & CLONE_NEWNET) {
+        if (mount("sysfs", path, "sysfs", sys_flags, NULL) != 0) fail(error_fd, "mount /sys");
+    } else if (mount("/sys", path, NULL, MS_BIND | MS_REC, NULL) != 0 ||
+               mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | sys_flags, NULL) != 0) {
+        fail(error_fd, "bind /sys");
+    }
+    mkdir(in_root(path, sizeof path, root, "/dev"), 0755);
+    setup_dev(error_fd, root);
+    for (size_t i = 0; i < app->bind_count; i++) {
+        const struct coreos_bind *bind = &app->binds[i];
+        in_root(path, sizeof path, root, bind->target);
+        if (bind->is_directory) {
+            make_directories(path);
+        } else {
+            int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+            if (fd >= 0) close(fd);
+        }
+        if (mount(bind->source, path, NULL, MS_BIND | MS_REC, NULL) != 0) fail(error_fd, bind->target);
+        if (bind->read_only && mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0)
+            fail(error_fd, bind->target);
+    }
+}
+
+// Masked and read-only paths and the read-only root of an app whose root is `prefix` in
+// the pod's (already pivoted) tree: "" for a single app.
+static void confine(const struct coreos_stage1_spec *app, const char *prefix, int error_fd) {
+    char path[4096];
+    char null_device[4096];
+    in_root(null_device, sizeof null_device, prefix, "/dev/null");
+    for (size_t i = 0; i < app->masked_count; i++) {
+        struct stat info;
+        in_root(path, sizeof path, prefix, app->masked_paths[i]);
+        if (stat(path, &info) != 0) continue;
+        int status = S_ISDIR(info.st_mode) ? mount("tmpfs", path, "tmpfs", MS_RDONLY, "size=0")
+                                           : mount(null_device, path, NULL, MS_BIND, NULL);
+        if (status != 0) fail(error_fd, app->masked_paths[i]);
+    }
+    for (size_t i = 0; i < app->readonly_count; i++) {
+        in_root(path, sizeof path, prefix, app->readonly_paths[i]);
+        if (access(path, F_OK) != 0) continue;
+        if (mount(path, path, NULL, MS_BIND | MS_REC, NULL) != 0 ||
+            mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0)
+            fail(error_fd, app->readonly_paths[i]);
+    }
+    if (app->readonly_rootfs) {
+        const char *root = *prefix ? prefix : "/";
+        if (mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0) fail(error_fd, "read-only root");
     }
 }
 
@@ -222,6 +330,7 @@ static int child_main(void *argument) {
             _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
         }
         if (spec->join_root && chroot(spec->join_root) != 0) fail(error_fd, "chroot");
+        if (spec->join_root && chdir("/") != 0) fail(error_fd, "chdir /");
         finish_and_exec(spec, error_fd);
     }
 
@@ -234,60 +343,35 @@ static int child_main(void *argument) {
         if (errno) fail(error_fd, "default route");
     }
 
-    char path[4096];
-    const char *root = spec->rootfs;
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(error_fd, "make / private");
-    if (spec->overlay_options) {
-        if (mount("overlay", root, "overlay", 0, spec->overlay_options) != 0) fail(error_fd, "mount overlay");
-    } else if (mount(spec->root_source, root, NULL, MS_BIND | MS_REC, NULL) != 0) {
-        fail(error_fd, "bind the root");
-    }
-    mkdir(in_root(path, sizeof path, root, "/proc"), 0555);
-    if (mount("proc", path, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0) fail(error_fd, "mount /proc");
-    mkdir(in_root(path, sizeof path, root, "/sys"), 0555);
-    int sys_flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC;
-    if (spec->namespaces & CLONE_NEWNET) {
-        if (mount("sysfs", path, "sysfs", sys_flags, NULL) != 0) fail(error_fd, "mount /sys");
-    } else if (mount("/sys", path, NULL, MS_BIND | MS_REC, NULL) != 0 ||
-               mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | sys_flags, NULL) != 0) {
-        fail(error_fd, "bind /sys");
-    }
-    mkdir(in_root(path, sizeof path, root, "/dev"), 0755);
-    setup_dev(error_fd, root);
-    for (size_t i = 0; i < spec->bind_count; i++) {
-        const struct coreos_bind *bind = &spec->binds[i];
-        in_root(path, sizeof path, root, bind->target);
-        if (bind->is_directory) {
-            mkdir(path, 0755);
-        } else {
-            int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-            if (fd >= 0) close(fd);
+    if (spec->extra_app_count == 0) {
+        // One app: its root is the pod's root.
+        assemble_root(spec, spec->rootfs, spec->namespaces, error_fd);
+        if (chdir(spec->rootfs) != 0) fail(error_fd, "chdir to the root");
+    } else {
+        // Several: a tmpfs root with each app's tree under its `rootfs` path.
+        char path[4096];
+        if (mount("tmpfs", spec->pod_root, "tmpfs", MS_NOSUID | MS_NODEV, "mode=755,size=65536k") != 0)
+            fail(error_fd, "mount the pod root");
+        for (size_t i = 0; i <= spec->extra_app_count; i++) {
+            const struct coreos_stage1_spec *app = i == 0 ? spec : spec->extra_apps[i - 1];
+            in_root(path, sizeof path, spec->pod_root, app->rootfs);
+            make_directories(path);
+            assemble_root(app, path, spec->namespaces, error_fd);
         }
-        if (mount(bind->source, path, NULL, MS_BIND | MS_REC, NULL) != 0) fail(error_fd, bind->target);
-        if (bind->read_only && mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0)
-            fail(error_fd, bind->target);
+        if (chdir(spec->pod_root) != 0) fail(error_fd, "chdir to the pod root");
     }
-    if (chdir(root) != 0) fail(error_fd, "chdir to the root");
     if (syscall(SYS_pivot_root, ".", ".") != 0) fail(error_fd, "pivot_root");
     if (umount2(".", MNT_DETACH) != 0) fail(error_fd, "detach the old root");
     if (chdir("/") != 0) fail(error_fd, "chdir /");
-    for (size_t i = 0; i < spec->masked_count; i++) {
-        struct stat info;
-        const char *masked = spec->masked_paths[i];
-        if (stat(masked, &info) != 0) continue;
-        int status = S_ISDIR(info.st_mode) ? mount("tmpfs", masked, "tmpfs", MS_RDONLY, "size=0")
-                                           : mount("/dev/null", masked, NULL, MS_BIND, NULL);
-        if (status != 0) fail(error_fd, masked);
+    if (spec->extra_app_count == 0) {
+        confine(spec, "", error_fd);
+    } else {
+        for (size_t i = 0; i <= spec->extra_app_count; i++) {
+            const struct coreos_stage1_spec *app = i == 0 ? spec : spec->extra_apps[i - 1];
+            confine(app, app->rootfs, error_fd);
+        }
     }
-    for (size_t i = 0; i < spec->readonly_count; i++) {
-        const char *path_ro = spec->readonly_paths[i];
-        if (access(path_ro, F_OK) != 0) continue;
-        if (mount(path_ro, path_ro, NULL, MS_BIND | MS_REC, NULL) != 0 ||
-            mount(NULL, path_ro, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0)
-            fail(error_fd, path_ro);
-    }
-    if (spec->readonly_rootfs && mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) != 0)
-        fail(error_fd, "read-only root");
     if (spec->namespaces & CLONE_NEWNET) loopback_up(error_fd);
     if (!(spec->namespaces & CLONE_NEWPID)) finish_and_exec(spec, error_fd);
     return pod_init(spec, error_fd);

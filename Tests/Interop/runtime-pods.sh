@@ -81,6 +81,27 @@ wait "${background[0]}"
 [ $? = 143 ] || fail "a stopped pod does not end in 143"
 run status --wait "$uuid" | grep -qx 'app-busybox=143' || fail "status after stop"
 
+# Several apps in one pod: shared PID and network namespaces, their own trees, the first
+# failing status for the pod, every app's status in `status`, enter --app.
+out=$(run run --net=none --uuid-file-save="$work/multi" "$images/busybox.aci" --exec /bin/sh -- -c \
+        'echo from-aci | nc -l -p 7000 127.0.0.1; exit 3' \
+    --- "oci:$images/oci:busybox" --exec /bin/sh -- -c \
+        'sleep 0.5; grep -c from-aci /proc/2/cmdline; nc 127.0.0.1 7000 </dev/null; ls /etc/hostname 2>/dev/null | wc -l')
+status=$?
+[ "$status" = 3 ] || fail "a pod of two apps ended with $status, not the failing app's 3"
+[ "$out" = "$(printf '1\nfrom-aci\n0')" ] || fail "two apps: '$out'"
+multi=$(cat "$work/multi")
+run status "$multi" | grep -qx 'app-busybox=3' && run status "$multi" | grep -qx 'app-busybox-2=0' || fail "status of a two-app pod: $(run status "$multi")"
+run run --net=none --uuid-file-save="$work/multi2" "$images/busybox.aci" --exec /bin/sleep -- 30 --- "oci:$images/oci:base" --exec /bin/sleep -- 30 &
+background+=($!)
+for _ in $(seq 50); do [ -s "$work/multi2" ] && run status "$(cat "$work/multi2")" 2>/dev/null | grep -q '^pid=' && break; sleep 0.1; done
+out=$(run enter --app=base "$(cat "$work/multi2")" /bin/cat /etc/hostname)
+[ "$out" = image-hostname ] || fail "enter --app into the second app: '$out'"
+run enter "$(cat "$work/multi2")" /bin/true 2>/dev/null && fail "enter without --app into a two-app pod"
+run stop "$(cat "$work/multi2")" >/dev/null
+wait "${background[1]}"
+[ $? = 143 ] || fail "stopping a two-app pod"
+
 # prepare + run-prepared, rm.
 prepared=$(run prepare --net=none "$images/busybox.aci" --exec /bin/true) || fail "prepare"
 run list --no-legend | grep -q "^${prepared:0:8} .*prepared" || fail "list does not show the prepared pod"

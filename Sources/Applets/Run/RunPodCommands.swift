@@ -241,12 +241,20 @@ enum RunPodCommands {
             try collectGarbage(pods, grace: grace, expirePrepared: expire, io: io)
             return ExitStatus.success
         case "enter":
-            let operands = words.filter { !$0.hasPrefix("--app") }
+            var operands = words
+            var appName: String?
+            while let first = operands.first, first.hasPrefix("--app") {
+                operands.removeFirst()
+                if first.hasPrefix("--app=") {
+                    appName = String(first.dropFirst(6))
+                } else if !operands.isEmpty {
+                    appName = operands.removeFirst()
+                }
+            }
             guard let uuid = operands.first else { return RunCommand.usageError("enter: a UUID is required", io) }
             let pod = try pods.find(uuid)
             let command = operands.count > 1 ? Array(operands.dropFirst()) : ["/bin/sh"]
-            let app = try pods.manifest(pod).apps[0]
-            return try runner.enter(pod, command: command, environment: app.app.environment.map { "\($0.name)=\($0.value)" })
+            return try runner.enter(pod, app: appName, command: command)
         case "cat-manifest":
             guard let uuid = words.first(where: { !$0.hasPrefix("--") }) else { return RunCommand.usageError("cat-manifest: a UUID is required", io) }
             let pod = try pods.find(uuid)

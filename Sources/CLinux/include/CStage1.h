@@ -67,6 +67,14 @@ struct coreos_stage1_spec {
     /// runs (to give it its network); non-zero stops the start with that errno.
     int (*before_start)(pid_t pid, void *context);
     void *before_start_context;
+    /// Several apps: the others (each with its own root, argv, environment, user, binds,
+    /// confinement); `rootfs` of every app is then its path inside `pod_root`, a directory
+    /// that becomes the pod's tmpfs root, and each app is chrooted into its tree.
+    const struct coreos_stage1_spec *const *extra_apps;
+    size_t extra_app_count;
+    const char *pod_root;
+    /// Where the pod's init reports "INDEX STATUS\n" as apps end (-1: nowhere).
+    int status_fd;
     /// With join_pid: the directory (inside the pod) to chroot into; NULL for the pod root.
     const char *join_root;
 };

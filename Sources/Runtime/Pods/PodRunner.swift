@@ -41,9 +41,7 @@ public final class PodRunner {
     /// the `prepared` state.
     public func prepare(_ options: PodOptions, fetch: FetchOptions = FetchOptions()) async throws(RuntimeError) -> Pod {
         guard !options.apps.isEmpty else { throw RuntimeError("at least one image is required") }
-        guard options.apps.count == 1 else {
-            throw RuntimeError("pods of several apps are not supported yet; run one image per pod")
-        }
+        guard options.apps.count <= 64 else { throw RuntimeError("a pod holds at most 64 apps") }
         guard ["host", "none", "default"].contains(options.network) else {
             throw RuntimeError("--net=\(options.network): the networks are default, host and none")
         }
@@ -60,8 +58,16 @@ public final class PodRunner {
             for request in options.apps {
                 let record = try await images.fetch(ImageReference(parsing: request.image), options: fetch)
                 let tree = try images.render(record)
-                apps.append(try resolveApp(request, record: record, rootfs: tree, options: options))
-                let name = apps[apps.count - 1].name
+                var resolved = try resolveApp(request, record: record, rootfs: tree, options: options)
+                // Two apps from the same image get distinct names (busybox, busybox-2).
+                var suffix = 2
+                let base = resolved.name
+                while apps.contains(where: { $0.name == resolved.name }) {
+                    resolved.name = "\(base)-\(suffix)"
+                    suffix += 1
+                }
+                apps.append(resolved)
+                let name = resolved.name
                 for sub in ["/overlay/\(name)/upper", "/overlay/\(name)/work", "/rootfs/\(name)", "/apps/\(name)"] {
                     try ImageStore.makeDirectories(pod.directory + sub)
                 }
@@ -181,42 +187,73 @@ public final class PodRunner {
         // The lock descriptor stays open (and locked) until we exit: rkt's liveness rule.
         _ = lock
         let manifest = try pods.manifest(pod)
-        let app = manifest.apps[0]
         let cgroups = try PodCgroups.create(uuid: pod.uuid, limits: manifest.coreos.limits)
         defer { cgroups.remove() }
         try images.writeAtomically(pod.directory + "/cgroups", JSONCoding.encode(cgroups), durable: false)
-        var spec = Stage1Spec()
-        spec.rootfs = pod.directory + "/rootfs/" + app.name
-        if manifest.coreos.overlay {
-            let tree = (try? String(contentsOfFile: pod.directory + "/apps/\(app.name)/tree", encoding: .utf8)) ?? ""
-            guard FileManager.default.fileExists(atPath: tree) else { throw RuntimeError("pod \(pod.uuid): the image tree \(tree) is gone") }
-            spec.overlayOptions = "lowerdir=\(tree),upperdir=\(pod.directory)/overlay/\(app.name)/upper,workdir=\(pod.directory)/overlay/\(app.name)/work"
-        } else {
-            spec.rootSource = pod.directory + "/apps/\(app.name)/copy"
-        }
-        spec.arguments = app.app.exec
-        spec.environment = app.app.environment.map { "\($0.name)=\($0.value)" }
-        spec.workingDirectory = app.app.workingDirectory
-        spec.hostname = manifest.coreos.hostname
-        spec.uid = UInt32(app.app.user) ?? 0
-        spec.gid = UInt32(app.app.group) ?? 0
-        spec.newNetwork = manifest.coreos.network != "host"
-        spec.readOnlyRootfs = app.readOnlyRootFS
-        spec.capabilities = manifest.coreos.capabilities
-        spec.cgroupProcs = cgroups.procsFiles
+        let several = manifest.apps.count > 1
+        var network: PodNetwork?
         if manifest.coreos.network == "default" {
-            let network = try PodNetworking.allocate(store: images.directory, uuid: pod.uuid)
-            try images.writeAtomically(pod.directory + "/net", JSONCoding.encode(network), durable: false)
-            try PodNetworking.prepareHost(network)
-            spec.network = network
+            let allocated = try PodNetworking.allocate(store: images.directory, uuid: pod.uuid)
+            network = allocated
+            try images.writeAtomically(pod.directory + "/net", JSONCoding.encode(allocated), durable: false)
+            try PodNetworking.prepareHost(allocated)
         }
-        defer { if spec.network != nil { PodNetworking.release(store: images.directory, uuid: pod.uuid) } }
-        // /etc/hosts always (the pod's name resolves), /etc/resolv.conf when there is a
-        // network to resolve on: --dns servers, else the host's.
+        defer { if network != nil { PodNetworking.release(store: images.directory, uuid: pod.uuid) } }
+        let shared = try sharedBinds(pod, manifest)
+        var specs: [Stage1Spec] = []
+        for app in manifest.apps {
+            var spec = Stage1Spec()
+            spec.rootfs = several ? Self.appRoot(app.name) : pod.directory + "/rootfs/" + app.name
+            if manifest.coreos.overlay {
+                let tree = (try? String(contentsOfFile: pod.directory + "/apps/\(app.name)/tree", encoding: .utf8)) ?? ""
+                guard FileManager.default.fileExists(atPath: tree) else { throw RuntimeError("pod \(pod.uuid): the image tree \(tree) is gone") }
+                spec.overlayOptions = "lowerdir=\(tree),upperdir=\(pod.directory)/overlay/\(app.name)/upper,workdir=\(pod.directory)/overlay/\(app.name)/work"
+            } else {
+                spec.rootSource = pod.directory + "/apps/\(app.name)/copy"
+            }
+            spec.arguments = app.app.exec
+            spec.environment = app.app.environment.map { "\($0.name)=\($0.value)" }
+            spec.workingDirectory = app.app.workingDirectory
+            spec.hostname = manifest.coreos.hostname
+            spec.uid = UInt32(app.app.user) ?? 0
+            spec.gid = UInt32(app.app.group) ?? 0
+            spec.newNetwork = manifest.coreos.network != "host"
+            spec.readOnlyRootfs = app.readOnlyRootFS
+            spec.capabilities = manifest.coreos.capabilities
+            spec.binds = shared
+            specs.append(spec)
+        }
+        specs[0].cgroupProcs = cgroups.procsFiles
+        specs[0].network = network
+        try images.writeAtomically(pod.directory + "/started", Array("\(ImageStore.now)\n".utf8), durable: false)
+        if several { try ImageStore.makeDirectories(pod.directory + "/stage1") }
+        let started = try Stage1.spawn(specs[0], others: Array(specs.dropFirst()), podRoot: several ? pod.directory + "/stage1" : nil)
+        try images.writeAtomically(pod.directory + "/pid", Array("\(started.pid)\n".utf8), durable: false)
+        let status = Stage1.wait(started.pid)
+        let statuses = Stage1.appStatuses(started)
+        for (index, app) in manifest.apps.enumerated() {
+            // An app the init never reported died with the pod (the init was killed).
+            let code = statuses[index] ?? status
+            try? images.writeAtomically(pod.directory + "/apps/\(app.name)/exit", Array("\(code)\n".utf8), durable: false)
+            if code == 137 && cgroups.sawOutOfMemory {
+                try? images.writeAtomically(pod.directory + "/apps/\(app.name)/oom", [])
+            }
+        }
+        return status
+    }
+
+    /// Where an app's tree is inside a pod of several apps (rkt's layout).
+    static func appRoot(_ name: String) -> String { "/opt/stage2/\(name)/rootfs" }
+
+    /// /etc/hosts always (the pod's name resolves), /etc/resolv.conf when there is a
+    /// network to resolve on (--dns servers, else the host's), and the volumes: the same
+    /// for every app.
+    func sharedBinds(_ pod: Pod, _ manifest: PodManifest) throws(RuntimeError) -> [Stage1Spec.Bind] {
+        var binds: [Stage1Spec.Bind] = []
         var hosts = "127.0.0.1\tlocalhost \(manifest.coreos.hostname)\n::1\tlocalhost ip6-localhost ip6-loopback\n"
         for entry in manifest.coreos.hostsEntries ?? [] { hosts += "\(entry.name)\t\(entry.value)\n" }
         try images.writeAtomically(pod.directory + "/hosts", Array(hosts.utf8), durable: false)
-        spec.binds.append(.init(source: pod.directory + "/hosts", target: "/etc/hosts", readOnly: false, isDirectory: false))
+        binds.append(.init(source: pod.directory + "/hosts", target: "/etc/hosts", readOnly: false, isDirectory: false))
         let servers = manifest.coreos.dns ?? []
         if manifest.coreos.network != "none" || !servers.isEmpty {
             var resolv = ""
@@ -226,7 +263,7 @@ public final class PodRunner {
                 resolv = servers.map { "nameserver \($0)\n" }.joined()
             }
             try images.writeAtomically(pod.directory + "/resolv.conf", Array(resolv.utf8), durable: false)
-            spec.binds.append(.init(source: pod.directory + "/resolv.conf", target: "/etc/resolv.conf", readOnly: false, isDirectory: false))
+            binds.append(.init(source: pod.directory + "/resolv.conf", target: "/etc/resolv.conf", readOnly: false, isDirectory: false))
         }
         for volume in manifest.volumes {
             switch volume.kind {
@@ -236,38 +273,37 @@ public final class PodRunner {
                 guard FileManager.default.fileExists(atPath: source, isDirectory: &isDirectory) else {
                     throw RuntimeError("volume \(volume.name): \(source) does not exist")
                 }
-                spec.binds.append(.init(source: source, target: volume.target, readOnly: volume.readOnly ?? false, isDirectory: isDirectory.boolValue))
+                binds.append(.init(source: source, target: volume.target, readOnly: volume.readOnly ?? false, isDirectory: isDirectory.boolValue))
             case "empty":
                 let directory = pod.directory + "/volumes/" + volume.name
                 try ImageStore.makeDirectories(directory)
-                spec.binds.append(.init(source: directory, target: volume.target, readOnly: volume.readOnly ?? false, isDirectory: true))
+                binds.append(.init(source: directory, target: volume.target, readOnly: volume.readOnly ?? false, isDirectory: true))
             default:
                 throw RuntimeError("volume \(volume.name): unknown kind \(volume.kind) (host or empty)")
             }
         }
-        try images.writeAtomically(pod.directory + "/started", Array("\(ImageStore.now)\n".utf8), durable: false)
-        let pid = try Stage1.spawn(spec)
-        try images.writeAtomically(pod.directory + "/pid", Array("\(pid)\n".utf8), durable: false)
-        let status = Stage1.wait(pid)
-        try? images.writeAtomically(pod.directory + "/apps/\(app.name)/exit", Array("\(status)\n".utf8), durable: false)
-        if status == 137 && cgroups.sawOutOfMemory {
-            try? images.writeAtomically(pod.directory + "/apps/\(app.name)/oom", [])
-        }
-        return status
+        return binds
     }
 
     /// `enter`: a command in the namespaces of a running pod.
-    public func enter(_ pod: Pod, command: [String], environment: [String]) throws(RuntimeError) -> Int32 {
+    public func enter(_ pod: Pod, app name: String?, command: [String]) throws(RuntimeError) -> Int32 {
         guard pod.state == .run, PodStore.isAlive(pod), let pid = PodStore.readNumber(pod.directory + "/pid") else {
             throw RuntimeError("pod \(pod.uuid) is not running")
         }
-        // The app is the init's child: join its namespaces (the init's are the same).
+        let manifest = try pods.manifest(pod)
+        guard let app = name.map({ name in manifest.apps.first { $0.name == name } }) ?? manifest.apps.first else {
+            throw RuntimeError("pod \(pod.uuid) has no app \(name ?? "")")
+        }
+        guard name != nil || manifest.apps.count == 1 else {
+            throw RuntimeError("pod \(pod.uuid) has several apps; name one with --app (\(manifest.apps.map(\.name).joined(separator: ", ")))")
+        }
+        // Join the init's namespaces (the apps share them), then the app's tree.
         var spec = Stage1Spec()
         spec.joinPID = Int32(pid)
+        spec.joinRoot = manifest.apps.count > 1 ? Self.appRoot(app.name) : nil
         spec.arguments = command
-        spec.environment = environment
-        spec.capabilities = try pods.manifest(pod).coreos.capabilities
-        let child = try Stage1.spawn(spec)
-        return Stage1.wait(child)
+        spec.environment = app.app.environment.map { "\($0.name)=\($0.value)" }
+        spec.capabilities = manifest.coreos.capabilities
+        return Stage1.wait(try Stage1.spawn(spec).pid)
     }
 }

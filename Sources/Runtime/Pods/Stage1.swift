@@ -43,6 +43,8 @@ public struct Stage1Spec: Sendable {
     public var cgroupProcs: [String] = []
     /// `enter`: join this PID's namespaces instead of making new ones.
     public var joinPID: Int32 = 0
+    /// `enter` into one app of several: its tree inside the pod.
+    public var joinRoot: String?
     /// The default network: the veth is made between clone and the app's start.
     public var network: PodNetwork?
 
@@ -125,80 +127,126 @@ private final class CStrings {
     }
 }
 
+/// Buffers handed to C for the duration of one call.
+private final class Allocations {
+    private var blocks: [UnsafeMutableRawPointer] = []
+
+    /// A copy of `values` that lives as long as this object (never empty, so the pointer
+    /// is valid even for no elements).
+    func copy<T>(_ values: [T]) -> UnsafeMutablePointer<T> {
+        let pointer = UnsafeMutablePointer<T>.allocate(capacity: max(values.count, 1))
+        if !values.isEmpty { pointer.initialize(from: values, count: values.count) }
+        blocks.append(UnsafeMutableRawPointer(pointer))
+        return pointer
+    }
+
+    deinit { blocks.forEach { $0.deallocate() } }
+}
+
 public enum Stage1 {
     /// Starts the app; returns the PID of the pod's init (its exit status is the app's).
-    public static func spawn(_ spec: Stage1Spec) throws(RuntimeError) -> Int32 {
+    /// A started pod: the init's PID, and where the init reports each app's status.
+    public struct Started: Sendable {
+        public var pid: Int32
+        public var statusDescriptor: Int32
+    }
+
+    /// Starts one app (`spec`), or a pod of several (`spec` first, then `others`, each
+    /// with `rootfs` as its path inside `podRoot`).
+    public static func spawn(_ spec: Stage1Spec, others: [Stage1Spec] = [], podRoot: String? = nil) throws(RuntimeError) -> Started {
         let strings = CStrings()
-        var binds = spec.binds.map { bind in
-            coreos_bind(
-                source: strings.make(bind.source), target: strings.make(bind.target), read_only: bind.readOnly ? 1 : 0,
-                is_directory: bind.isDirectory ? 1 : 0)
-        }
-        var groups = spec.supplementaryGroups.map { gid_t($0) }
-        let masked = strings.array(spec.maskedPaths)
-        let readOnly = strings.array(spec.readOnlyPaths)
-        let cgroups = strings.array(spec.cgroupProcs)
+        let memory = Allocations()
         var namespaces = coreos_clone_new_mount() | coreos_clone_new_pid() | coreos_clone_new_uts() | coreos_clone_new_ipc()
         if spec.newNetwork { namespaces |= coreos_clone_new_net() }
-        var error = [CChar](repeating: 0, count: 512)
+        func make(_ app: Stage1Spec) -> coreos_stage1_spec {
+            var c = coreos_stage1_spec()
+            c.rootfs = strings.make(app.rootfs)
+            c.overlay_options = strings.optional(app.overlayOptions)
+            c.root_source = strings.optional(app.rootSource)
+            c.argv = UnsafePointer(strings.array(app.arguments))
+            c.envp = UnsafePointer(strings.array(app.environment))
+            c.cwd = strings.make(app.workingDirectory)
+            c.hostname = strings.make(app.hostname)
+            c.uid = app.uid
+            c.gid = app.gid
+            c.groups = UnsafePointer(memory.copy(app.supplementaryGroups.map { gid_t($0) }))
+            c.group_count = app.supplementaryGroups.count
+            c.namespaces = namespaces
+            c.readonly_rootfs = app.readOnlyRootfs ? 1 : 0
+            c.no_new_privileges = app.noNewPrivileges ? 1 : 0
+            c.capabilities = app.capabilities
+            c.binds = UnsafePointer(memory.copy(app.binds.map { bind in
+                coreos_bind(
+                    source: strings.make(bind.source), target: strings.make(bind.target), read_only: bind.readOnly ? 1 : 0,
+                    is_directory: bind.isDirectory ? 1 : 0)
+            }))
+            c.bind_count = app.binds.count
+            c.masked_paths = UnsafePointer(strings.array(app.maskedPaths))
+            c.masked_count = app.maskedPaths.count
+            c.readonly_paths = UnsafePointer(strings.array(app.readOnlyPaths))
+            c.readonly_count = app.readOnlyPaths.count
+            c.cgroup_procs = UnsafePointer(strings.array(app.cgroupProcs))
+            c.cgroup_count = app.cgroupProcs.count
+            c.join_pid = app.joinPID
+            c.join_root = strings.optional(app.joinRoot)
+            c.status_fd = -1
+            return c
+        }
+        var pod = make(spec)
+        let extra = others.map { app -> UnsafePointer<coreos_stage1_spec>? in UnsafePointer(memory.copy([make(app)])) }
+        pod.extra_apps = UnsafePointer(memory.copy(extra))
+        pod.extra_app_count = others.count
+        pod.pod_root = strings.optional(podRoot)
         let attach = spec.network.map(AttachContext.init)
-        var address: [UInt8] = []
-        var gateway: [UInt8] = []
-        if let network = spec.network {
+        if let network = spec.network, let attach {
             do {
-                address = try IPv4Address(parsing: network.address).octets
-                gateway = try IPv4Address(parsing: network.gateway).octets
+                pod.net_address = UnsafePointer(memory.copy(try IPv4Address(parsing: network.address).octets))
+                pod.net_gateway = UnsafePointer(memory.copy(try IPv4Address(parsing: network.gateway).octets))
             } catch {
                 throw RuntimeError("network: \(error)")
             }
+            pod.net_interface = strings.make(network.podInterface)
+            pod.net_prefix = Int32(network.prefixLength)
+            pod.net_mtu = UInt32(network.mtu)
+            pod.before_start = attachNetwork
+            pod.before_start_context = Unmanaged.passUnretained(attach).toOpaque()
         }
-        let pid = withExtendedLifetime(attach) { binds.withUnsafeMutableBufferPointer { bindBuffer in
-            groups.withUnsafeMutableBufferPointer { groupBuffer in
-                var c = coreos_stage1_spec()
-                c.rootfs = strings.make(spec.rootfs)
-                c.overlay_options = strings.optional(spec.overlayOptions)
-                c.root_source = strings.optional(spec.rootSource)
-                c.argv = UnsafePointer(strings.array(spec.arguments))
-                c.envp = UnsafePointer(strings.array(spec.environment))
-                c.cwd = strings.make(spec.workingDirectory)
-                c.hostname = strings.make(spec.hostname)
-                c.uid = spec.uid
-                c.gid = spec.gid
-                c.groups = UnsafePointer(groupBuffer.baseAddress)
-                c.group_count = groupBuffer.count
-                c.namespaces = namespaces
-                c.readonly_rootfs = spec.readOnlyRootfs ? 1 : 0
-                c.no_new_privileges = spec.noNewPrivileges ? 1 : 0
-                c.capabilities = spec.capabilities
-                c.binds = UnsafePointer(bindBuffer.baseAddress)
-                c.bind_count = bindBuffer.count
-                c.masked_paths = UnsafePointer(masked)
-                c.masked_count = spec.maskedPaths.count
-                c.readonly_paths = UnsafePointer(readOnly)
-                c.readonly_count = spec.readOnlyPaths.count
-                c.cgroup_procs = UnsafePointer(cgroups)
-                c.cgroup_count = spec.cgroupProcs.count
-                c.join_pid = spec.joinPID
-                return address.withUnsafeBufferPointer { addressBuffer in
-                    gateway.withUnsafeBufferPointer { gatewayBuffer in
-                        if let network = spec.network, let attach {
-                            c.net_interface = strings.make(network.podInterface)
-                            c.net_address = addressBuffer.baseAddress
-                            c.net_gateway = gatewayBuffer.baseAddress
-                            c.net_prefix = Int32(network.prefixLength)
-                            c.net_mtu = UInt32(network.mtu)
-                            c.before_start = attachNetwork
-                            c.before_start_context = Unmanaged.passUnretained(attach).toOpaque()
-                        }
-                        return coreos_stage1_spawn(&c, &error, error.count)
-                    }
-                }
-            }
-        } }
+        var statusPipe: [Int32] = [-1, -1]
+        if spec.joinPID == 0 {
+            guard pipe(&statusPipe) == 0 else { throw RuntimeError("pipe: \(String(cString: strerror(errno)))") }
+            _ = fcntl(statusPipe[0], F_SETFD, FD_CLOEXEC)
+            _ = fcntl(statusPipe[1], F_SETFD, FD_CLOEXEC)
+            pod.status_fd = statusPipe[1]
+        }
+        var error = [CChar](repeating: 0, count: 512)
+        let pid = withExtendedLifetime((attach, strings, memory)) { coreos_stage1_spawn(&pod, &error, error.count) }
+        if statusPipe[1] >= 0 { close(statusPipe[1]) }
         guard pid > 0 else {
+            if statusPipe[0] >= 0 { close(statusPipe[0]) }
             throw RuntimeError(String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
         }
-        return pid
+        return Started(pid: pid, statusDescriptor: statusPipe[0])
+    }
+
+    /// Each app's status as the pod's init reported it (by app index), read after the
+    /// pod ended; closes the descriptor.
+    public static func appStatuses(_ started: Started) -> [Int: Int32] {
+        guard started.statusDescriptor >= 0 else { return [:] }
+        defer { close(started.statusDescriptor) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = buffer.withUnsafeMutableBytes { read(started.statusDescriptor, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { break }
+            bytes += buffer[0..<count]
+        }
+        var statuses: [Int: Int32] = [:]
+        for line in String(decoding: bytes, as: UTF8.self).split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            if fields.count == 2, let index = Int(fields[0]), let status = Int32(fields[1]) { statuses[index] = status }
+        }
+        return statuses
     }
 
     /// Waits for `pid`; its status as a shell reports it (128 + signal when killed).
