@@ -15,7 +15,8 @@ Tests/Interop/tools/runtime-images.sh "$images" || die "building the test images
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 store="$work/store"
-run() { "$ours" run --dir "$store" "$@"; }
+# Unsigned test ACIs: signatures are checked in the trust section below.
+run() { "$ours" run --dir "$store" --insecure-options=image "$@"; }
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
@@ -77,6 +78,26 @@ kill -9 "$importer" 2>/dev/null; wait "$importer" 2>/dev/null
 kill "$feeder" 2>/dev/null; wait "$feeder" 2>/dev/null
 [ "$(run image list --no-legend | wc -l)" = "$before" ] || fail "an interrupted import changed the image list"
 run image verify "$aci_id" >/dev/null || fail "the store is not consistent after an interrupted import"
+
+# Signatures: an ACI needs a detached signature by a key trusted for its name's prefix.
+strict() { "$ours" run --dir "$work/strict" "$@"; }
+strict fetch "$images/busybox.aci" 2>"$work/err"
+[ $? = 254 ] && grep -q 'has no signature' "$work/err" || fail "an unsigned ACI was accepted: $(cat "$work/err")"
+strict fetch "$images/signed/busybox.aci" 2>"$work/err"
+[ $? = 254 ] && grep -q 'no trusted key for example.com/busybox' "$work/err" || fail "a signed ACI without a trusted key: $(cat "$work/err")"
+strict trust --prefix=example.com/busybox --skip-fingerprint-review "$images/signed/other.asc" >/dev/null 2>&1 || fail "trust the other key"
+strict fetch "$images/signed/busybox.aci" 2>"$work/err"
+[ $? = 254 ] && grep -q 'signature verification' "$work/err" || fail "a signature by an untrusted key was accepted: $(cat "$work/err")"
+strict trust --prefix=example.com/other --skip-fingerprint-review "$images/signed/key.asc" >/dev/null 2>&1 || fail "trust for another prefix"
+strict fetch "$images/signed/busybox.aci" 2>/dev/null && fail "a key trusted for another prefix was used"
+strict trust --prefix=example.com/busybox --skip-fingerprint-review "$images/signed/key.asc" >"$work/out" 2>&1 || fail "trust"
+grep -q 'Added key for prefix "example.com/busybox"' "$work/out" || fail "trust output: $(cat "$work/out")"
+[ "$(strict fetch "$images/signed/busybox.aci")" = "$aci_id" ] || fail "a trusted signature was refused"
+cp "$images/signed/busybox.aci.asc" "$work/tampered.aci.asc"
+cp "$images/busybox.aci.gz" "$work/tampered.aci"
+strict fetch "$work/tampered.aci" 2>/dev/null && fail "a signature of other bytes was accepted"
+strict trust --prefix=example.com/busybox "$images/signed/key.asc" </dev/null >/dev/null 2>&1 && fail "trust without review or terminal"
+pgrep -f "gpg-agent.*coreos-gnupg" >/dev/null && fail "gpg-agent left running"
 
 # rm and gc: nothing of a removed image stays.
 for id in "$oci_id" "$base_id" "$docker_id" "$aci_id"; do run image rm "$id" >/dev/null || fail "rm $id"; done

@@ -47,7 +47,9 @@ enum RunCommand {
                 for option in value.split(separator: ",") where !known.contains(String(option)) {
                     return usageError("unknown insecure option \(option)", io)
                 }
-                fetchOptions.insecureHTTP = value.split(separator: ",").contains { ["http", "all-fetch", "all"].contains($0) }
+                let options = value.split(separator: ",")
+                fetchOptions.insecureHTTP = options.contains { ["http", "all-fetch", "all"].contains($0) }
+                fetchOptions.verifySignatures = !options.contains { ["image", "all-fetch", "all"].contains($0) }
             }
         }
         if isatty(2) != 0 {
@@ -80,6 +82,8 @@ enum RunCommand {
                     return usageError(error.message, io)
                 }
                 return try image(parsed.operands, parsed: parsed, store: store, io: io)
+            case "trust":
+                return try trust(operands, store: store, io: io)
             case "help":
                 io.output.write(usage)
                 return ExitStatus.success
@@ -90,6 +94,50 @@ enum RunCommand {
             io.error.line("run: \(error)")
             return runtimeFailure
         }
+    }
+
+    /// `trust [--prefix=P | --root] [--skip-fingerprint-review] KEYFILE…`
+    static func trust(_ words: [String], store: ImageStore, io: StandardStreams) throws(RuntimeError) -> Int32 {
+        var prefix: String?
+        var root = false
+        var skipReview = false
+        var files: [String] = []
+        var index = 0
+        while index < words.count {
+            let word = words[index]
+            index += 1
+            if word.hasPrefix("--prefix=") {
+                prefix = String(word.dropFirst(9))
+            } else if word == "--prefix", index < words.count {
+                prefix = words[index]
+                index += 1
+            } else if word == "--root" {
+                root = true
+            } else if word == "--skip-fingerprint-review" {
+                skipReview = true
+            } else if word.hasPrefix("-") {
+                return usageError("trust: unknown flag \(word)", io)
+            } else {
+                files.append(word)
+            }
+        }
+        guard !files.isEmpty, (prefix != nil) != root else {
+            return usageError("trust: give --prefix=PREFIX or --root, and a key file", io)
+        }
+        let trustStore = TrustStore(storeDirectory: store.directory)
+        for file in files {
+            let fingerprint = try TrustStore.fingerprint(of: file)
+            io.error.line("Prefix: \"\(prefix ?? "")\"\nKey: \"\(file)\"\nGPG key fingerprint is: \(fingerprint)")
+            if !skipReview {
+                // rkt asks on a terminal; without one the review flag is required.
+                guard isatty(0) != 0 else { throw RuntimeError("trust: no terminal to confirm the fingerprint on; use --skip-fingerprint-review") }
+                io.error.write("Are you sure you want to trust this key (yes/no)? ")
+                guard let answer = readLine(), answer.lowercased().hasPrefix("y") else { throw RuntimeError("trust: not trusted") }
+            }
+            let path = try trustStore.add(keyFile: file, prefix: root ? nil : prefix)
+            io.output.line(root ? "Added root key at \"\(path)\"" : "Added key for prefix \"\(prefix ?? "")\" at \"\(path)\"")
+        }
+        return ExitStatus.success
     }
 
     static func usageError(_ message: String, _ io: StandardStreams) -> Int32 {
@@ -229,6 +277,7 @@ enum RunCommand {
           rm            Remove exited pods
           gc            Garbage collect exited pods (--grace-period, --expire-prepared)
           cat-manifest  Print a pod's manifest
+          trust         Trust a key to sign ACIs: --prefix=NAME-PREFIX or --root, KEYFILE
           fetch         Fetch image(s) and store them in the local store
           image list    List images in the local store
           image rm      Remove one or more images from the local store
@@ -239,6 +288,8 @@ enum RunCommand {
           image export  Export a stored ACI to an .aci file
           image verify  Re-check every blob of an image against its digest
 
+        ACIs need a detached signature (PATH.aci.asc) by a trusted key, unless
+          --insecure-options=image.
         Images: NAME[:VERSION] or an ID in the store, PATH.aci or file://PATH,
           oci:DIR[:TAG] (an OCI image layout), docker-archive:FILE[:TAG] (docker save).
 

@@ -19,6 +19,7 @@ enum RunPodCommands {
         var quiet = false
         var mounts: [(volume: String, target: String)] = []
         var insecureHTTP = false
+        var skipSignatures = false
         var pullPolicy = "new"
         var volumes: [String: PodManifest.Volume] = [:]
     }
@@ -114,7 +115,10 @@ enum RunPodCommands {
         case "pull-policy":
             guard ["new", "update", "never"].contains(value) else { throw RuntimeError("--pull-policy: new, update or never") }
             result.pullPolicy = value
-        case "insecure-options": result.insecureHTTP = value.split(separator: ",").contains { ["http", "all-fetch", "all"].contains($0) }
+        case "insecure-options":
+            let options = value.split(separator: ",")
+            result.insecureHTTP = options.contains { ["http", "all-fetch", "all"].contains($0) }
+            result.skipSignatures = options.contains { ["image", "all-fetch", "all"].contains($0) }
         case "set-env": result.options.setEnvironment.append(try pair(value))
         case "set-env-file":
             guard let text = try? String(contentsOfFile: value, encoding: .utf8) else { throw RuntimeError("--set-env-file: cannot read \(value)") }
@@ -175,6 +179,7 @@ enum RunPodCommands {
             var fetch = fetch
             fetch.pullPolicy = arguments.pullPolicy
             if arguments.insecureHTTP { fetch.insecureHTTP = true }
+            if arguments.skipSignatures { fetch.verifySignatures = false }
             let pod = try await runner.prepare(arguments.options, fetch: fetch)
             if let file = arguments.uuidFile, !FileManager.default.createFile(atPath: file, contents: Data((pod.uuid + "\n").utf8)) {
                 throw RuntimeError("--uuid-file-save: cannot write \(file)")

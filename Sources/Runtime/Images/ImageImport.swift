@@ -61,6 +61,9 @@ public struct FetchOptions: Sendable {
     /// rkt's `--pull-policy`: `new` uses a stored copy when there is one (run's default),
     /// `update` asks the registry again (fetch's default), `never` only uses the store.
     public var pullPolicy = "update"
+    /// ACIs must carry a detached signature (`X.aci.asc`) by a trusted key, unless
+    /// `--insecure-options=image`.
+    public var verifySignatures = true
 
     public init() {}
 }
@@ -76,13 +79,24 @@ extension ImageStore {
             guard options.pullPolicy != "never" else { throw RuntimeError("docker://\(parsed) is not in the store and --pull-policy=never") }
             return try await importFromRegistry(RegistryClient(reference: parsed, insecureHTTP: options.insecureHTTP, progress: options.progress))
         }
-        return try fetchLocal(reference)
+        return try fetchLocal(reference, verifySignatures: options.verifySignatures)
     }
 
-    func fetchLocal(_ reference: ImageReference) throws(RuntimeError) -> ImageRecord {
+    func fetchLocal(_ reference: ImageReference, verifySignatures: Bool = true) throws(RuntimeError) -> ImageRecord {
         switch reference {
         case .stored(let name): return try resolve(name)
-        case .aciFile(let path): return try locked { () throws(RuntimeError) in try importACI(path: path) }
+        case .aciFile(let path):
+            let trust = TrustStore(storeDirectory: directory)
+            return try locked { () throws(RuntimeError) in
+                try importACI(path: path) { (name) throws(RuntimeError) in
+                    guard verifySignatures else { return }
+                    let signature = path + ".asc"
+                    guard FileManager.default.fileExists(atPath: signature) else {
+                        throw RuntimeError("\(path) has no signature (\(signature)); skip the check with --insecure-options=image")
+                    }
+                    try trust.verify(file: path, signature: signature, name: name)
+                }
+            }
         case .ociLayout(let directory, let tag):
             return try locked { () throws(RuntimeError) in try importOCILayout(directory: directory, tag: tag) }
         case .dockerArchive(let file, let tag):
@@ -107,7 +121,7 @@ extension ImageStore {
 
     /// An ACI (any compression): stored uncompressed under its SHA-512, which names it.
     /// Only `manifest` and `rootfs/…` may be in it.
-    func importACI(path: String) throws(RuntimeError) -> ImageRecord {
+    func importACI(path: String, verify: (String) throws(RuntimeError) -> Void = { _ in }) throws(RuntimeError) -> ImageRecord {
         let temporary = temporaryPath("aci")
         let output = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
         guard output >= 0 else { throw RuntimeError("create \(temporary): \(String(cString: strerror(errno)))") }
@@ -136,6 +150,7 @@ extension ImageStore {
         guard manifest.dependencies?.isEmpty ?? true else {
             throw RuntimeError("\(path): ACI dependencies are not supported (flatten the image)")
         }
+        try verify(manifest.name)
         guard fsync(output) == 0 else { throw RuntimeError("fsync \(temporary): \(String(cString: strerror(errno)))") }
         close(output)
         closed = true

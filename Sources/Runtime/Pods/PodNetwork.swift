@@ -80,6 +80,12 @@ public enum PodNetworking {
         throw RuntimeError("no free address left in \(network)")
     }
 
+    /// Removes the host end of the pod's veth pair. The kernel would remove it with the
+    /// pod's namespace, but later, from a work queue: a pod that has ended leaves nothing.
+    public static func detach(_ network: PodNetwork) {
+        _ = coreos_netlink_delete_link(network.hostInterface)
+    }
+
     /// Gives back every address pod `uuid` holds.
     public static func release(store: String, uuid: String) {
         let directory = store + "/net/default"

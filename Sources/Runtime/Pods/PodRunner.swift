@@ -198,7 +198,12 @@ public final class PodRunner {
             try images.writeAtomically(pod.directory + "/net", JSONCoding.encode(allocated), durable: false)
             try PodNetworking.prepareHost(allocated)
         }
-        defer { if network != nil { PodNetworking.release(store: images.directory, uuid: pod.uuid) } }
+        defer {
+            if let network {
+                PodNetworking.detach(network)
+                PodNetworking.release(store: images.directory, uuid: pod.uuid)
+            }
+        }
         let shared = try sharedBinds(pod, manifest)
         var specs: [Stage1Spec] = []
         for app in manifest.apps {

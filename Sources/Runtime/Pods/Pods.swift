@@ -194,6 +194,7 @@ public struct PodStore: Sendable {
 
     /// Removes a pod that nobody runs: its cgroups and addresses (if any are left) and its directory.
     public func destroy(_ pod: Pod) throws(RuntimeError) {
+        if let network = network(pod) { PodNetworking.detach(network) }
         PodNetworking.release(store: String(directory.dropLast("/pods".count)), uuid: pod.uuid)
         if let data = FileManager.default.contents(atPath: pod.directory + "/cgroups"),
             let cgroups = try? JSONDecoder().decode(PodCgroups.self, from: data)

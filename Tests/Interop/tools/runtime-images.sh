@@ -5,10 +5,12 @@
 #                       a whiteout of etc/hostname) and a one-layer tag base
 #   DIR/busybox-docker.tar  the busybox tag as a docker-archive (skopeo)
 #   DIR/busybox.aci     an ACI (manifest + rootfs/), reproducible; busybox.aci.gz beside it
+#   DIR/signed/busybox.aci(.asc)  the same ACI with a detached signature by DIR/signed/key.asc
+#                       (a fresh ed25519 key; DIR/signed/other.asc is a key that did not sign)
 # Usage: Tests/Interop/tools/runtime-images.sh DIR
 set -euo pipefail
 dir=$1
-[ -f "$dir/.complete" ] && exit 0
+[ -f "$dir/.complete-2" ] && exit 0
 rm -rf "$dir"
 mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/proc" "$dir/rootfs/sys" "$dir/rootfs/dev" "$dir/rootfs/tmp"
 cd "$dir"
@@ -42,4 +44,17 @@ cp manifest aci/manifest
 tar -C aci --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf busybox.aci manifest rootfs
 gzip -n -c busybox.aci >busybox.aci.gz
 rm -rf aci manifest
-touch .complete
+
+mkdir -p signed
+export GNUPGHOME="$dir/gnupg"
+mkdir -m 700 "$GNUPGHOME"
+gpg --batch --quiet --passphrase '' --quick-gen-key 'coreos test signer <signer@example.com>' ed25519 sign never 2>/dev/null
+gpg --batch --quiet --passphrase '' --quick-gen-key 'coreos other <other@example.com>' ed25519 sign never 2>/dev/null
+gpg --batch --armor --export signer@example.com >signed/key.asc
+gpg --batch --armor --export other@example.com >signed/other.asc
+cp busybox.aci signed/busybox.aci
+gpg --batch --yes --local-user signer@example.com --armor --detach-sign -o signed/busybox.aci.asc signed/busybox.aci
+gpgconf --kill all
+unset GNUPGHOME
+rm -rf "$dir/gnupg"
+touch .complete-2
