@@ -99,6 +99,20 @@ strict fetch "$work/tampered.aci" 2>/dev/null && fail "a signature of other byte
 strict trust --prefix=example.com/busybox "$images/signed/key.asc" </dev/null >/dev/null 2>&1 && fail "trust without review or terminal"
 pgrep -f "gpg-agent.*coreos-gnupg" >/dev/null && fail "gpg-agent left running"
 
+# ACIs by URL (a loopback server; plain HTTP needs --insecure-options=http), signature beside.
+python3 Tests/Interop/tools/metadata-server.py "$images" >"$work/port" &
+server=$!
+for _ in $(seq 50); do [ -s "$work/port" ] && break; sleep 0.1; done
+url="http://127.0.0.1:$(cat "$work/port")"
+strict fetch "$url/signed/busybox.aci" 2>"$work/err"
+[ $? = 254 ] && grep -q 'insecure-options=http' "$work/err" || fail "plain HTTP without the option: $(cat "$work/err")"
+[ "$(strict --insecure-options=http fetch "$url/signed/busybox.aci")" = "$aci_id" ] || fail "a signed ACI by URL"
+strict --insecure-options=http fetch "$url/busybox.aci.gz" 2>"$work/err"
+[ $? = 254 ] && grep -q 'has no signature' "$work/err" || fail "an unsigned ACI by URL: $(cat "$work/err")"
+[ "$(strict --insecure-options=http,image fetch "$url/busybox.aci.gz")" = "$aci_id" ] || fail "an unsigned ACI by URL with image checks off"
+strict --insecure-options=http,image fetch "$url/nothing.aci" 2>/dev/null && fail "a missing URL"
+kill "$server"; wait "$server" 2>/dev/null
+
 # rm and gc: nothing of a removed image stays.
 for id in "$oci_id" "$base_id" "$docker_id" "$aci_id"; do run image rm "$id" >/dev/null || fail "rm $id"; done
 run image gc --grace-period=0s >/dev/null || fail "gc"

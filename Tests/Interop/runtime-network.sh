@@ -52,6 +52,32 @@ out=$(run run "$images/busybox.aci" --exec /bin/sh -- -c "nc $address 8080 </dev
 [ "$out" = hello-from-server ] || fail "pod to pod: '$out' (server at $address)"
 wait "${pids[0]}"
 
+# --port: the host port reaches the app's named port (ACI "http", OCI "8080-tcp").
+for image in "$images/busybox.aci=http" "oci:$images/oci:web=8080-tcp"; do
+    name=${image##*=}
+    run run --port="$name:18080" "${image%=*}" --exec /bin/sh -- -c 'echo forwarded | nc -l -p 8080' &
+    pids+=($!)
+    got=$(python3 - <<'PY'
+import socket, time
+for _ in range(50):
+    try:
+        with socket.create_connection(("172.16.28.1", 18080), timeout=2) as connection:
+            data = connection.recv(100).decode().strip()
+            if data:
+                print(data)
+                break
+    except OSError:
+        pass
+    time.sleep(0.1)
+PY
+)
+    [ "$got" = forwarded ] || fail "--port $name: got '$got'"
+    wait "${pids[-1]}"
+    iptables -t nat -S | grep -q 'coreos run pod' && fail "--port $name: forwarding rules left after the pod"
+done
+run run --port=nope:1 "$images/busybox.aci" --exec /bin/true 2>/dev/null
+[ $? = 254 ] || fail "an undeclared port name was accepted"
+
 # flannel's lease decides the subnet and the gateway.
 mkdir -p /run/flannel
 printf 'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=10.5.72.1/24\nFLANNEL_MTU=1450\nFLANNEL_IPMASQ=true\n' >/run/flannel/subnet.env

@@ -9,7 +9,7 @@ enum RunPodCommands {
     static let valueFlags: Set<String> = [
         "net", "hostname", "memory", "cpu", "set-env", "set-env-file", "volume", "mount", "caps-retain", "caps-remove",
         "uuid-file-save", "name", "exec", "user", "group", "working-dir", "environment", "pull-policy", "insecure-options",
-        "dns", "hosts-entry",
+        "dns", "hosts-entry", "port",
     ]
     static let booleanFlags: Set<String> = ["inherit-env", "no-overlay", "readonly-rootfs", "interactive", "quiet", "q"]
 
@@ -109,6 +109,7 @@ enum RunPodCommands {
         case "caps-remove": result.options.capsRemove = try Capabilities.parse(value)
         case "uuid-file-save": result.uuidFile = value
         case "dns": result.options.dns.append(value)
+        case "port": result.options.ports.append(value)
         case "hosts-entry":
             let (address, host) = try pair(value)
             result.options.hostsEntries.append((address, host))

@@ -70,6 +70,8 @@ public struct OCIImageConfig: Codable, Sendable, Hashable {
         public var WorkingDir: String?
         public var Labels: [String: String]?
         public var StopSignal: String?
+        /// `"80/tcp": {}`; the port is named `80-tcp`, as docker2aci named it for rkt.
+        public var ExposedPorts: [String: [String: String]]?
     }
 
     public struct RootFS: Codable, Sendable, Hashable {
@@ -101,6 +103,13 @@ public struct ACIManifest: Codable, Sendable, Hashable {
         public var group: String
         public var workingDirectory: String?
         public var environment: [NameValue]?
+        public var ports: [Port]?
+    }
+
+    public struct Port: Codable, Sendable, Hashable {
+        public var name: String
+        public var `protocol`: String
+        public var port: Int
     }
 
     public struct Dependency: Codable, Sendable, Hashable {

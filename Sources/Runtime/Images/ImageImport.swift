@@ -71,6 +71,27 @@ public struct FetchOptions: Sendable {
 extension ImageStore {
     /// The image `reference` names, imported first when it is not a stored name.
     public func fetch(_ reference: ImageReference, options: FetchOptions = FetchOptions()) async throws(RuntimeError) -> ImageRecord {
+        if case .aciURL(let url) = reference {
+            if options.pullPolicy != "update", let stored = records().last(where: { $0.source == url }) { return stored }
+            guard url.hasPrefix("https://") || options.insecureHTTP else {
+                throw RuntimeError("\(url): plain HTTP needs --insecure-options=http")
+            }
+            // The ACI and its signature land in tmp/ and are imported from there.
+            let local = temporaryPath("download") + ".aci"
+            defer {
+                unlink(local)
+                unlink(local + ".asc")
+            }
+            guard try await Download.file(url, to: local, progress: options.progress) else { throw RuntimeError("\(url): not found (404)") }
+            if options.verifySignatures {
+                guard try await Download.file(url + ".asc", to: local + ".asc", progress: nil) else {
+                    throw RuntimeError("\(url) has no signature (\(url).asc); skip the check with --insecure-options=image")
+                }
+            }
+            var record = try fetchLocal(.aciFile(local), verifySignatures: options.verifySignatures)
+            record.source = url
+            return try locked { () throws(RuntimeError) in try keep(record) }
+        }
         if case .registry(let name) = reference {
             let parsed = try RegistryReference(parsing: name)
             if options.pullPolicy != "update", let stored = records().last(where: { $0.source == "docker://\(parsed)" }) {
@@ -104,7 +125,7 @@ extension ImageStore {
         case .registry(let name):
             throw RuntimeError("docker://\(name) needs the network")
         case .aciURL(let url):
-            throw RuntimeError("\(url): downloading ACIs is not implemented yet; fetch the file and use its path")
+            throw RuntimeError("\(url) needs the network")
         }
     }
 

@@ -264,3 +264,45 @@ final class DownloadState: @unchecked Sendable {
         return true
     }
 }
+
+/// Plain downloads (ACIs and their signatures by URL): redirects followed, the body
+/// streamed to a file, at most 16 GiB.
+enum Download {
+    /// False when the server answers 404.
+    static func file(_ url: String, to path: String, progress: (@Sendable (String, Int64, Int64) -> Void)?) async throws(RuntimeError) -> Bool {
+        var target = url
+        for _ in 0..<6 {
+            let parsed: HTTPURL
+            do {
+                parsed = try HTTPURL(parsing: target)
+            } catch {
+                throw RuntimeError("invalid URL \(target)")
+            }
+            let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+            guard descriptor >= 0 else { throw RuntimeError("create \(path): \(String(cString: strerror(errno)))") }
+            defer { close(descriptor) }
+            let state = DownloadState(descriptor: descriptor, have: 0, limit: 16 << 30, name: url, progress: progress)
+            var pathAndQuery = parsed.path.isEmpty ? "/" : parsed.path
+            if let query = target.firstIndex(of: "?") { pathAndQuery += target[query...] }
+            let response: HTTP1Response
+            do {
+                response = try await HTTP1Exchange.perform(
+                    "GET", url: parsed, pathAndQuery: pathAndQuery, dialTimeout: .seconds(10), headerTimeout: .seconds(30),
+                    bodySink: { state.append($0) })
+            } catch {
+                throw RuntimeError("GET \(target): \(error)")
+            }
+            if let failure = state.failure { throw RuntimeError("GET \(target): \(failure)") }
+            switch response.status {
+            case 200..<300: return true
+            case 404: return false
+            case 301, 302, 303, 307, 308:
+                guard let location = response.header("Location") else { throw RuntimeError("GET \(target): redirect without Location") }
+                target = location.hasPrefix("/") ? parsed.origin + location : location
+            default:
+                throw RuntimeError("GET \(target): status \(response.status)")
+            }
+        }
+        throw RuntimeError("GET \(url): too many redirects")
+    }
+}

@@ -121,6 +121,22 @@ public enum PodNetworking {
         }
     }
 
+    /// DNAT rules for `--port`: connections to the host port (from outside, and from the
+    /// host itself) go to the pod's address; `add: false` removes them again.
+    public static func forward(_ forwards: [PodManifest.PortForward], to network: PodNetwork, uuid: String, add: Bool) throws(RuntimeError) {
+        for forward in forwards {
+            var match = ["-p", forward.protocol, "--dport", String(forward.hostPort), "-m", "addrtype", "--dst-type", "LOCAL"]
+            if let address = forward.hostIP { match = ["-p", forward.protocol, "--dport", String(forward.hostPort), "-d", address] }
+            let target = ["-m", "comment", "--comment", "coreos run pod \(uuid)", "-j", "DNAT", "--to-destination", "\(network.address):\(forward.podPort)"]
+            for chain in ["PREROUTING", "OUTPUT"] {
+                let rule = ["iptables", "-w", "-t", "nat", add ? "-A" : "-D", chain] + match + target
+                guard let outcome = ChildProcess.run(rule), outcome.status == 0 || !add else {
+                    throw RuntimeError("--port \(forward.name): iptables could not add the forwarding rule")
+                }
+            }
+        }
+    }
+
     /// Makes the veth pair with one end in the namespace of `pid` and the other on the
     /// bridge; an errno on failure (called between clone and the child's start).
     public static func attach(_ network: PodNetwork, pid: Int32) -> Int32 {

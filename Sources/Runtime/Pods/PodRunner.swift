@@ -21,6 +21,8 @@ public struct PodOptions: Sendable {
     public var dns: [String] = []
     /// `--hosts-entry IP=HOSTNAME` lines for the pod's /etc/hosts.
     public var hostsEntries: [(String, String)] = []
+    /// `--port NAME:[HOSTIP:]HOSTPORT`.
+    public var ports: [String] = []
 
     public init() {}
 }
@@ -55,9 +57,11 @@ public final class PodRunner {
         defer { close(lock) }
         do throws(RuntimeError) {
             var apps: [PodManifest.App] = []
+            var declaredPorts: [ACIManifest.Port] = []
             for request in options.apps {
                 let record = try await images.fetch(ImageReference(parsing: request.image), options: fetch)
                 let tree = try images.render(record)
+                declaredPorts += try ports(of: record)
                 var resolved = try resolveApp(request, record: record, rootfs: tree, options: options)
                 // Two apps from the same image get distinct names (busybox, busybox-2).
                 var suffix = 2
@@ -78,6 +82,20 @@ public final class PodRunner {
                     try images.renderInto(pod.directory + "/apps/\(name)/copy", record)
                 }
             }
+            var forwards: [PodManifest.PortForward] = []
+            for text in options.ports {
+                let parts = text.split(separator: ":").map(String.init)
+                guard parts.count == 2 || parts.count == 3, let hostPort = Int(parts[parts.count - 1]), (1...65535).contains(hostPort) else {
+                    throw RuntimeError("--port \(text): NAME:[HOSTIP:]HOSTPORT")
+                }
+                guard let port = declaredPorts.first(where: { $0.name == parts[0] }) else {
+                    throw RuntimeError("--port \(text): no app declares a port named \(parts[0]) (declared: \(declaredPorts.map(\.name).joined(separator: ", ")))")
+                }
+                guard options.network == "default" else {
+                    throw RuntimeError("--port needs the default network (with --net=host the app's ports are the host's)")
+                }
+                forwards.append(.init(name: port.name, protocol: port.protocol, podPort: port.port, hostPort: hostPort, hostIP: parts.count == 3 ? parts[1] : nil))
+            }
             var capabilities = options.capsRetain ?? Capabilities.defaultSet
             capabilities &= ~options.capsRemove
             let manifest = PodManifest(
@@ -85,7 +103,8 @@ public final class PodRunner {
                 coreos: .init(
                     network: options.network, hostname: options.hostname ?? "rkt-\(uuid)", limits: options.limits,
                     capabilities: capabilities, overlay: options.overlay, dns: options.dns,
-                    hostsEntries: options.hostsEntries.map { PodManifest.NameValue(name: $0.0, value: $0.1) }))
+                    hostsEntries: options.hostsEntries.map { PodManifest.NameValue(name: $0.0, value: $0.1) },
+                    ports: forwards.isEmpty ? nil : forwards))
             try images.writeAtomically(pod.manifestPath, JSONCoding.encode(manifest, pretty: true))
             guard let prepared = try pods.move(pod, to: .prepared) else { throw RuntimeError("pod \(uuid) vanished while preparing") }
             pod = prepared
@@ -149,6 +168,23 @@ public final class PodRunner {
             readOnlyRootFS: options.readOnlyRootfs)
     }
 
+    /// The ports an image declares: ACI `app.ports`, OCI `ExposedPorts` (`80/tcp` → `80-tcp`).
+    func ports(of record: ImageRecord) throws(RuntimeError) -> [ACIManifest.Port] {
+        switch record.kind {
+        case .aci:
+            let manifest = try JSONCoding.decode(ACIManifest.self, from: try images.manifestBytes(record), what: "ACI manifest")
+            return manifest.app?.ports ?? []
+        case .oci:
+            let (_, config) = try images.ociParts(record)
+            return (config.config?.ExposedPorts ?? [:]).keys.sorted().compactMap { key in
+                let parts = key.split(separator: "/")
+                guard let number = parts.first.flatMap({ Int($0) }) else { return nil }
+                let proto = parts.count > 1 ? String(parts[1]) : "tcp"
+                return ACIManifest.Port(name: "\(number)-\(proto)", protocol: proto, port: number)
+            }
+        }
+    }
+
     /// `example.com/busybox` → `busybox`, lower-case letters, digits and `-` only.
     static func appName(_ imageName: String) -> String {
         let last = imageName.split(separator: "/").last.map(String.init) ?? imageName
@@ -202,6 +238,14 @@ public final class PodRunner {
             if let network {
                 PodNetworking.detach(network)
                 PodNetworking.release(store: images.directory, uuid: pod.uuid)
+            }
+        }
+        if let network, let forwards = manifest.coreos.ports {
+            try PodNetworking.forward(forwards, to: network, uuid: pod.uuid, add: true)
+        }
+        defer {
+            if let network, let forwards = manifest.coreos.ports {
+                try? PodNetworking.forward(forwards, to: network, uuid: pod.uuid, add: false)
             }
         }
         let shared = try sharedBinds(pod, manifest)

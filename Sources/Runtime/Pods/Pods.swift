@@ -68,6 +68,16 @@ public struct PodManifest: Codable, Sendable, Hashable {
         public var overlay: Bool
         public var dns: [String]?
         public var hostsEntries: [NameValue]?
+        public var ports: [PortForward]?
+    }
+
+    /// `--port NAME:[HOSTIP:]HOSTPORT` resolved against the apps' ports.
+    public struct PortForward: Codable, Sendable, Hashable {
+        public var name: String
+        public var `protocol`: String
+        public var podPort: Int
+        public var hostPort: Int
+        public var hostIP: String?
     }
 
     public var acKind = "PodManifest"

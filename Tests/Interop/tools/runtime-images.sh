@@ -2,7 +2,8 @@
 # Builds the runtime's test images from Debian's busybox-static into DIR (idempotent):
 #   DIR/rootfs          static busybox with its applet links
 #   DIR/oci             an OCI layout (umoci) with tags busybox (two layers: the tree, then
-#                       a whiteout of etc/hostname) and a one-layer tag base
+#                       a whiteout of etc/hostname), a one-layer tag base, and web (base
+#                       exposing 8080/tcp)
 #   DIR/busybox-docker.tar  the busybox tag as a docker-archive (skopeo)
 #   DIR/busybox.aci     an ACI (manifest + rootfs/), reproducible; busybox.aci.gz beside it
 #   DIR/signed/busybox.aci(.asc)  the same ACI with a detached signature by DIR/signed/key.asc
@@ -10,7 +11,7 @@
 # Usage: Tests/Interop/tools/runtime-images.sh DIR
 set -euo pipefail
 dir=$1
-[ -f "$dir/.complete-2" ] && exit 0
+[ -f "$dir/.complete-3" ] && exit 0
 rm -rf "$dir"
 mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/proc" "$dir/rootfs/sys" "$dir/rootfs/dev" "$dir/rootfs/tmp"
 cd "$dir"
@@ -29,6 +30,8 @@ umoci config --image oci:base --config.cmd /bin/sh --config.env PATH=/bin --conf
     --architecture amd64 --os linux >/dev/null
 rm -rf work
 umoci tag --image oci:base busybox >/dev/null
+umoci tag --image oci:base web >/dev/null
+umoci config --image oci:web --config.exposedports 8080/tcp >/dev/null
 umoci unpack --image oci:busybox work >/dev/null
 rm work/rootfs/etc/hostname
 umoci repack --image oci:busybox work >/dev/null
@@ -36,7 +39,7 @@ rm -rf work
 skopeo copy -q oci:oci:busybox docker-archive:busybox-docker.tar:busybox:latest
 
 cat >manifest <<'JSON'
-{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/busybox","labels":[{"name":"version","value":"1.35.0"},{"name":"os","value":"linux"},{"name":"arch","value":"amd64"}],"app":{"exec":["/bin/sh"],"user":"0","group":"0","environment":[{"name":"FROM_IMAGE","value":"aci"}]}}
+{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/busybox","labels":[{"name":"version","value":"1.35.0"},{"name":"os","value":"linux"},{"name":"arch","value":"amd64"}],"app":{"exec":["/bin/sh"],"user":"0","group":"0","environment":[{"name":"FROM_IMAGE","value":"aci"}],"ports":[{"name":"http","protocol":"tcp","port":8080}]}}
 JSON
 mkdir aci
 cp -a rootfs aci/rootfs
@@ -57,4 +60,4 @@ gpg --batch --yes --local-user signer@example.com --armor --detach-sign -o signe
 gpgconf --kill all
 unset GNUPGHOME
 rm -rf "$dir/gnupg"
-touch .complete-2
+touch .complete-3
