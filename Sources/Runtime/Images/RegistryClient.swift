@@ -81,18 +81,11 @@ public struct RegistryClient: Sendable {
     ) async throws(RuntimeError) -> HTTP1Response {
         var target = url
         for _ in 0..<6 {
-            let parsed: HTTPURL
-            do {
-                parsed = try HTTPURL(parsing: target)
-            } catch {
-                throw RuntimeError("invalid URL \(target)")
-            }
+            let (parsed, pathAndQuery) = try Download.split(target)
             var headers: [(String, String)] = []
             if let accept { headers.append(("Accept", accept)) }
             if let token = tokens.token, target.hasPrefix(base) { headers.append(("Authorization", "Bearer " + token)) }
             if let range, range > 0 { headers.append(("Range", "bytes=\(range)-")) }
-            var pathAndQuery = parsed.path.isEmpty ? "/" : parsed.path
-            if let query = target.firstIndex(of: "?") { pathAndQuery += target[query...] }
             let response: HTTP1Response
             do {
                 response = try await HTTP1Exchange.perform(
@@ -268,22 +261,28 @@ final class DownloadState: @unchecked Sendable {
 /// Plain downloads (ACIs and their signatures by URL): redirects followed, the body
 /// streamed to a file, at most 16 GiB.
 enum Download {
+    /// The URL and the request target (`/path?query`) to send for it.
+    static func split(_ target: String) throws(RuntimeError) -> (HTTPURL, String) {
+        let parsed: HTTPURL
+        do {
+            parsed = try HTTPURL(parsing: target)
+        } catch {
+            throw RuntimeError("invalid URL \(target)")
+        }
+        var pathAndQuery = parsed.path.isEmpty ? "/" : parsed.path
+        if let query = target.firstIndex(of: "?") { pathAndQuery += target[query...] }
+        return (parsed, pathAndQuery)
+    }
+
     /// False when the server answers 404.
     static func file(_ url: String, to path: String, progress: (@Sendable (String, Int64, Int64) -> Void)?) async throws(RuntimeError) -> Bool {
         var target = url
         for _ in 0..<6 {
-            let parsed: HTTPURL
-            do {
-                parsed = try HTTPURL(parsing: target)
-            } catch {
-                throw RuntimeError("invalid URL \(target)")
-            }
+            let (parsed, pathAndQuery) = try Download.split(target)
             let descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
             guard descriptor >= 0 else { throw RuntimeError("create \(path): \(String(cString: strerror(errno)))") }
             defer { close(descriptor) }
             let state = DownloadState(descriptor: descriptor, have: 0, limit: 16 << 30, name: url, progress: progress)
-            var pathAndQuery = parsed.path.isEmpty ? "/" : parsed.path
-            if let query = target.firstIndex(of: "?") { pathAndQuery += target[query...] }
             let response: HTTP1Response
             do {
                 response = try await HTTP1Exchange.perform(
