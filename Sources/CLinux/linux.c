@@ -217,6 +217,10 @@ const int coreos_o_path = O_PATH;
 
 unsigned long coreos_makedev(unsigned int major, unsigned int minor) { return makedev(major, minor); }
 
+long coreos_lgetxattr(const char *path, const char *name, void *value, size_t size) {
+    return (long)lgetxattr(path, name, value, size);
+}
+
 int coreos_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags) {
     return fsetxattr(fd, name, value, size, flags);
 }

@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -144,6 +145,10 @@ static void finish_and_exec(const struct coreos_stage1_spec *spec, int error_fd)
     if (spec->hostname && !spec->join_pid && sethostname(spec->hostname, strlen(spec->hostname)) != 0)
         fail(error_fd, "sethostname");
     if (spec->capabilities != ~0ULL) drop_capabilities(error_fd, spec->capabilities);
+    for (size_t i = 0; i < spec->rlimit_count; i++) {
+        struct rlimit limit = {.rlim_cur = spec->rlimits[i].soft, .rlim_max = spec->rlimits[i].hard};
+        if (setrlimit(spec->rlimits[i].resource, &limit) != 0) fail(error_fd, "setrlimit");
+    }
     if (setgroups(spec->group_count, spec->groups) != 0) fail(error_fd, "setgroups");
     if (setresgid(spec->gid, spec->gid, spec->gid) != 0) fail(error_fd, "setgid");
     if (spec->uid == 0) {
@@ -458,4 +463,22 @@ int coreos_last_capability(void) {
     ssize_t length = read(fd, text, sizeof text - 1);
     close(fd);
     return length > 0 ? atoi(text) : CAP_LAST_CAP;
+}
+
+int coreos_rlimit_resource(const char *name) {
+    static const struct {
+        const char *name;
+        int resource;
+    } table[] = {
+        {"AS", RLIMIT_AS},           {"CORE", RLIMIT_CORE},       {"CPU", RLIMIT_CPU},
+        {"DATA", RLIMIT_DATA},       {"FSIZE", RLIMIT_FSIZE},     {"LOCKS", RLIMIT_LOCKS},
+        {"MEMLOCK", RLIMIT_MEMLOCK}, {"MSGQUEUE", RLIMIT_MSGQUEUE}, {"NICE", RLIMIT_NICE},
+        {"NOFILE", RLIMIT_NOFILE},   {"NPROC", RLIMIT_NPROC},     {"RSS", RLIMIT_RSS},
+        {"RTPRIO", RLIMIT_RTPRIO},   {"RTTIME", RLIMIT_RTTIME},   {"SIGPENDING", RLIMIT_SIGPENDING},
+        {"STACK", RLIMIT_STACK},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        if (strcmp(table[i].name, name) == 0) return table[i].resource;
+    }
+    return -1;
 }

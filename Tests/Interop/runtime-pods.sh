@@ -103,6 +103,20 @@ run stop "$(cat "$work/multi2")" >/dev/null
 wait "${background[1]}"
 [ $? = 143 ] || fail "stopping a two-app pod"
 
+# export: an exited pod's app as an ACI, with what the app changed (a whiteout included).
+run run --net=none --uuid-file-save="$work/exported" "oci:$images/oci:busybox" --exec /bin/sh -- -c \
+    'echo written >/etc/new; rm /bin/vi; mkdir -p /var/x' || fail "run before export"
+run export "$(cat "$work/exported")" "$work/exported.aci" || fail "export"
+tar -tf "$work/exported.aci" >"$work/exported.list" 2>/dev/null || fail "export is not a tar"
+grep -qx manifest "$work/exported.list" && grep -qx rootfs/etc/new "$work/exported.list" && grep -qx rootfs/var/x/ "$work/exported.list" \
+    && ! grep -qx rootfs/bin/vi "$work/exported.list" || fail "exported tree: $(grep -c . "$work/exported.list") entries"
+[ "$(run run --net=none "$work/exported.aci" --exec /bin/cat -- /etc/new)" = written ] || fail "the exported ACI does not run"
+run export "$(cat "$work/exported")" "$work/exported.aci" 2>/dev/null && fail "export overwrote without --overwrite"
+
+# --rlimit
+[ "$(run run --net=none --rlimit=NOFILE=256:512 "$images/busybox.aci" --exec /bin/sh -- -c 'echo $(ulimit -n) $(ulimit -Hn)')" = "256 512" ] \
+    || fail "--rlimit"
+
 # prepare + run-prepared, rm.
 prepared=$(run prepare --net=none "$images/busybox.aci" --exec /bin/true) || fail "prepare"
 run list --no-legend | grep -q "^${prepared:0:8} .*prepared" || fail "list does not show the prepared pod"

@@ -277,6 +277,7 @@ enum RunCommand {
           rm            Remove exited pods
           gc            Garbage collect exited pods (--grace-period, --expire-prepared)
           cat-manifest  Print a pod's manifest
+          export        Export an exited pod's app as an ACI: [--app=NAME] UUID OUT.aci
           trust         Trust a key to sign ACIs: --prefix=NAME-PREFIX or --root, KEYFILE
           fetch         Fetch image(s) and store them in the local store
           image list    List images in the local store

@@ -9,7 +9,7 @@ enum RunPodCommands {
     static let valueFlags: Set<String> = [
         "net", "hostname", "memory", "cpu", "set-env", "set-env-file", "volume", "mount", "caps-retain", "caps-remove",
         "uuid-file-save", "name", "exec", "user", "group", "working-dir", "environment", "pull-policy", "insecure-options",
-        "dns", "hosts-entry", "port",
+        "dns", "hosts-entry", "port", "rlimit",
     ]
     static let booleanFlags: Set<String> = ["inherit-env", "no-overlay", "readonly-rootfs", "interactive", "quiet", "q"]
 
@@ -110,6 +110,7 @@ enum RunPodCommands {
         case "uuid-file-save": result.uuidFile = value
         case "dns": result.options.dns.append(value)
         case "port": result.options.ports.append(value)
+        case "rlimit": result.options.resourceLimits.append(try ResourceLimit(parsing: value))
         case "hosts-entry":
             let (address, host) = try pair(value)
             result.options.hostsEntries.append((address, host))
@@ -261,6 +262,24 @@ enum RunPodCommands {
             let pod = try pods.find(uuid)
             let command = operands.count > 1 ? Array(operands.dropFirst()) : ["/bin/sh"]
             return try runner.enter(pod, app: appName, command: command)
+        case "export":
+            var appName: String?
+            var overwrite = false
+            var operands: [String] = []
+            for word in words {
+                if word.hasPrefix("--app=") {
+                    appName = String(word.dropFirst(6))
+                } else if word == "--overwrite" {
+                    overwrite = true
+                } else if word.hasPrefix("--") {
+                    return RunCommand.usageError("export: unknown flag \(word)", io)
+                } else {
+                    operands.append(word)
+                }
+            }
+            guard operands.count == 2 else { return RunCommand.usageError("export: UUID and OUTPUT_ACI_FILE are required", io) }
+            try runner.export(try pods.find(operands[0]), app: appName, to: operands[1], overwrite: overwrite)
+            return ExitStatus.success
         case "cat-manifest":
             guard let uuid = words.first(where: { !$0.hasPrefix("--") }) else { return RunCommand.usageError("cat-manifest: a UUID is required", io) }
             let pod = try pods.find(uuid)

@@ -65,6 +65,9 @@ extern const int coreos_o_path;
 /// makedev(3) (a macro in glibc).
 unsigned long coreos_makedev(unsigned int major, unsigned int minor);
 
+/// lgetxattr(2): the attribute's length, or -1 with errno set.
+long coreos_lgetxattr(const char *path, const char *name, void *value, size_t size);
+
 /// fsetxattr(2) (sys/xattr.h is not in Swift's Glibc module).
 int coreos_fsetxattr(int fd, const char *name, const void *value, size_t size, int flags);
 

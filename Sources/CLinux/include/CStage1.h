@@ -21,6 +21,13 @@ struct coreos_bind {
     int is_directory;
 };
 
+/// A resource limit set on the app before it starts (setrlimit).
+struct coreos_rlimit {
+    int resource;
+    unsigned long long soft;
+    unsigned long long hard;
+};
+
 struct coreos_stage1_spec {
     /// Where the app's root is assembled (an existing empty directory).
     const char *rootfs;
@@ -75,6 +82,8 @@ struct coreos_stage1_spec {
     const char *pod_root;
     /// Where the pod's init reports "INDEX STATUS\n" as apps end (-1: nowhere).
     int status_fd;
+    const struct coreos_rlimit *rlimits;
+    size_t rlimit_count;
     /// With join_pid: the directory (inside the pod) to chroot into; NULL for the pod root.
     const char *join_root;
 };
@@ -84,6 +93,9 @@ struct coreos_stage1_spec {
 /// reaped then. The child is stopped until every setup step succeeded, so a returned PID
 /// is an app that is running (or has exited on its own).
 pid_t coreos_stage1_spawn(const struct coreos_stage1_spec *spec, char *error, size_t error_size);
+
+/// RLIMIT_* by name without the prefix (`NOFILE`), or -1.
+int coreos_rlimit_resource(const char *name);
 
 /// Capability numbers up to this (inclusive) are known to the running kernel.
 int coreos_last_capability(void);

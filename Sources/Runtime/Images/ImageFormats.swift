@@ -90,6 +90,11 @@ public struct ACIManifest: Codable, Sendable, Hashable {
     public struct Label: Codable, Sendable, Hashable {
         public var name: String
         public var value: String
+
+        public init(name: String, value: String) {
+            self.name = name
+            self.value = value
+        }
     }
 
     public struct NameValue: Codable, Sendable, Hashable {

@@ -23,6 +23,8 @@ public struct PodOptions: Sendable {
     public var hostsEntries: [(String, String)] = []
     /// `--port NAME:[HOSTIP:]HOSTPORT`.
     public var ports: [String] = []
+    /// `--rlimit NAME=SOFT[:HARD]`.
+    public var resourceLimits: [ResourceLimit] = []
 
     public init() {}
 }
@@ -104,7 +106,8 @@ public final class PodRunner {
                     network: options.network, hostname: options.hostname ?? "rkt-\(uuid)", limits: options.limits,
                     capabilities: capabilities, overlay: options.overlay, dns: options.dns,
                     hostsEntries: options.hostsEntries.map { PodManifest.NameValue(name: $0.0, value: $0.1) },
-                    ports: forwards.isEmpty ? nil : forwards))
+                    ports: forwards.isEmpty ? nil : forwards,
+                    resourceLimits: options.resourceLimits.isEmpty ? nil : options.resourceLimits))
             try images.writeAtomically(pod.manifestPath, JSONCoding.encode(manifest, pretty: true))
             guard let prepared = try pods.move(pod, to: .prepared) else { throw RuntimeError("pod \(uuid) vanished while preparing") }
             pod = prepared
@@ -270,6 +273,7 @@ public final class PodRunner {
             spec.readOnlyRootfs = app.readOnlyRootFS
             spec.capabilities = manifest.coreos.capabilities
             spec.binds = shared
+            spec.resourceLimits = manifest.coreos.resourceLimits ?? []
             specs.append(spec)
         }
         specs[0].cgroupProcs = cgroups.procsFiles

@@ -69,6 +69,7 @@ public struct PodManifest: Codable, Sendable, Hashable {
         public var dns: [String]?
         public var hostsEntries: [NameValue]?
         public var ports: [PortForward]?
+        public var resourceLimits: [ResourceLimit]?
     }
 
     /// `--port NAME:[HOSTIP:]HOSTPORT` resolved against the apps' ports.

@@ -1,4 +1,5 @@
 import CLinux
+import Foundation
 import Glibc
 import Net
 
@@ -47,6 +48,8 @@ public struct Stage1Spec: Sendable {
     public var joinRoot: String?
     /// The default network: the veth is made between clone and the app's start.
     public var network: PodNetwork?
+    /// `(resource, soft, hard)` set before the app starts.
+    public var resourceLimits: [ResourceLimit] = []
 
     public init() {}
 }
@@ -60,6 +63,35 @@ private final class AttachContext {
 private let attachNetwork: @convention(c) (pid_t, UnsafeMutableRawPointer?) -> Int32 = { pid, context in
     guard let context else { return EINVAL }
     return PodNetworking.attach(Unmanaged<AttachContext>.fromOpaque(context).takeUnretainedValue().network, pid: pid)
+}
+
+/// A resource limit by setrlimit's numbers.
+public struct ResourceLimit: Sendable, Hashable, Codable {
+    public var name: String
+    public var resource: Int32
+    public var soft: UInt64
+    public var hard: UInt64
+
+    /// `NOFILE=1024`, `NOFILE=1024:4096`, `CORE=unlimited`.
+    public init(parsing text: String) throws(RuntimeError) {
+        let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else { throw RuntimeError("--rlimit \(text): NAME=SOFT[:HARD]") }
+        let name = parts[0].uppercased().replacingOccurrences(of: "RLIMIT_", with: "")
+        let resource = coreos_rlimit_resource(name)
+        guard resource >= 0 else { throw RuntimeError("--rlimit \(text): unknown limit \(parts[0])") }
+        func value(_ word: Substring) throws(RuntimeError) -> UInt64 {
+            if word == "unlimited" || word == "infinity" { return UInt64.max }
+            guard let number = UInt64(word) else { throw RuntimeError("--rlimit \(text): \(word) is not a number") }
+            return number
+        }
+        let values = parts[1].split(separator: ":")
+        guard values.count == 1 || values.count == 2 else { throw RuntimeError("--rlimit \(text): NAME=SOFT[:HARD]") }
+        self.name = name
+        self.resource = resource
+        soft = try value(values[0])
+        hard = try value(values.count == 2 ? values[1] : values[0])
+        guard soft <= hard else { throw RuntimeError("--rlimit \(text): the soft limit is above the hard one") }
+    }
 }
 
 /// Capability names and rkt's default set.
@@ -190,6 +222,8 @@ public enum Stage1 {
             c.join_pid = app.joinPID
             c.join_root = strings.optional(app.joinRoot)
             c.status_fd = -1
+            c.rlimits = UnsafePointer(memory.copy(app.resourceLimits.map { coreos_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }))
+            c.rlimit_count = app.resourceLimits.count
             return c
         }
         var pod = make(spec)
