@@ -482,3 +482,21 @@ int coreos_rlimit_resource(const char *name) {
     }
     return -1;
 }
+
+static volatile pid_t forward_target;
+
+static void forward_signal(int signal_number) {
+    pid_t target = forward_target;
+    if (target > 0) kill(target, signal_number);
+}
+
+void coreos_forward_stop_signals(pid_t pid) {
+    forward_target = pid;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = forward_signal;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    int signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT};
+    for (size_t i = 0; i < sizeof signals / sizeof signals[0]; i++) sigaction(signals[i], &action, NULL);
+}

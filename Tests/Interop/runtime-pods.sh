@@ -117,6 +117,15 @@ run export "$(cat "$work/exported")" "$work/exported.aci" 2>/dev/null && fail "e
 [ "$(run run --net=none --rlimit=NOFILE=256:512 "$images/busybox.aci" --exec /bin/sh -- -c 'echo $(ulimit -n) $(ulimit -Hn)')" = "256 512" ] \
     || fail "--rlimit"
 
+# SIGTERM to the waiting `coreos run` stops the pod through its init (like Ctrl-C on a terminal).
+run run --net=none "$images/busybox.aci" --exec /bin/sleep -- 30 &
+runner=$!
+background+=($runner)
+sleep 0.5
+kill -TERM "$runner"
+wait "$runner"
+[ $? = 143 ] || fail "SIGTERM to coreos run did not stop the pod with 143"
+
 # prepare + run-prepared, rm.
 prepared=$(run prepare --net=none "$images/busybox.aci" --exec /bin/true) || fail "prepare"
 run list --no-legend | grep -q "^${prepared:0:8} .*prepared" || fail "list does not show the prepared pod"

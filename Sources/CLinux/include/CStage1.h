@@ -94,6 +94,11 @@ struct coreos_stage1_spec {
 /// is an app that is running (or has exited on its own).
 pid_t coreos_stage1_spawn(const struct coreos_stage1_spec *spec, char *error, size_t error_size);
 
+/// From now on SIGTERM, SIGINT, SIGHUP and SIGQUIT sent to this process are passed to
+/// `pid` (the pod's init, which passes them to the apps) instead of ending us, so
+/// `kill <coreos run>` and Ctrl-C stop the pod the way they stop a foreground program.
+void coreos_forward_stop_signals(pid_t pid);
+
 /// RLIMIT_* by name without the prefix (`NOFILE`), or -1.
 int coreos_rlimit_resource(const char *name);
 

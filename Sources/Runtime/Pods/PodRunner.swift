@@ -1,3 +1,4 @@
+import CLinux
 import Foundation
 import Glibc
 
@@ -282,6 +283,7 @@ public final class PodRunner {
         if several { try ImageStore.makeDirectories(pod.directory + "/stage1") }
         let started = try Stage1.spawn(specs[0], others: Array(specs.dropFirst()), podRoot: several ? pod.directory + "/stage1" : nil)
         try images.writeAtomically(pod.directory + "/pid", Array("\(started.pid)\n".utf8), durable: false)
+        coreos_forward_stop_signals(started.pid)
         let status = Stage1.wait(started.pid)
         let statuses = Stage1.appStatuses(started)
         for (index, app) in manifest.apps.enumerated() {
