@@ -118,7 +118,7 @@ run export "$(cat "$work/exported")" "$work/exported.aci" 2>/dev/null && fail "e
     || fail "--rlimit"
 
 # SIGTERM to the waiting `coreos run` stops the pod through its init (like Ctrl-C on a terminal).
-run run --net=none "$images/busybox.aci" --exec /bin/sleep -- 30 &
+"$ours" run --dir "$store" --insecure-options=image run --net=none "$images/busybox.aci" --exec /bin/sleep -- 30 &
 runner=$!
 background+=($runner)
 sleep 0.5
