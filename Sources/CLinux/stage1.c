@@ -64,7 +64,19 @@ static const char *in_root(char *buffer, size_t size, const char *root, const ch
     return buffer;
 }
 
+// In a user namespace device nodes cannot be made: the host's are bound instead.
+static int in_user_namespace;
+
 static void make_device(int error_fd, const char *path, mode_t mode, unsigned major, unsigned minor) {
+    if (in_user_namespace) {
+        const char *name = strrchr(path, '/');
+        char host[64] = "/dev";
+        strncat(host, name ? name : "/null", sizeof host - strlen(host) - 1);
+        int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+        if (fd >= 0) close(fd);
+        if (mount(host, path, NULL, MS_BIND, NULL) != 0) fail(error_fd, path);
+        return;
+    }
     if (mknod(path, S_IFCHR | mode, makedev(major, minor)) != 0 && errno != EEXIST) fail(error_fd, path);
     chmod(path, mode);
 }
@@ -127,6 +139,9 @@ static void set_capabilities(int error_fd, uint64_t keep) {
 }
 
 static void enter_namespaces(int error_fd, pid_t pid) {
+    // Every namespace is opened first, while we are still the host's root: once in the
+    // pod's user namespace (when it has one, joined first, or the others refuse us) the
+    // host's /proc/PID/ns files are out of reach.
     static const char *const kinds[] = {"ipc", "uts", "net", "pid", "mnt"};
     int fds[5];
     char path[64];
@@ -135,6 +150,16 @@ static void enter_namespaces(int error_fd, pid_t pid) {
         fds[i] = open(path, O_RDONLY | O_CLOEXEC);
         if (fds[i] < 0) fail(error_fd, path);
     }
+    snprintf(path, sizeof path, "/proc/%d/ns/user", (int)pid);
+    int theirs = open(path, O_RDONLY | O_CLOEXEC);
+    int ours = open("/proc/self/ns/user", O_RDONLY | O_CLOEXEC);
+    struct stat their_info, our_info;
+    if (theirs >= 0 && ours >= 0 && fstat(theirs, &their_info) == 0 && fstat(ours, &our_info) == 0 &&
+        their_info.st_ino != our_info.st_ino) {
+        if (setns(theirs, CLONE_NEWUSER) != 0) fail(error_fd, "user");
+    }
+    if (theirs >= 0) close(theirs);
+    if (ours >= 0) close(ours);
     for (int i = 0; i < 5; i++) {
         if (setns(fds[i], 0) != 0) fail(error_fd, kinds[i]);
         close(fds[i]);
@@ -348,6 +373,8 @@ static int child_main(void *argument) {
         if (errno) fail(error_fd, "default route");
     }
 
+    in_user_namespace = spec->userns_base != 0;
+    if (in_user_namespace && (setresgid(0, 0, 0) != 0 || setresuid(0, 0, 0) != 0)) fail(error_fd, "become root of the user namespace");
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) fail(error_fd, "make / private");
     if (spec->extra_app_count == 0) {
         // One app: its root is the pod's root.
@@ -401,7 +428,7 @@ pid_t coreos_stage1_spawn(const struct coreos_stage1_spec *spec, char *error, si
         return -1;
     }
     struct child_context context = {.spec = spec, .go_read = go[0], .error_write = errors[1]};
-    int flags = SIGCHLD | (spec->join_pid ? 0 : spec->namespaces);
+    int flags = SIGCHLD | (spec->join_pid ? 0 : spec->namespaces) | (spec->userns_base && !spec->join_pid ? CLONE_NEWUSER : 0);
     pid_t pid = clone(child_main, (char *)stack + stack_size, flags, &context);
     int clone_errno = errno;
     close(go[0]);
@@ -416,6 +443,20 @@ pid_t coreos_stage1_spawn(const struct coreos_stage1_spec *spec, char *error, si
     char pid_text[32];
     snprintf(pid_text, sizeof pid_text, "%d", (int)pid);
     int refused = 0;
+    if (spec->userns_base && !spec->join_pid) {
+        char map[64], file[64];
+        snprintf(map, sizeof map, "0 %u 65536", spec->userns_base);
+        snprintf(file, sizeof file, "/proc/%d/uid_map", (int)pid);
+        if (write_file(file, map) != 0) {
+            snprintf(error, error_size, "uid_map: %s", strerror(errno));
+            refused = 1;
+        }
+        snprintf(file, sizeof file, "/proc/%d/gid_map", (int)pid);
+        if (!refused && write_file(file, map) != 0) {
+            snprintf(error, error_size, "gid_map: %s", strerror(errno));
+            refused = 1;
+        }
+    }
     for (size_t i = 0; i < spec->cgroup_count && !refused; i++) {
         if (write_file(spec->cgroup_procs[i], pid_text) != 0) {
             snprintf(error, error_size, "join cgroup %s: %s", spec->cgroup_procs[i], strerror(errno));

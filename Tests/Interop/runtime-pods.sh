@@ -126,6 +126,24 @@ kill -TERM "$runner"
 wait "$runner"
 [ $? = 143 ] || fail "SIGTERM to coreos run did not stop the pod with 143"
 
+# --private-users: root in the pod is an unprivileged ID range on the host.
+run run --net=none --private-users "$images/busybox.aci" --exec /bin/true 2>"$work/err"
+[ $? = 254 ] && grep -q 'not searchable by others' "$work/err" || fail "--private-users under a 0700 directory: $(cat "$work/err")"
+chmod 755 "$work"
+out=$(run run --net=none --private-users "$images/busybox.aci" --exec /bin/sh -- -c 'id -u; awk "{print \$2}" /proc/self/uid_map; echo w >/etc/w && echo writable')
+set -- $out
+[ "${1:-}" = 0 ] && [ "${2:-0}" -ge 16777216 ] && [ "${3:-}" = writable ] || fail "--private-users: '$out'"
+run run --net=none --private-users --uuid-file-save="$work/userns" "$images/busybox.aci" --exec /bin/sleep -- 30 &
+background+=($!)
+for _ in $(seq 50); do [ -s "$work/userns" ] && run status "$(cat "$work/userns")" 2>/dev/null | grep -q '^pid=' && break; sleep 0.1; done
+init=$(run status "$(cat "$work/userns")" | sed -n 's/^pid=//p')
+host_uid=$(awk '/^Uid:/ {print $2}' "/proc/$init/status")
+[ "$host_uid" -ge 16777216 ] || fail "the pod's init runs as host uid $host_uid"
+[ "$(run enter "$(cat "$work/userns")" /bin/id -u)" = 0 ] || fail "enter into a pod with its own user namespace"
+run stop "$(cat "$work/userns")" >/dev/null
+wait "${background[-1]}"
+[ -z "$(ls "$store/userns" 2>/dev/null)" ] || fail "user namespace ranges not released"
+
 # prepare + run-prepared, rm.
 prepared=$(run prepare --net=none "$images/busybox.aci" --exec /bin/true) || fail "prepare"
 run list --no-legend | grep -q "^${prepared:0:8} .*prepared" || fail "list does not show the prepared pod"

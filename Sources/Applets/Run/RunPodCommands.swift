@@ -11,7 +11,7 @@ enum RunPodCommands {
         "uuid-file-save", "name", "exec", "user", "group", "working-dir", "environment", "pull-policy", "insecure-options",
         "dns", "hosts-entry", "port", "rlimit",
     ]
-    static let booleanFlags: Set<String> = ["inherit-env", "no-overlay", "readonly-rootfs", "interactive", "quiet", "q"]
+    static let booleanFlags: Set<String> = ["inherit-env", "no-overlay", "readonly-rootfs", "interactive", "quiet", "q", "private-users"]
 
     struct RunArguments {
         var options = PodOptions()
@@ -66,6 +66,7 @@ enum RunPodCommands {
                 case "inherit-env": result.options.inheritEnvironment = on
                 case "no-overlay": result.options.overlay = !on
                 case "readonly-rootfs": result.options.readOnlyRootfs = on
+                case "private-users": result.options.privateUsers = on
                 case "quiet", "q": result.quiet = on
                 default: break
                 }

@@ -45,6 +45,9 @@ struct coreos_stage1_spec {
     size_t group_count;
     /// CLONE_NEW* flags.
     int namespaces;
+    /// With a user namespace (`--private-users`): host IDs that uid/gid 0 of the pod map
+    /// to, 65536 of them. 0: no user namespace.
+    unsigned int userns_base;
     int readonly_rootfs;
     int no_new_privileges;
     /// Capabilities kept in the bounding, permitted and effective sets (bit N = capability N).

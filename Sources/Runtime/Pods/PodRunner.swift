@@ -26,6 +26,9 @@ public struct PodOptions: Sendable {
     public var ports: [String] = []
     /// `--rlimit NAME=SOFT[:HARD]`.
     public var resourceLimits: [ResourceLimit] = []
+    /// `--private-users`: a user namespace; the pod gets its own copy of the tree (as
+    /// rkt, which required --no-overlay for it).
+    public var privateUsers = false
 
     public init() {}
 }
@@ -78,7 +81,7 @@ public final class PodRunner {
                 for sub in ["/overlay/\(name)/upper", "/overlay/\(name)/work", "/rootfs/\(name)", "/apps/\(name)"] {
                     try ImageStore.makeDirectories(pod.directory + sub)
                 }
-                if options.overlay {
+                if options.overlay && !options.privateUsers {
                     try ImageStore.makeDirectories(pod.directory + "/overlay/\(name)")
                     try images.writeAtomically(pod.directory + "/apps/\(name)/tree", Array(tree.utf8))
                 } else {
@@ -105,10 +108,11 @@ public final class PodRunner {
                 apps: apps, volumes: options.volumes,
                 coreos: .init(
                     network: options.network, hostname: options.hostname ?? "rkt-\(uuid)", limits: options.limits,
-                    capabilities: capabilities, overlay: options.overlay, dns: options.dns,
+                    capabilities: capabilities, overlay: options.overlay && !options.privateUsers, dns: options.dns,
                     hostsEntries: options.hostsEntries.map { PodManifest.NameValue(name: $0.0, value: $0.1) },
                     ports: forwards.isEmpty ? nil : forwards,
-                    resourceLimits: options.resourceLimits.isEmpty ? nil : options.resourceLimits))
+                    resourceLimits: options.resourceLimits.isEmpty ? nil : options.resourceLimits,
+                    privateUsers: options.privateUsers ? true : nil))
             try images.writeAtomically(pod.manifestPath, JSONCoding.encode(manifest, pretty: true))
             guard let prepared = try pods.move(pod, to: .prepared) else { throw RuntimeError("pod \(uuid) vanished while preparing") }
             pod = prepared
@@ -252,6 +256,15 @@ public final class PodRunner {
                 try? PodNetworking.forward(forwards, to: network, uuid: pod.uuid, add: false)
             }
         }
+        var usernsBase: UInt32 = 0
+        if manifest.coreos.privateUsers == true {
+            try UserNamespaces.checkReachable(pod.directory + "/apps")
+            usernsBase = try UserNamespaces.allocate(store: images.directory, uuid: pod.uuid)
+            for app in manifest.apps {
+                try UserNamespaces.shiftOwnership(of: pod.directory + "/apps/\(app.name)/copy", by: usernsBase)
+            }
+        }
+        defer { if usernsBase != 0 { UserNamespaces.release(store: images.directory, uuid: pod.uuid) } }
         let shared = try sharedBinds(pod, manifest)
         var specs: [Stage1Spec] = []
         for app in manifest.apps {
@@ -275,6 +288,7 @@ public final class PodRunner {
             spec.capabilities = manifest.coreos.capabilities
             spec.binds = shared
             spec.resourceLimits = manifest.coreos.resourceLimits ?? []
+            spec.userNamespaceBase = usernsBase
             specs.append(spec)
         }
         specs[0].cgroupProcs = cgroups.procsFiles

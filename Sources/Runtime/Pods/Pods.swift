@@ -70,6 +70,9 @@ public struct PodManifest: Codable, Sendable, Hashable {
         public var hostsEntries: [NameValue]?
         public var ports: [PortForward]?
         public var resourceLimits: [ResourceLimit]?
+        /// `--private-users`: the pod runs in its own user namespace, its tree owned by
+        /// the host IDs its 0 maps to.
+        public var privateUsers: Bool?
     }
 
     /// `--port NAME:[HOSTIP:]HOSTPORT` resolved against the apps' ports.
@@ -206,6 +209,7 @@ public struct PodStore: Sendable {
     /// Removes a pod that nobody runs: its cgroups and addresses (if any are left) and its directory.
     public func destroy(_ pod: Pod) throws(RuntimeError) {
         if let network = network(pod) { PodNetworking.detach(network) }
+        UserNamespaces.release(store: String(directory.dropLast("/pods".count)), uuid: pod.uuid)
         PodNetworking.release(store: String(directory.dropLast("/pods".count)), uuid: pod.uuid)
         if let data = FileManager.default.contents(atPath: pod.directory + "/cgroups"),
             let cgroups = try? JSONDecoder().decode(PodCgroups.self, from: data)

@@ -50,6 +50,8 @@ public struct Stage1Spec: Sendable {
     public var network: PodNetwork?
     /// `(resource, soft, hard)` set before the app starts.
     public var resourceLimits: [ResourceLimit] = []
+    /// `--private-users`: the host ID that the pod's 0 maps to (0: no user namespace).
+    public var userNamespaceBase: UInt32 = 0
 
     public init() {}
 }
@@ -224,6 +226,7 @@ public enum Stage1 {
             c.status_fd = -1
             c.rlimits = UnsafePointer(memory.copy(app.resourceLimits.map { coreos_rlimit(resource: $0.resource, soft: $0.soft, hard: $0.hard) }))
             c.rlimit_count = app.resourceLimits.count
+            c.userns_base = app.userNamespaceBase
             return c
         }
         var pod = make(spec)
