@@ -364,13 +364,18 @@ static int child_main(void *argument) {
         finish_and_exec(spec, error_fd);
     }
 
-    if (spec->net_interface) {
-        errno = -coreos_netlink_set_link(spec->net_interface, "eth0", NULL, 1, spec->net_mtu);
-        if (errno) fail(error_fd, "configure eth0");
-        errno = -coreos_netlink_add_address("eth0", spec->net_address, 4, spec->net_prefix);
-        if (errno) fail(error_fd, "address of eth0");
-        errno = -coreos_netlink_add_default_route(spec->net_gateway, 4);
-        if (errno) fail(error_fd, "default route");
+    for (size_t i = 0; i < spec->interface_count; i++) {
+        const struct coreos_interface *interface = &spec->interfaces[i];
+        char name[16];
+        snprintf(name, sizeof name, "eth%zu", i);
+        errno = -coreos_netlink_set_link(interface->name, name, NULL, 1, interface->mtu);
+        if (errno) fail(error_fd, "configure a network interface");
+        errno = -coreos_netlink_add_address(name, interface->address, 4, interface->prefix);
+        if (errno) fail(error_fd, "address of a network interface");
+        if (interface->default_route) {
+            errno = -coreos_netlink_add_default_route(interface->gateway, 4);
+            if (errno) fail(error_fd, "default route");
+        }
     }
 
     in_user_namespace = spec->userns_base != 0;

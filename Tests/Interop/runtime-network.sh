@@ -24,7 +24,12 @@ work=$3
 ip link set lo up
 mount -t tmpfs tmpfs /run
 store="$work/store"
-run() { "$ours" run --dir "$store" --insecure-options=image "$@"; }
+mkdir -p "$work/rkt/net.d"
+cat >"$work/rkt/net.d/10-blue.conf" <<'JSON'
+{"cniVersion": "0.3.1", "name": "blue", "type": "bridge", "bridge": "blue0", "ipMasq": false,
+ "ipam": {"type": "host-local", "subnet": "10.77.0.0/24"}}
+JSON
+run() { "$ours" run --dir "$store" --local-config="$work/rkt" --insecure-options=image "$@"; }
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done; }
 trap cleanup EXIT
@@ -77,6 +82,15 @@ PY
 done
 run run --port=nope:1 "$images/busybox.aci" --exec /bin/true 2>/dev/null
 [ $? = 254 ] || fail "an undeclared port name was accepted"
+
+# A second network from net.d: eth1 on it, the default route stays on the default network.
+out=$(run run --net=default,blue "$images/busybox.aci" --exec /bin/sh -- -c \
+    'for i in eth0 eth1; do ip -4 addr show $i | grep -o "inet [0-9./]*"; done; ip route | grep -o "default via [0-9.]*"')
+[ "$out" = "$(printf 'inet 172.16.28.2/24\ninet 10.77.0.2/24\ndefault via 172.16.28.1')" ] || fail "--net=default,blue: '$out'"
+out=$(run run --net=blue "$images/busybox.aci" --exec /bin/sh -- -c 'ip -4 addr show eth0 | grep -o "inet [0-9./]*"; ping -c1 -W2 10.77.0.1 >/dev/null && echo gateway-ok')
+[ "$out" = "$(printf 'inet 10.77.0.2/24\ngateway-ok')" ] || fail "--net=blue: '$out'"
+run run --net=red "$images/busybox.aci" --exec /bin/true 2>"$work/err"
+[ $? = 254 ] && grep -q 'no network red' "$work/err" || fail "an unknown network: $(cat "$work/err")"
 
 # flannel's lease decides the subnet and the gateway.
 mkdir -p /run/flannel

@@ -25,6 +25,7 @@ enum RunCommand {
         var words = Array(argv.dropFirst())
         var directory = "/var/lib/coreos/rkt"
         var fetchOptions = FetchOptions()
+        var localConfig = "/etc/rkt"
         while let word = words.first, word.hasPrefix("-") {
             words.removeFirst()
             let name = String(word.drop { $0 == "-" })
@@ -33,7 +34,7 @@ enum RunCommand {
                 return ExitStatus.success
             }
             let key = name.split(separator: "=", maxSplits: 1).first.map(String.init) ?? name
-            guard ["dir", "insecure-options", "debug"].contains(key) else {
+            guard ["dir", "insecure-options", "debug", "local-config"].contains(key) else {
                 return usageError("unknown flag: \(word)", io)
             }
             var value = name.contains("=") ? String(name[name.index(after: name.firstIndex(of: "=")!)...]) : nil
@@ -42,6 +43,7 @@ enum RunCommand {
                 value = words.removeFirst()
             }
             if key == "dir", let value { directory = value }
+            if key == "local-config", let value { localConfig = value }
             if key == "insecure-options", let value {
                 let known = ["none", "http", "image", "tls", "pubkey", "capabilities", "paths", "seccomp", "all-fetch", "all-run", "all"]
                 for option in value.split(separator: ",") where !known.contains(String(option)) {
@@ -88,7 +90,7 @@ enum RunCommand {
                 io.output.write(usage)
                 return ExitStatus.success
             default:
-                return try await RunPodCommands.run(command, operands, images: store, fetch: fetchOptions, io: io)
+                return try await RunPodCommands.run(command, operands, images: store, fetch: fetchOptions, localConfig: localConfig, io: io)
             }
         } catch {
             io.error.line("run: \(error)")
@@ -301,7 +303,8 @@ enum RunCommand {
         Exit status: the app's (128+signal when killed), 254 for runtime errors, 2 for usage.
 
         Global Flags:
-              --dir string   rkt data directory (default "/var/lib/coreos/rkt")
+              --dir string            rkt data directory (default "/var/lib/coreos/rkt")
+              --local-config string   where net.d/*.conf define networks (default "/etc/rkt")
 
         """
 }

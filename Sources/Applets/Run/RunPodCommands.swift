@@ -167,18 +167,19 @@ enum RunPodCommands {
     }
 
     static func run(
-        _ command: String, _ words: [String], images: ImageStore, fetch: FetchOptions, io: StandardStreams
+        _ command: String, _ words: [String], images: ImageStore, fetch: FetchOptions, localConfig: String, io: StandardStreams
     ) async throws(RuntimeError) -> Int32 {
         let pods = try PodStore(directory: images.directory)
         let runner = PodRunner(images: images, pods: pods)
         switch command {
         case "run", "prepare":
-            let arguments: RunArguments
+            var arguments: RunArguments
             do {
                 arguments = try parseRun(words, environment: ProcessEnvironment.current)
             } catch {
                 return RunCommand.usageError(error.message, io)
             }
+            arguments.options.localConfig = localConfig
             var fetch = fetch
             fetch.pullPolicy = arguments.pullPolicy
             if arguments.insecureHTTP { fetch.insecureHTTP = true }
@@ -320,7 +321,7 @@ enum RunPodCommands {
             for app in manifest?.apps ?? [] {
                 rows.append([
                     full ? pod.uuid : String(pod.uuid.prefix(8)), app.name, app.image.name, state, isoTime(created), isoTime(started),
-                    pods.network(pod)?.summary ?? manifest?.coreos.network ?? "",
+                    pods.networks(pod).isEmpty ? manifest?.coreos.network ?? "" : pods.networks(pod).map(\.summary).joined(separator: ","),
                 ])
             }
             var object: [String: Any] = ["name": pod.uuid, "state": state, "app_names": manifest?.apps.map(\.name) ?? [], "networks": [String]()]
@@ -347,7 +348,7 @@ enum RunPodCommands {
         var lines: [(String, String)] = [
             ("state", pod.state.shown(alive: alive)), ("created", isoTime(PodStore.timestamp(pod.manifestPath))),
             ("started", isoTime(PodStore.timestamp(pod.directory + "/started"))),
-            ("networks", alive ? pods.network(pod)?.summary ?? "" : ""),
+            ("networks", alive ? pods.networks(pod).map(\.summary).joined(separator: ",") : ""),
         ]
         if alive, pod.state == .run, let pid = PodStore.readNumber(pod.directory + "/pid") { lines.append(("pid", String(pid))) }
         let exited = pod.state == .run && !alive || pod.state == .exitedGarbage

@@ -28,6 +28,16 @@ struct coreos_rlimit {
     unsigned long long hard;
 };
 
+/// One network interface of the pod.
+struct coreos_interface {
+    const char *name;
+    unsigned char address[4];
+    int prefix;
+    unsigned char gateway[4];
+    unsigned int mtu;
+    int default_route;
+};
+
 struct coreos_stage1_spec {
     /// Where the app's root is assembled (an existing empty directory).
     const char *rootfs;
@@ -66,13 +76,11 @@ struct coreos_stage1_spec {
     size_t cgroup_count;
     /// For `enter`: a PID whose namespaces are joined instead of creating new ones.
     pid_t join_pid;
-    /// Default networking: the veth end the parent put in our namespace (renamed eth0),
-    /// its IPv4 address and prefix, the gateway, the MTU. NULL interface: none.
-    const char *net_interface;
-    const unsigned char *net_address;
-    int net_prefix;
-    const unsigned char *net_gateway;
-    unsigned int net_mtu;
+    /// Networks: the veth ends the parent put in our namespace, renamed eth0, eth1, … in
+    /// this order, each with its IPv4 address; the default route goes through the gateway
+    /// of the one that has `default_route`.
+    const struct coreos_interface *interfaces;
+    size_t interface_count;
     /// Called in the parent with the child's PID after it is in its cgroups and before it
     /// runs (to give it its network); non-zero stops the start with that errno.
     int (*before_start)(pid_t pid, void *context);

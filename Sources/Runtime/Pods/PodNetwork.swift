@@ -1,26 +1,83 @@
 import CLinux
-import Foundation
+public import Foundation
 import Glibc
 public import Net
 import Platform
 
-/// A pod's place on the default network: a veth pair, one end in the pod as `eth0`, the
-/// other on the `coreos0` bridge whose address is the pod's gateway.
+/// A network pods can join: a bridge on the host holding the gateway address, a subnet
+/// for host-local addresses, masquerading for traffic that leaves it. `default` is built
+/// in; others come from rkt's CNI-style files `<local-config>/net.d/*.conf` (type
+/// `bridge` or `ptp`, `bridge`, `ipMasq`, `isGateway`, `mtu`, `ipam.subnet`,
+/// `ipam.gateway`).
+public struct NetworkDefinition: Codable, Sendable, Hashable {
+    public var name: String
+    public var bridge: String
+    public var subnet: String
+    public var gateway: String
+    public var mtu: Int
+    public var masquerade: Bool
+    /// The pod's default route goes through this network's gateway.
+    public var isGateway: Bool
+
+    /// rkt's default network, or flannel's lease for this host when flanneld runs here.
+    public static func builtIn(flannelEnvironment: String = "/run/flannel/subnet.env") throws(RuntimeError) -> NetworkDefinition {
+        let (network, gateway, mtu) = try PodNetworking.subnet(environmentFile: flannelEnvironment)
+        return NetworkDefinition(
+            name: "default", bridge: "coreos0", subnet: network.description, gateway: gateway.description, mtu: mtu,
+            masquerade: true, isGateway: true)
+    }
+
+    /// The networks defined under `<localConfig>/net.d`, by name.
+    public static func configured(localConfig: String) throws(RuntimeError) -> [String: NetworkDefinition] {
+        var result: [String: NetworkDefinition] = [:]
+        let directory = localConfig + "/net.d"
+        for file in FileSystem.entryNames(inDirectory: directory).sorted() where file.hasSuffix(".conf") {
+            guard let data = FileManager.default.contents(atPath: directory + "/" + file),
+                let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+            else { throw RuntimeError("\(directory)/\(file) is not a JSON object") }
+            guard let name = object["name"] as? String, !name.isEmpty, name != "default", name != "host", name != "none" else {
+                throw RuntimeError("\(directory)/\(file): a network needs a name other than default, host or none")
+            }
+            let type = object["type"] as? String ?? "bridge"
+            guard type == "bridge" || type == "ptp" else { throw RuntimeError("\(directory)/\(file): type \(type) is not supported (bridge, ptp)") }
+            let ipam = object["ipam"] as? [String: Any] ?? [:]
+            guard let subnetText = ipam["subnet"] as? String else { throw RuntimeError("\(directory)/\(file): ipam.subnet is required") }
+            do {
+                let subnet = try IPv4Network(parsing: subnetText)
+                let gateway = try (ipam["gateway"] as? String).map { try IPv4Address(parsing: $0) } ?? IPv4Address(bits: subnet.address.bits + 1)
+                let bridge = (object["bridge"] as? String) ?? String(("cr-" + name).prefix(15))
+                result[name] = NetworkDefinition(
+                    name: name, bridge: bridge, subnet: subnet.description, gateway: gateway.description,
+                    mtu: object["mtu"] as? Int ?? 1500, masquerade: object["ipMasq"] as? Bool ?? false,
+                    isGateway: object["isGateway"] as? Bool ?? false)
+            } catch {
+                throw RuntimeError("\(directory)/\(file): \(error)")
+            }
+        }
+        return result
+    }
+}
+
+/// A pod's place on one network: a veth pair, one end in the pod (`eth0`, `eth1`, … in
+/// the order the networks were named), the other on the network's bridge.
 public struct PodNetwork: Codable, Sendable, Hashable {
+    public var name: String
+    public var bridge: String
     public var subnet: String
     public var address: String
     public var gateway: String
     public var prefixLength: Int
     public var mtu: Int
+    public var masquerade: Bool
+    public var defaultRoute: Bool
     public var hostInterface: String
     public var podInterface: String
 
-    public static let bridge = "coreos0"
     /// rkt's default network.
     public static let defaultSubnet = "172.16.28.0/24"
 
     /// `default:ip4=172.16.28.2`, as rkt's `list` and `status` show networks.
-    public var summary: String { "default:ip4=\(address)" }
+    public var summary: String { "\(name):ip4=\(address)" }
 }
 
 /// Host-local address management and the host side of the default network.
@@ -53,11 +110,21 @@ public enum PodNetworking {
         }
     }
 
-    /// Takes the lowest free address of the subnet for pod `uuid`: a file per address in
-    /// `<store>/net/default/` made with O_EXCL, so concurrent starts cannot collide.
-    public static func allocate(store: String, uuid: String, environmentFile: String = "/run/flannel/subnet.env") throws(RuntimeError) -> PodNetwork {
-        let (network, gateway, mtu) = try subnet(environmentFile: environmentFile)
-        let directory = store + "/net/default"
+    /// Takes the lowest free address of the network's subnet for pod `uuid`: a file per
+    /// address in `<store>/net/<network>/` made with O_EXCL, so concurrent starts cannot collide.
+    public static func allocate(
+        store: String, uuid: String, on definition: NetworkDefinition, index: Int, defaultRoute: Bool
+    ) throws(RuntimeError) -> PodNetwork {
+        let network: IPv4Network
+        let gateway: IPv4Address
+        do {
+            network = try IPv4Network(parsing: definition.subnet)
+            gateway = try IPv4Address(parsing: definition.gateway)
+        } catch {
+            throw RuntimeError("network \(definition.name): \(error)")
+        }
+        let mtu = definition.mtu
+        let directory = store + "/net/" + definition.name
         try ImageStore.makeDirectories(directory)
         let first = network.address.bits + 1
         let last = network.lastAddress.bits - 1
@@ -74,8 +141,9 @@ public enum PodNetworking {
             close(descriptor)
             let short = String(uuid.filter(\.isHexDigit).prefix(8))
             return PodNetwork(
-                subnet: network.description, address: address.description, gateway: gateway.description,
-                prefixLength: network.prefixLength, mtu: mtu, hostInterface: "veth" + short, podInterface: "vpod" + short)
+                name: definition.name, bridge: definition.bridge, subnet: network.description, address: address.description,
+                gateway: gateway.description, prefixLength: network.prefixLength, mtu: mtu, masquerade: definition.masquerade,
+                defaultRoute: defaultRoute, hostInterface: "veth\(short)\(index)", podInterface: "vpod\(short)\(index)")
         }
         throw RuntimeError("no free address left in \(network)")
     }
@@ -86,34 +154,37 @@ public enum PodNetworking {
         _ = coreos_netlink_delete_link(network.hostInterface)
     }
 
-    /// Gives back every address pod `uuid` holds.
+    /// Gives back every address pod `uuid` holds, on every network.
     public static func release(store: String, uuid: String) {
-        let directory = store + "/net/default"
-        for name in FileSystem.entryNames(inDirectory: directory) {
-            if (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) == uuid { unlink(directory + "/" + name) }
+        for network in FileSystem.entryNames(inDirectory: store + "/net") {
+            let directory = store + "/net/" + network
+            for name in FileSystem.entryNames(inDirectory: directory) {
+                if (try? String(contentsOfFile: directory + "/" + name, encoding: .utf8)) == uuid { unlink(directory + "/" + name) }
+            }
         }
     }
 
     /// The bridge with the gateway address, forwarding on, and masquerading of traffic that
     /// leaves the subnet (through iptables, idempotently).
     public static func prepareHost(_ network: PodNetwork) throws(RuntimeError) {
-        var status = coreos_netlink_create_bridge(PodNetwork.bridge, UInt32(network.mtu))
-        guard status == 0 else { throw RuntimeError("create bridge \(PodNetwork.bridge): \(String(cString: strerror(-status)))") }
+        var status = coreos_netlink_create_bridge(network.bridge, UInt32(network.mtu))
+        guard status == 0 else { throw RuntimeError("create bridge \(network.bridge): \(String(cString: strerror(-status)))") }
         let gateway: IPv4Address
         do {
             gateway = try IPv4Address(parsing: network.gateway)
         } catch {
             throw RuntimeError("\(error)")
         }
-        status = gateway.octets.withUnsafeBufferPointer { coreos_netlink_add_address(PodNetwork.bridge, $0.baseAddress, 4, Int32(network.prefixLength)) }
-        guard status == 0 else { throw RuntimeError("address \(network.gateway) on \(PodNetwork.bridge): \(String(cString: strerror(-status)))") }
-        status = coreos_netlink_set_link(PodNetwork.bridge, nil, nil, 1, 0)
-        guard status == 0 else { throw RuntimeError("bring \(PodNetwork.bridge) up: \(String(cString: strerror(-status)))") }
+        status = gateway.octets.withUnsafeBufferPointer { coreos_netlink_add_address(network.bridge, $0.baseAddress, 4, Int32(network.prefixLength)) }
+        guard status == 0 else { throw RuntimeError("address \(network.gateway) on \(network.bridge): \(String(cString: strerror(-status)))") }
+        status = coreos_netlink_set_link(network.bridge, nil, nil, 1, 0)
+        guard status == 0 else { throw RuntimeError("bring \(network.bridge) up: \(String(cString: strerror(-status)))") }
         if let handle = FileHandle(forWritingAtPath: "/proc/sys/net/ipv4/ip_forward") {
             try? handle.write(contentsOf: Data("1".utf8))
             try? handle.close()
         }
-        let rule = ["-t", "nat", "POSTROUTING", "-s", network.subnet, "!", "-d", network.subnet, "-j", "MASQUERADE", "-m", "comment", "--comment", "coreos run default network"]
+        guard network.masquerade else { return }
+        let rule = ["-t", "nat", "POSTROUTING", "-s", network.subnet, "!", "-d", network.subnet, "-j", "MASQUERADE", "-m", "comment", "--comment", "coreos run \(network.name) network"]
         if ChildProcess.run(["iptables", "-w"] + rule.prefix(2) + ["-C"] + rule.dropFirst(2))?.status != 0 {
             guard let added = ChildProcess.run(["iptables", "-w"] + rule.prefix(2) + ["-A"] + rule.dropFirst(2)), added.status == 0 else {
                 throw RuntimeError("iptables: cannot add the masquerade rule for \(network.subnet) (is the iptables package installed?)")
@@ -142,7 +213,7 @@ public enum PodNetworking {
     public static func attach(_ network: PodNetwork, pid: Int32) -> Int32 {
         var status = coreos_netlink_create_veth(network.hostInterface, network.podInterface, pid, UInt32(network.mtu))
         guard status == 0 else { return -status }
-        status = coreos_netlink_set_link(network.hostInterface, nil, PodNetwork.bridge, 1, 0)
+        status = coreos_netlink_set_link(network.hostInterface, nil, network.bridge, 1, 0)
         guard status == 0 else {
             _ = coreos_netlink_delete_link(network.hostInterface)
             return -status

@@ -29,6 +29,8 @@ public struct PodOptions: Sendable {
     /// `--private-users`: a user namespace; the pod gets its own copy of the tree (as
     /// rkt, which required --no-overlay for it).
     public var privateUsers = false
+    /// rkt's `--local-config`: where `net.d/*.conf` define further networks.
+    public var localConfig = "/etc/rkt"
 
     public init() {}
 }
@@ -50,8 +52,20 @@ public final class PodRunner {
     public func prepare(_ options: PodOptions, fetch: FetchOptions = FetchOptions()) async throws(RuntimeError) -> Pod {
         guard !options.apps.isEmpty else { throw RuntimeError("at least one image is required") }
         guard options.apps.count <= 64 else { throw RuntimeError("a pod holds at most 64 apps") }
-        guard ["host", "none", "default"].contains(options.network) else {
-            throw RuntimeError("--net=\(options.network): the networks are default, host and none")
+        let networkNames = options.network.split(separator: ",").map(String.init)
+        var definitions: [NetworkDefinition] = []
+        if networkNames != ["host"] && networkNames != ["none"] {
+            let configured = try NetworkDefinition.configured(localConfig: options.localConfig)
+            for name in networkNames {
+                if name == "default" {
+                    definitions.append(try NetworkDefinition.builtIn())
+                } else if let definition = configured[name] {
+                    definitions.append(definition)
+                } else {
+                    throw RuntimeError("--net=\(options.network): no network \(name) (host, none, default, or one of \(options.localConfig)/net.d: \(configured.keys.sorted().joined(separator: ", ")))")
+                }
+            }
+            guard Set(networkNames).count == networkNames.count else { throw RuntimeError("--net=\(options.network): a network is named twice") }
         }
         let uuid = PodStore.newUUID()
         let embryo = pods.path(uuid, .embryo)
@@ -97,8 +111,8 @@ public final class PodRunner {
                 guard let port = declaredPorts.first(where: { $0.name == parts[0] }) else {
                     throw RuntimeError("--port \(text): no app declares a port named \(parts[0]) (declared: \(declaredPorts.map(\.name).joined(separator: ", ")))")
                 }
-                guard options.network == "default" else {
-                    throw RuntimeError("--port needs the default network (with --net=host the app's ports are the host's)")
+                guard !definitions.isEmpty else {
+                    throw RuntimeError("--port needs a network of the pod's own (with --net=host the app's ports are the host's)")
                 }
                 forwards.append(.init(name: port.name, protocol: port.protocol, podPort: port.port, hostPort: hostPort, hostIP: parts.count == 3 ? parts[1] : nil))
             }
@@ -112,7 +126,8 @@ public final class PodRunner {
                     hostsEntries: options.hostsEntries.map { PodManifest.NameValue(name: $0.0, value: $0.1) },
                     ports: forwards.isEmpty ? nil : forwards,
                     resourceLimits: options.resourceLimits.isEmpty ? nil : options.resourceLimits,
-                    privateUsers: options.privateUsers ? true : nil))
+                    privateUsers: options.privateUsers ? true : nil,
+                    networks: definitions.isEmpty ? nil : definitions))
             try images.writeAtomically(pod.manifestPath, JSONCoding.encode(manifest, pretty: true))
             guard let prepared = try pods.move(pod, to: .prepared) else { throw RuntimeError("pod \(uuid) vanished while preparing") }
             pod = prepared
@@ -235,19 +250,23 @@ public final class PodRunner {
         defer { cgroups.remove() }
         try images.writeAtomically(pod.directory + "/cgroups", JSONCoding.encode(cgroups), durable: false)
         let several = manifest.apps.count > 1
-        var network: PodNetwork?
-        if manifest.coreos.network == "default" {
-            let allocated = try PodNetworking.allocate(store: images.directory, uuid: pod.uuid)
-            network = allocated
-            try images.writeAtomically(pod.directory + "/net", JSONCoding.encode(allocated), durable: false)
-            try PodNetworking.prepareHost(allocated)
-        }
+        var networks: [PodNetwork] = []
         defer {
-            if let network {
-                PodNetworking.detach(network)
-                PodNetworking.release(store: images.directory, uuid: pod.uuid)
-            }
+            for network in networks { PodNetworking.detach(network) }
+            if !networks.isEmpty { PodNetworking.release(store: images.directory, uuid: pod.uuid) }
         }
+        let definitions = manifest.coreos.networks ?? []
+        // The default route: through the first network that is a gateway, else the first.
+        let routed = definitions.firstIndex(where: \.isGateway) ?? 0
+        for (index, definition) in definitions.enumerated() {
+            networks.append(
+                try PodNetworking.allocate(store: images.directory, uuid: pod.uuid, on: definition, index: index, defaultRoute: index == routed))
+        }
+        if !networks.isEmpty {
+            try images.writeAtomically(pod.directory + "/net", JSONCoding.encode(networks), durable: false)
+            for network in networks { try PodNetworking.prepareHost(network) }
+        }
+        let network = networks.first
         if let network, let forwards = manifest.coreos.ports {
             try PodNetworking.forward(forwards, to: network, uuid: pod.uuid, add: true)
         }
@@ -292,7 +311,7 @@ public final class PodRunner {
             specs.append(spec)
         }
         specs[0].cgroupProcs = cgroups.procsFiles
-        specs[0].network = network
+        specs[0].networks = networks
         try images.writeAtomically(pod.directory + "/started", Array("\(ImageStore.now)\n".utf8), durable: false)
         if several { try ImageStore.makeDirectories(pod.directory + "/stage1") }
         let started = try Stage1.spawn(specs[0], others: Array(specs.dropFirst()), podRoot: several ? pod.directory + "/stage1" : nil)

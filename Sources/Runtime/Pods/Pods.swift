@@ -73,6 +73,8 @@ public struct PodManifest: Codable, Sendable, Hashable {
         /// `--private-users`: the pod runs in its own user namespace, its tree owned by
         /// the host IDs its 0 maps to.
         public var privateUsers: Bool?
+        /// The networks' definitions as they were when the pod was prepared.
+        public var networks: [NetworkDefinition]?
     }
 
     /// `--port NAME:[HOSTIP:]HOSTPORT` resolved against the apps' ports.
@@ -201,14 +203,14 @@ public struct PodStore: Sendable {
         (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date
     }
 
-    /// The pod's place on the default network, while it has one.
-    public func network(_ pod: Pod) -> PodNetwork? {
-        FileManager.default.contents(atPath: pod.directory + "/net").flatMap { try? JSONDecoder().decode(PodNetwork.self, from: $0) }
+    /// The pod's places on its networks, while it has them.
+    public func networks(_ pod: Pod) -> [PodNetwork] {
+        FileManager.default.contents(atPath: pod.directory + "/net").flatMap { try? JSONDecoder().decode([PodNetwork].self, from: $0) } ?? []
     }
 
     /// Removes a pod that nobody runs: its cgroups and addresses (if any are left) and its directory.
     public func destroy(_ pod: Pod) throws(RuntimeError) {
-        if let network = network(pod) { PodNetworking.detach(network) }
+        for network in networks(pod) { PodNetworking.detach(network) }
         UserNamespaces.release(store: String(directory.dropLast("/pods".count)), uuid: pod.uuid)
         PodNetworking.release(store: String(directory.dropLast("/pods".count)), uuid: pod.uuid)
         if let data = FileManager.default.contents(atPath: pod.directory + "/cgroups"),

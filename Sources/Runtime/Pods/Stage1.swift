@@ -46,8 +46,8 @@ public struct Stage1Spec: Sendable {
     public var joinPID: Int32 = 0
     /// `enter` into one app of several: its tree inside the pod.
     public var joinRoot: String?
-    /// The default network: the veth is made between clone and the app's start.
-    public var network: PodNetwork?
+    /// Networks: their veths are made between clone and the app's start.
+    public var networks: [PodNetwork] = []
     /// `(resource, soft, hard)` set before the app starts.
     public var resourceLimits: [ResourceLimit] = []
     /// `--private-users`: the host ID that the pod's 0 maps to (0: no user namespace).
@@ -56,15 +56,19 @@ public struct Stage1Spec: Sendable {
     public init() {}
 }
 
-/// The network to attach, handed through C as the callback's context.
+/// The networks to attach, handed through C as the callback's context.
 private final class AttachContext {
-    let network: PodNetwork
-    init(_ network: PodNetwork) { self.network = network }
+    let networks: [PodNetwork]
+    init(_ networks: [PodNetwork]) { self.networks = networks }
 }
 
 private let attachNetwork: @convention(c) (pid_t, UnsafeMutableRawPointer?) -> Int32 = { pid, context in
     guard let context else { return EINVAL }
-    return PodNetworking.attach(Unmanaged<AttachContext>.fromOpaque(context).takeUnretainedValue().network, pid: pid)
+    for network in Unmanaged<AttachContext>.fromOpaque(context).takeUnretainedValue().networks {
+        let status = PodNetworking.attach(network, pid: pid)
+        if status != 0 { return status }
+    }
+    return 0
 }
 
 /// A resource limit by setrlimit's numbers.
@@ -234,17 +238,27 @@ public enum Stage1 {
         pod.extra_apps = UnsafePointer(memory.copy(extra))
         pod.extra_app_count = others.count
         pod.pod_root = strings.optional(podRoot)
-        let attach = spec.network.map(AttachContext.init)
-        if let network = spec.network, let attach {
-            do {
-                pod.net_address = UnsafePointer(memory.copy(try IPv4Address(parsing: network.address).octets))
-                pod.net_gateway = UnsafePointer(memory.copy(try IPv4Address(parsing: network.gateway).octets))
-            } catch {
-                throw RuntimeError("network: \(error)")
+        let attach = spec.networks.isEmpty ? nil : AttachContext(spec.networks)
+        if let attach {
+            var interfaces: [coreos_interface] = []
+            for network in spec.networks {
+                var interface = coreos_interface()
+                interface.name = strings.make(network.podInterface)
+                do {
+                    let address = try IPv4Address(parsing: network.address).octets
+                    let gateway = try IPv4Address(parsing: network.gateway).octets
+                    interface.address = (address[0], address[1], address[2], address[3])
+                    interface.gateway = (gateway[0], gateway[1], gateway[2], gateway[3])
+                } catch {
+                    throw RuntimeError("network \(network.name): \(error)")
+                }
+                interface.prefix = Int32(network.prefixLength)
+                interface.mtu = UInt32(network.mtu)
+                interface.default_route = network.defaultRoute ? 1 : 0
+                interfaces.append(interface)
             }
-            pod.net_interface = strings.make(network.podInterface)
-            pod.net_prefix = Int32(network.prefixLength)
-            pod.net_mtu = UInt32(network.mtu)
+            pod.interfaces = UnsafePointer(memory.copy(interfaces))
+            pod.interface_count = interfaces.count
             pod.before_start = attachNetwork
             pod.before_start_context = Unmanaged.passUnretained(attach).toOpaque()
         }
