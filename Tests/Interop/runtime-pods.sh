@@ -103,6 +103,11 @@ run stop "$(cat "$work/multi2")" >/dev/null
 wait "${background[1]}"
 [ $? = 143 ] || fail "stopping a two-app pod"
 
+# Layers are unpacked once and shared: oci:busybox (the tree, then a whiteout layer) and
+# oci:base (the same first layer) stack over two trees, the whiteout kept for overlayfs.
+[ "$(ls -d "$store"/trees/layer-* | wc -l)" = 2 ] || fail "layer trees: $(ls "$store/trees")"
+ls -l "$store"/trees/layer-*/rootfs/etc/hostname 2>/dev/null | grep -q '^c' || fail "no overlay whiteout in the upper layer's tree"
+
 # export: an exited pod's app as an ACI, with what the app changed (a whiteout included).
 run run --net=none --uuid-file-save="$work/exported" "oci:$images/oci:busybox" --exec /bin/sh -- -c \
     'echo written >/etc/new; rm /bin/vi; mkdir -p /var/x' || fail "run before export"

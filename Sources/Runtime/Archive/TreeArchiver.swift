@@ -2,44 +2,31 @@ import CLinux
 import Glibc
 import Platform
 
-/// Writes a directory tree into a tar stream, optionally as an overlayfs upper directory
-/// over a lower one (the merged view a pod's app saw): whiteouts (0/0 character devices)
-/// hide lower entries, opaque directories (`trusted.overlay.opaque=y`) hide everything
-/// below them from the lower layer.
+/// Writes stacked directory trees into a tar stream as overlayfs shows them (the merged
+/// view a pod's app saw): the topmost tree that has a name wins; a whiteout (a 0/0
+/// character device) hides the name in the trees below; an opaque directory
+/// (`trusted.overlay.opaque=y`) hides everything below it in lower trees.
 public struct TreeArchiver {
-    public let lower: String
-    public let upper: String?
+    /// Top first: a pod's upper directory, then the image's trees.
+    public let layers: [String]
 
-    public init(lower: String, upper: String?) {
-        self.lower = lower
-        self.upper = upper
-    }
+    public init(layers: [String]) { self.layers = layers }
 
     /// Adds the merged tree under `prefix` (`rootfs`).
     public func write(to writer: TarWriter, prefix: String) throws(RuntimeError) {
-        try walk("", writer: writer, prefix: prefix, lowerVisible: true)
+        try walk("", visible: layers, writer: writer, prefix: prefix)
     }
 
-    private func walk(_ relative: String, writer: TarWriter, prefix: String, lowerVisible: Bool) throws(RuntimeError) {
-        let upperDirectory = upper.map { $0 + relative }
-        let lowerDirectory = lower + relative
+    /// `visible`: the trees (top first) whose content at `relative` shows through.
+    private func walk(_ relative: String, visible: [String], writer: TarWriter, prefix: String) throws(RuntimeError) {
         var names = Set<String>()
-        if let upperDirectory { names.formUnion(FileSystem.entryNames(inDirectory: upperDirectory)) }
-        if lowerVisible { names.formUnion(FileSystem.entryNames(inDirectory: lowerDirectory)) }
+        for layer in visible { names.formUnion(FileSystem.entryNames(inDirectory: layer + relative)) }
         for name in names.sorted() {
             let path = relative + "/" + name
             var info = stat()
-            var source: String
-            var fromUpper = false
-            if let upper, lstat(upper + path, &info) == 0 {
-                if info.st_mode & S_IFMT == S_IFCHR && info.st_rdev == 0 { continue }
-                source = upper + path
-                fromUpper = true
-            } else if lowerVisible, lstat(lower + path, &info) == 0 {
-                source = lower + path
-            } else {
-                continue
-            }
+            guard let index = visible.firstIndex(where: { lstat($0 + path, &info) == 0 }) else { continue }
+            if info.st_mode & S_IFMT == S_IFCHR && info.st_rdev == 0 { continue }
+            let source = visible[index] + path
             var header = TarWriter.Header(path: prefix + path, kind: .regular, mode: UInt32(info.st_mode & 0o7777))
             header.uid = info.st_uid
             header.gid = info.st_gid
@@ -48,12 +35,18 @@ public struct TreeArchiver {
             case S_IFDIR:
                 header.kind = .directory
                 try writer.add(header)
-                // Below an upper directory, lower entries stay visible unless it is opaque
-                // or replaced a lower non-directory.
-                var lowerInfo = stat()
-                let lowerIsDirectory = lstat(lower + path, &lowerInfo) == 0 && lowerInfo.st_mode & S_IFMT == S_IFDIR
-                let visible = lowerVisible && lowerIsDirectory && !(fromUpper && Self.isOpaque(source))
-                try walk(path, writer: writer, prefix: prefix, lowerVisible: visible)
+                // Lower trees show through until an opaque directory or a non-directory.
+                var below: [String] = [visible[index]]
+                if !Self.isOpaque(source) {
+                    for lower in visible.dropFirst(index + 1) {
+                        var lowerInfo = stat()
+                        guard lstat(lower + path, &lowerInfo) == 0 else { continue }
+                        guard lowerInfo.st_mode & S_IFMT == S_IFDIR else { break }
+                        below.append(lower)
+                        if Self.isOpaque(lower + path) { break }
+                    }
+                }
+                try walk(path, visible: below, writer: writer, prefix: prefix)
             case S_IFLNK:
                 header.kind = .symlink
                 var buffer = [CChar](repeating: 0, count: 4097)

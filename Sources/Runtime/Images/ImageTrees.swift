@@ -7,18 +7,55 @@ extension ImageStore {
         directory + "/trees/" + record.id.replacingOccurrences(of: ":", with: "-")
     }
 
-    /// The image's root file system, rendered once into `trees/` (layers applied in order,
-    /// each layer's blob digest and diff_id checked in the same pass) and reused after.
-    public func render(_ record: ImageRecord, policy: UnpackPolicy = UnpackPolicy()) throws(RuntimeError) -> String {
-        let tree = treePath(record)
+    /// The image's root file system as overlayfs lower directories, top first: each OCI
+    /// layer unpacked once into `trees/layer-<diff_id>/rootfs` with overlayfs whiteouts
+    /// (so images that share layers share their trees), an ACI once whole. Each layer's
+    /// blob digest and diff_id are checked while it is unpacked.
+    public func render(_ record: ImageRecord, policy: UnpackPolicy = UnpackPolicy()) throws(RuntimeError) -> [String] {
+        switch record.kind {
+        case .aci:
+            return [try renderTree(treePath(record), label: record.id) { (rootfs) throws(RuntimeError) in
+                try renderInto(rootfs, record, policy: policy)
+            }]
+        case .oci:
+            let (manifest, config) = try ociParts(record)
+            guard config.rootfs.diff_ids.count == manifest.layers.count else {
+                throw RuntimeError("image \(record.id): \(manifest.layers.count) layers but \(config.rootfs.diff_ids.count) diff_ids")
+            }
+            var layerPolicy = policy
+            layerPolicy.overlayWhiteouts = true
+            var trees: [String] = []
+            for (layer, diffID) in zip(manifest.layers, config.rootfs.diff_ids) {
+                trees.append(try renderTree(Self.layerTreePath(directory, diffID), label: diffID) { (rootfs) throws(RuntimeError) in
+                    let unpacker = try LayerUnpacker(rootPath: rootfs, policy: layerPolicy)
+                    let digests = try unpacker.apply(TarStream(path: blobPath(layer.digest)))
+                    guard digests.stored == layer.digest else {
+                        throw RuntimeError("layer \(layer.digest): stored blob has digest \(digests.stored)")
+                    }
+                    guard digests.uncompressed == diffID else {
+                        throw RuntimeError("layer \(layer.digest): diff_id is \(digests.uncompressed), the config says \(diffID)")
+                    }
+                })
+            }
+            return trees.reversed()
+        }
+    }
+
+    static func layerTreePath(_ directory: String, _ diffID: String) -> String {
+        directory + "/trees/layer-" + diffID.replacingOccurrences(of: ":", with: "-")
+    }
+
+    /// A tree made once: rendered into tmp/, marked `rendered`, renamed into place.
+    func renderTree(_ tree: String, label: String, _ make: (String) throws(RuntimeError) -> Void) throws(RuntimeError) -> String {
         if FileManager.default.fileExists(atPath: tree + "/rendered") { return tree + "/rootfs" }
         return try locked { () throws(RuntimeError) -> String in
             if FileManager.default.fileExists(atPath: tree + "/rendered") { return tree + "/rootfs" }
             try? FileManager.default.removeItem(atPath: tree)
             let scratch = temporaryPath("tree")
             do throws(RuntimeError) {
-                try renderInto(scratch + "/rootfs", record, policy: policy)
-                try writeAtomically(scratch + "/rendered", Array("\(record.id)\n".utf8))
+                try Self.makeDirectories(scratch + "/rootfs")
+                try make(scratch + "/rootfs")
+                try writeAtomically(scratch + "/rendered", Array("\(label)\n".utf8))
                 guard rename(scratch, tree) == 0 else { throw RuntimeError("rename \(tree): \(String(cString: strerror(errno)))") }
             } catch {
                 try? FileManager.default.removeItem(atPath: scratch)
@@ -26,6 +63,18 @@ extension ImageStore {
             }
             return tree + "/rootfs"
         }
+    }
+
+    /// A file of the image as the stacked trees show it (top first; an overlay whiteout
+    /// hides it), for reading the image's /etc/passwd and /etc/group.
+    public static func file(_ path: String, in trees: [String]) -> String? {
+        for tree in trees {
+            var info = stat()
+            guard lstat(tree + path, &info) == 0 else { continue }
+            if info.st_mode & S_IFMT == S_IFCHR && info.st_rdev == 0 { return nil }
+            return tree + path
+        }
+        return nil
     }
 
     /// Renders `record` into `destination` (which may exist), without touching `trees/`.
@@ -105,7 +154,6 @@ extension ImageStore {
     public func remove(_ record: ImageRecord) throws(RuntimeError) {
         try locked { () throws(RuntimeError) in
             unlink(directory + "/images/" + Self.recordFileName(record.id))
-            try? FileManager.default.removeItem(atPath: treePath(record))
             try removeUnusedBlobs()
         }
     }
@@ -117,8 +165,11 @@ extension ImageStore {
         for record in records() {
             trees.insert(URL(fileURLWithPath: treePath(record)).lastPathComponent)
             if let blob = record.blob { used.insert(blob) }
-            if let (manifest, _) = try? ociParts(record), let digest = record.manifest {
+            if let (manifest, config) = try? ociParts(record), let digest = record.manifest {
                 for item in [digest, manifest.config.digest] + manifest.layers.map(\.digest) { used.insert(String(item.dropFirst(7))) }
+                for diffID in config.rootfs.diff_ids {
+                    trees.insert(URL(fileURLWithPath: Self.layerTreePath(directory, diffID)).lastPathComponent)
+                }
             }
         }
         for kind in ["sha256", "sha512"] {
@@ -142,7 +193,6 @@ extension ImageStore {
             let expired = records().filter { $0.lastUsed < cutoff }
             for record in expired {
                 unlink(directory + "/images/" + Self.recordFileName(record.id))
-                try? FileManager.default.removeItem(atPath: treePath(record))
             }
             try removeUnusedBlobs()
             return expired

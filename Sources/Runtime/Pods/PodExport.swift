@@ -13,15 +13,16 @@ extension PodRunner {
             throw RuntimeError(name.map { "pod \(pod.uuid) has no app \($0)" } ?? "pod \(pod.uuid) has several apps; name one with --app")
         }
         if FileManager.default.fileExists(atPath: output) && !overwrite { throw RuntimeError("\(output) exists; use --overwrite") }
-        let lower: String
-        var upper: String?
+        var layers: [String]
         if manifest.coreos.overlay {
-            lower = (try? String(contentsOfFile: pod.directory + "/apps/\(app.name)/tree", encoding: .utf8)) ?? ""
-            upper = pod.directory + "/overlay/\(app.name)/upper"
+            let trees = (try? String(contentsOfFile: pod.directory + "/apps/\(app.name)/tree", encoding: .utf8)) ?? ""
+            layers = [pod.directory + "/overlay/\(app.name)/upper"] + trees.split(separator: ":").map(String.init)
         } else {
-            lower = pod.directory + "/apps/\(app.name)/copy"
+            layers = [pod.directory + "/apps/\(app.name)/copy"]
         }
-        guard FileManager.default.fileExists(atPath: lower) else { throw RuntimeError("pod \(pod.uuid): the tree of \(app.name) is gone") }
+        for layer in layers where !FileManager.default.fileExists(atPath: layer) {
+            throw RuntimeError("pod \(pod.uuid): the tree \(layer) of \(app.name) is gone")
+        }
         let record = try? images.resolve(app.image.id)
         var labels: [ACIManifest.Label] = [.init(name: "os", value: "linux"), .init(name: "arch", value: ImageStore.machineArchitecture)]
         if let version = record?.version, !version.isEmpty { labels.insert(.init(name: "version", value: version), at: 0) }
@@ -46,7 +47,7 @@ extension PodRunner {
             var root = TarWriter.Header(path: "rootfs", kind: .directory, mode: 0o755)
             root.mtime = header.mtime
             try writer.add(root)
-            try TreeArchiver(lower: lower, upper: upper).write(to: writer, prefix: "rootfs")
+            try TreeArchiver(layers: layers).write(to: writer, prefix: "rootfs")
             try writer.finish()
             guard fsync(descriptor) == 0 else { throw RuntimeError("fsync \(temporary): \(String(cString: strerror(errno)))") }
         } catch {

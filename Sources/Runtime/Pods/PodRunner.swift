@@ -80,9 +80,9 @@ public final class PodRunner {
             var declaredPorts: [ACIManifest.Port] = []
             for request in options.apps {
                 let record = try await images.fetch(ImageReference(parsing: request.image), options: fetch)
-                let tree = try images.render(record)
+                let trees = try images.render(record)
                 declaredPorts += try ports(of: record)
-                var resolved = try resolveApp(request, record: record, rootfs: tree, options: options)
+                var resolved = try resolveApp(request, record: record, trees: trees, options: options)
                 // Two apps from the same image get distinct names (busybox, busybox-2).
                 var suffix = 2
                 let base = resolved.name
@@ -97,7 +97,7 @@ public final class PodRunner {
                 }
                 if options.overlay && !options.privateUsers {
                     try ImageStore.makeDirectories(pod.directory + "/overlay/\(name)")
-                    try images.writeAtomically(pod.directory + "/apps/\(name)/tree", Array(tree.utf8))
+                    try images.writeAtomically(pod.directory + "/apps/\(name)/tree", Array(trees.joined(separator: ":").utf8))
                 } else {
                     try images.renderInto(pod.directory + "/apps/\(name)/copy", record)
                 }
@@ -138,7 +138,7 @@ public final class PodRunner {
         }
     }
 
-    func resolveApp(_ request: AppRequest, record: ImageRecord, rootfs: String, options: PodOptions) throws(RuntimeError) -> PodManifest.App {
+    func resolveApp(_ request: AppRequest, record: ImageRecord, trees: [String], options: PodOptions) throws(RuntimeError) -> PodManifest.App {
         var exec: [String] = []
         var imageEnvironment: [(String, String)] = []
         var user = "0"
@@ -181,8 +181,11 @@ public final class PodRunner {
         if !environment.contains(where: { $0.0 == "PATH" }) { environment.insert(("PATH", Self.defaultPath), at: 0) }
         let name = request.name ?? Self.appName(record.name)
         set("AC_APP_NAME", name)
-        let uid = try Self.resolveID(request.user ?? user, file: rootfs + "/etc/passwd", what: "user")
-        let gid = try Self.resolveID(request.group ?? (group.isEmpty ? nil : group) ?? Self.primaryGroup(uid, rootfs: rootfs), file: rootfs + "/etc/group", what: "group")
+        let passwd = ImageStore.file("/etc/passwd", in: trees)
+        let uid = try Self.resolveID(request.user ?? user, file: passwd, what: "user")
+        let gid = try Self.resolveID(
+            request.group ?? (group.isEmpty ? nil : group) ?? Self.primaryGroup(uid, passwd: passwd), file: ImageStore.file("/etc/group", in: trees),
+            what: "group")
         return PodManifest.App(
             name: name, image: .init(id: record.id, name: record.reference),
             app: .init(
@@ -216,18 +219,18 @@ public final class PodRunner {
     }
 
     /// A name or number, names looked up in the image's passwd or group file.
-    static func resolveID(_ text: String, file: String, what: String) throws(RuntimeError) -> UInt32 {
+    static func resolveID(_ text: String, file: String?, what: String) throws(RuntimeError) -> UInt32 {
         if let number = UInt32(text) { return number }
-        let lines = ((try? String(contentsOfFile: file, encoding: .utf8)) ?? "").split(separator: "\n")
+        let lines = (file.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? "").split(separator: "\n")
         for line in lines {
             let fields = line.split(separator: ":", omittingEmptySubsequences: false)
             if fields.count >= 3, fields[0] == text, let number = UInt32(fields[2]) { return number }
         }
-        throw RuntimeError("\(what) \(text) is not in the image's \(file.split(separator: "/").suffix(2).joined(separator: "/"))")
+        throw RuntimeError("\(what) \(text) is not in the image's /etc/\(what == "user" ? "passwd" : "group")")
     }
 
-    static func primaryGroup(_ uid: UInt32, rootfs: String) -> String {
-        let lines = ((try? String(contentsOfFile: rootfs + "/etc/passwd", encoding: .utf8)) ?? "").split(separator: "\n")
+    static func primaryGroup(_ uid: UInt32, passwd: String?) -> String {
+        let lines = (passwd.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) } ?? "").split(separator: "\n")
         for line in lines {
             let fields = line.split(separator: ":", omittingEmptySubsequences: false)
             if fields.count >= 4, UInt32(fields[2]) == uid { return String(fields[3]) }
@@ -291,7 +294,9 @@ public final class PodRunner {
             spec.rootfs = several ? Self.appRoot(app.name) : pod.directory + "/rootfs/" + app.name
             if manifest.coreos.overlay {
                 let tree = (try? String(contentsOfFile: pod.directory + "/apps/\(app.name)/tree", encoding: .utf8)) ?? ""
-                guard FileManager.default.fileExists(atPath: tree) else { throw RuntimeError("pod \(pod.uuid): the image tree \(tree) is gone") }
+                for layer in tree.split(separator: ":") where !FileManager.default.fileExists(atPath: String(layer)) {
+                    throw RuntimeError("pod \(pod.uuid): the image tree \(layer) is gone")
+                }
                 spec.overlayOptions = "lowerdir=\(tree),upperdir=\(pod.directory)/overlay/\(app.name)/upper,workdir=\(pod.directory)/overlay/\(app.name)/work"
             } else {
                 spec.rootSource = pod.directory + "/apps/\(app.name)/copy"

@@ -12,6 +12,10 @@ public struct UnpackPolicy: Sendable, Hashable {
     /// Logical bytes of all regular files together (a sparse 10 GB claim counts fully).
     public var maxBytes: Int64 = 8 << 30
     public var maxEntries = 1_000_000
+    /// Keep whiteouts as overlayfs understands them (a 0/0 character device for a deleted
+    /// name, `trusted.overlay.opaque=y` on an opaque directory) instead of applying them:
+    /// for a layer unpacked on its own, to be stacked with the others as lower directories.
+    public var overlayWhiteouts = false
 
     public init() {}
 }
@@ -117,6 +121,25 @@ public final class LayerUnpacker {
     }
 
     private func whiteout(name: String, parent parentParts: [String], createdHere: Set<String>) throws(RuntimeError) {
+        if policy.overlayWhiteouts {
+            let parent = try openDirectory(parentParts, create: true)
+            defer { close(parent) }
+            if name == ".wh..wh..opq" {
+                let directory = openat(parent, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+                guard directory >= 0 else { throw RuntimeError("open \(parentParts.joined(separator: "/")): \(Self.errorText())") }
+                defer { close(directory) }
+                guard coreos_fsetxattr(directory, "trusted.overlay.opaque", "y", 1, 0) == 0 else {
+                    throw RuntimeError("mark \(parentParts.joined(separator: "/")) opaque: \(Self.errorText())")
+                }
+                return
+            }
+            let hidden = String(name.dropFirst(4))
+            let prefix = parentParts.isEmpty ? "" : parentParts.joined(separator: "/") + "/"
+            guard !hidden.isEmpty, hidden != ".", hidden != "..", !hidden.contains("/"), !createdHere.contains(prefix + hidden) else { return }
+            try removeTree(parent, hidden)
+            guard mknodat(parent, hidden, S_IFCHR, 0) == 0 else { throw RuntimeError("whiteout \(prefix + hidden): \(Self.errorText())") }
+            return
+        }
         guard let parent = try? openDirectory(parentParts, create: false) else { return }
         defer { close(parent) }
         let prefix = parentParts.isEmpty ? "" : parentParts.joined(separator: "/") + "/"
