@@ -103,6 +103,11 @@ run stop "$(cat "$work/multi2")" >/dev/null
 wait "${background[1]}"
 [ $? = 143 ] || fail "stopping a two-app pod"
 
+# An ACI with a dependency: rendered over the busybox ACI it names.
+[ "$(run run --net=none "$images/app-with-dependency.aci")" = from-the-dependent-image ] || fail "an ACI with a dependency"
+"$ours" run --dir "$work/lonely" --insecure-options=image run --net=none "$images/app-with-dependency.aci" 2>"$work/err"
+[ $? = 254 ] && grep -q 'which is not in the store' "$work/err" || fail "a missing dependency: $(cat "$work/err")"
+
 # Layers are unpacked once and shared: oci:busybox (the tree, then a whiteout layer) and
 # oci:base (the same first layer) stack over two trees, the whiteout kept for overlayfs.
 [ "$(ls -d "$store"/trees/layer-* | wc -l)" = 2 ] || fail "layer trees: $(ls "$store/trees")"

@@ -168,9 +168,6 @@ extension ImageStore {
         guard let manifestBytes else { throw RuntimeError("\(path): no manifest (is it an ACI?)") }
         let manifest = try JSONCoding.decode(ACIManifest.self, from: manifestBytes, what: "\(path): manifest")
         guard manifest.acKind == "ImageManifest" else { throw RuntimeError("\(path): acKind is \(manifest.acKind), not ImageManifest") }
-        guard manifest.dependencies?.isEmpty ?? true else {
-            throw RuntimeError("\(path): ACI dependencies are not supported (flatten the image)")
-        }
         try verify(manifest.name)
         guard fsync(output) == 0 else { throw RuntimeError("fsync \(temporary): \(String(cString: strerror(errno)))") }
         close(output)

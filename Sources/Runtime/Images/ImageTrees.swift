@@ -14,9 +14,13 @@ extension ImageStore {
     public func render(_ record: ImageRecord, policy: UnpackPolicy = UnpackPolicy()) throws(RuntimeError) -> [String] {
         switch record.kind {
         case .aci:
-            return [try renderTree(treePath(record), label: record.id) { (rootfs) throws(RuntimeError) in
-                try renderInto(rootfs, record, policy: policy)
-            }]
+            // Its own tree on top of its dependencies' (appc: dependencies first, in order).
+            let own = try renderTree(treePath(record), label: record.id) { (rootfs) throws(RuntimeError) in
+                try renderACI(into: rootfs, record, policy: policy)
+            }
+            var trees = [own]
+            for dependency in try dependencies(of: record).reversed() { trees += try render(dependency, policy: policy) }
+            return trees
         case .oci:
             let (manifest, config) = try ociParts(record)
             guard config.rootfs.diff_ids.count == manifest.layers.count else {
@@ -83,11 +87,8 @@ extension ImageStore {
         let unpacker = try LayerUnpacker(rootPath: destination, policy: policy)
         switch record.kind {
         case .aci:
-            guard let blob = record.blob else { throw RuntimeError("image \(record.id) has no blob") }
-            let digests = try unpacker.apply(TarStream(path: blobPath(blob), sha512: true), stripPrefix: "rootfs")
-            guard digests.uncompressedSHA512 == "sha512-" + blob else {
-                throw RuntimeError("image \(record.id): the stored ACI no longer matches its digest")
-            }
+            for dependency in try dependencies(of: record) { try renderInto(destination, dependency, policy: policy) }
+            try renderACI(into: destination, record, policy: policy, unpacker: unpacker)
         case .oci:
             let (manifest, config) = try ociParts(record)
             guard config.rootfs.diff_ids.count == manifest.layers.count else {
@@ -103,6 +104,41 @@ extension ImageStore {
                 }
             }
         }
+    }
+
+    /// An ACI's own rootfs (without its dependencies).
+    func renderACI(into destination: String, _ record: ImageRecord, policy: UnpackPolicy, unpacker: LayerUnpacker? = nil) throws(RuntimeError) {
+        guard let blob = record.blob else { throw RuntimeError("image \(record.id) has no blob") }
+        let target: LayerUnpacker
+        if let unpacker {
+            target = unpacker
+        } else {
+            target = try LayerUnpacker(rootPath: destination, policy: policy)
+        }
+        let digests = try target.apply(TarStream(path: blobPath(blob), sha512: true), stripPrefix: "rootfs")
+        guard digests.uncompressedSHA512 == "sha512-" + blob else {
+            throw RuntimeError("image \(record.id): the stored ACI no longer matches its digest")
+        }
+    }
+
+    /// An ACI's dependencies, from the store (by image ID, else by name), in the order the
+    /// manifest lists them; a loop or a missing one is an error.
+    func dependencies(of record: ImageRecord, seen: Set<String> = []) throws(RuntimeError) -> [ImageRecord] {
+        guard record.kind == .aci else { return [] }
+        let manifest = try JSONCoding.decode(ACIManifest.self, from: try manifestBytes(record), what: "ACI manifest")
+        var result: [ImageRecord] = []
+        for dependency in manifest.dependencies ?? [] {
+            let found: ImageRecord
+            do {
+                found = try resolve(dependency.imageID ?? dependency.imageName)
+            } catch {
+                throw RuntimeError("\(record.name) depends on \(dependency.imageName), which is not in the store; fetch it first")
+            }
+            guard !seen.contains(found.id), found.id != record.id else { throw RuntimeError("\(record.name): dependency loop through \(found.name)") }
+            result.append(found)
+            _ = try dependencies(of: found, seen: seen.union([record.id]))
+        }
+        return result
     }
 
     public func ociParts(_ record: ImageRecord) throws(RuntimeError) -> (OCIManifest, OCIImageConfig) {

@@ -6,12 +6,13 @@
 #                       exposing 8080/tcp)
 #   DIR/busybox-docker.tar  the busybox tag as a docker-archive (skopeo)
 #   DIR/busybox.aci     an ACI (manifest + rootfs/), reproducible; busybox.aci.gz beside it
+#   DIR/app-with-dependency.aci  an ACI of one file depending on example.com/busybox
 #   DIR/signed/busybox.aci(.asc)  the same ACI with a detached signature by DIR/signed/key.asc
 #                       (a fresh ed25519 key; DIR/signed/other.asc is a key that did not sign)
 # Usage: Tests/Interop/tools/runtime-images.sh DIR
 set -euo pipefail
 dir=$1
-[ -f "$dir/.complete-3" ] && exit 0
+[ -f "$dir/.complete-4" ] && exit 0
 rm -rf "$dir"
 mkdir -p "$dir/rootfs/bin" "$dir/rootfs/etc" "$dir/rootfs/proc" "$dir/rootfs/sys" "$dir/rootfs/dev" "$dir/rootfs/tmp"
 cd "$dir"
@@ -48,6 +49,15 @@ tar -C aci --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf busybo
 gzip -n -c busybox.aci >busybox.aci.gz
 rm -rf aci manifest
 
+# An ACI that only adds a file and depends on the busybox ACI for everything else.
+mkdir -p dep/rootfs
+echo from-the-dependent-image >dep/rootfs/app.txt
+cat >dep/manifest <<'JSON'
+{"acKind":"ImageManifest","acVersion":"0.8.11","name":"example.com/app","labels":[{"name":"version","value":"1"}],"dependencies":[{"imageName":"example.com/busybox"}],"app":{"exec":["/bin/cat","/app.txt"],"user":"0","group":"0"}}
+JSON
+tar -C dep --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 -cf app-with-dependency.aci manifest rootfs
+rm -rf dep
+
 mkdir -p signed
 export GNUPGHOME="$dir/gnupg"
 mkdir -m 700 "$GNUPGHOME"
@@ -60,4 +70,4 @@ gpg --batch --yes --local-user signer@example.com --armor --detach-sign -o signe
 gpgconf --kill all
 unset GNUPGHOME
 rm -rf "$dir/gnupg"
-touch .complete-3
+touch .complete-4
