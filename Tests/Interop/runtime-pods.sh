@@ -68,9 +68,19 @@ out=$(run run --net=host --readonly-rootfs --volume=data,kind=host,source="$work
 run run --net=host --memory=24M "$images/busybox.aci" --exec /bin/sh -- -c 'x=$(head -c 100000000 /dev/zero | tr "\0" a)'
 [ $? = 137 ] || fail "--memory did not end in 137"
 
+# --cpu: the pod's cgroup gets the quota (v1 cfs_quota_us or v2 cpu.max, whichever holds cpu).
+run run --net=none --cpu=250m --uuid-file-save="$work/cpu" "$images/busybox.aci" --exec /bin/sleep -- 5 &
+background+=($!)
+for _ in $(seq 50); do [ -s "$work/cpu" ] && run status "$(cat "$work/cpu")" 2>/dev/null | grep -q '^pid=' && break; sleep 0.1; done
+quota=$(cat $(find /sys/fs/cgroup -maxdepth 8 -path "*coreos-pod-$(cat "$work/cpu")*" \( -name cpu.cfs_quota_us -o -name cpu.max \) 2>/dev/null) 2>/dev/null | head -1)
+case "$quota" in 25000|"25000 100000") ;; *) fail "--cpu=250m gave quota '$quota'" ;; esac
+run stop --force "$(cat "$work/cpu")" >/dev/null
+wait "${background[-1]}"
+
 # A long-running pod: list, status, enter, stop.
 run run --net=none --uuid-file-save="$work/uuid" "$images/busybox.aci" --exec /bin/sleep -- 60 &
-background+=($!)
+sleeper=$!
+background+=($sleeper)
 for _ in $(seq 50); do [ -s "$work/uuid" ] && run status "$(cat "$work/uuid")" 2>/dev/null | grep -q '^pid=' && break; sleep 0.1; done
 uuid=$(cat "$work/uuid")
 run list --no-legend | grep -q "^${uuid:0:8} .*running" || fail "list does not show the running pod"
@@ -78,7 +88,7 @@ run status "$uuid" | grep -q '^state=running$' || fail "status of a running pod"
 out=$(run enter "$uuid" /bin/sh -c 'echo $$ $(cat /proc/1/comm)')
 [ "$out" = "3 coreos-init" ] || fail "enter: '$out'"
 run stop "$uuid" >/dev/null || fail "stop"
-wait "${background[0]}"
+wait "$sleeper"
 [ $? = 143 ] || fail "a stopped pod does not end in 143"
 run status --wait "$uuid" | grep -qx 'app-busybox=143' || fail "status after stop"
 
@@ -94,13 +104,14 @@ status=$?
 multi=$(cat "$work/multi")
 run status "$multi" | grep -qx 'app-busybox=3' && run status "$multi" | grep -qx 'app-busybox-2=0' || fail "status of a two-app pod: $(run status "$multi")"
 run run --net=none --uuid-file-save="$work/multi2" "$images/busybox.aci" --exec /bin/sleep -- 30 --- "oci:$images/oci:base" --exec /bin/sleep -- 30 &
-background+=($!)
+pair=$!
+background+=($pair)
 for _ in $(seq 50); do [ -s "$work/multi2" ] && run status "$(cat "$work/multi2")" 2>/dev/null | grep -q '^pid=' && break; sleep 0.1; done
 out=$(run enter --app=base "$(cat "$work/multi2")" /bin/cat /etc/hostname)
 [ "$out" = image-hostname ] || fail "enter --app into the second app: '$out'"
 run enter "$(cat "$work/multi2")" /bin/true 2>/dev/null && fail "enter without --app into a two-app pod"
 run stop "$(cat "$work/multi2")" >/dev/null
-wait "${background[1]}"
+wait "$pair"
 [ $? = 143 ] || fail "stopping a two-app pod"
 
 # An ACI with a dependency: rendered over the busybox ACI it names.
