@@ -88,7 +88,10 @@ for side in 0 1; do
 done
 # The new member's ID (time-based in etcd) decides where it sorts in the lists: compare
 # the words in order-independent form.
-added_words() { sed -E 's/ ?[0-9a-f]{15,16}/ ID/g' "$1" | tr ',' '\n' | sort; }
+# ETCD_INITIAL_CLUSTER loses its quotes and its name goes on a piece of its own, or the
+# member that happens to be listed first (by its random ID) would carry them and sort
+# differently.
+added_words() { sed -E 's/ ?[0-9a-f]{15,16}/ ID/g; s/^ETCD_INITIAL_CLUSTER="(.*)"$/ETCD_INITIAL_CLUSTER=,\1/' "$1" | tr ',' '\n' | sort; }
 if cmp -s <(added_words "$added.0") <(added_words "$added.1"); then
     passed=$((passed + 1))
 else
