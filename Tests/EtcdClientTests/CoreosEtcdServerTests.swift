@@ -12,7 +12,13 @@ extension EtcdClientInteropTests {
     static func startOurServer(port: Int, directory: String) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: ProcessRunner.coreosBinary)
-        process.arguments = ["etcd", "--data-dir", directory, "--listen-client-urls", "http://127.0.0.1:\(port)"]
+        // The peer port too: etcd's default (2380) may be another test's at the same time.
+        let peer = "http://127.0.0.1:\(port + 1)"
+        process.arguments = [
+            "etcd", "--data-dir", directory, "--listen-client-urls", "http://127.0.0.1:\(port)",
+            "--advertise-client-urls", "http://127.0.0.1:\(port)", "--listen-peer-urls", peer,
+            "--initial-advertise-peer-urls", peer, "--initial-cluster", "default=\(peer)",
+        ]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
