@@ -53,7 +53,7 @@ import Testing
     }
 
     @Test func aGzipBombStopsAtTheLimit() {
-        let bomb = gzip([UInt8](repeating: 0, count: 64 << 20))
+        let bomb = gzip([UInt8](repeating: 0, count: 24 << 20))
         #expect(bomb.count < 200_000)
         #expect(throws: DecodingError.self) { try ContentEncoding.gunzip(bomb) }
     }

@@ -37,7 +37,7 @@ extension EtcdClientInteropTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let port = 26210
         let configuration = EtcdClientConfiguration(
-            endpoints: [EtcdEndpoint(host: "127.0.0.1", port: port)], requestTimeout: .seconds(20))
+            endpoints: [EtcdEndpoint(host: "127.0.0.1", port: port)], requestTimeout: .seconds(60))
         var server = try Self.startOurServer(port: port, directory: directory)
         defer { Self.stop(server) }
 
