@@ -6,7 +6,7 @@ public import CLI
 public enum AppletTable {
     public static var all: [Applet] {
         [
-            Applet("etcd", summary: "etcd server (one member, KV service so far) and `benchmark` load generator", run: EtcdCommand.main),
+            Applet("etcd", summary: "etcd 3.4-compatible member (static clusters, v3 API) and `benchmark` load generator", run: EtcdCommand.main),
             Applet("etcdctl", summary: "command line client for etcd's v3 API (etcdctl 3.4 compatible)", run: Etcdctl.main),
             Applet(
                 "cloudinit", aliases: ["coreos-cloudinit"],
@@ -16,7 +16,7 @@ public enum AppletTable {
                 run: JournalCommand.main),
             Applet(
                 "run", aliases: ["rkt"],
-                summary: "container runtime (rkt compatible): image store and OCI/ACI/docker-archive import so far",
+                summary: "daemonless container runtime (rkt compatible): ACI, OCI and registry images, pods",
                 run: RunCommand.main),
             Applet(
                 "systemd-escape", summary: "escape strings for systemd unit names (systemd-escape compatible)",
