@@ -53,7 +53,6 @@ public struct ProvisioningPlan: Sendable, Hashable {
     /// Units to enable through their `[Install]` section.
     public var enables: [String] = []
     public var daemonReload = false
-    public var restartNetworkd = false
     public var commands: [UnitCommand] = []
 }
 
@@ -267,7 +266,6 @@ extension ProvisioningPlan {
         }
         if networkChanged {
             // networkd first, so units started below find their network.
-            restartNetworkd = true
             commands.insert(UnitCommand(command: "restart", unit: ServiceUnits.networkd), at: 0)
         }
     }

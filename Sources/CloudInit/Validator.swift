@@ -49,7 +49,7 @@ public enum CloudConfigValidator {
         guard case .mapping = document.kind else {
             return [Finding(line: document.line, kind: .error, message: "the cloud-config must be a mapping of keys, not a \(document.kindName)")]
         }
-        walker.checkSection(document, CloudConfigSchema.root, path: [])
+        walker.checkSection(document, CloudConfigSchema.root)
         walker.checkSemantics(document)
         // Stable: findings on one line keep the order they were found in.
         return walker.findings.enumerated().sorted { ($0.element.line, $0.offset) < ($1.element.line, $1.offset) }.map(\.element)
@@ -74,17 +74,16 @@ extension YAMLNode {
     /// last of several pairs with the same key.
     var effectivePairs: [(name: String, key: YAMLNode, value: YAMLNode)] {
         guard case .mapping(let pairs) = kind else { return [] }
-        var named = pairs.map { pair in (name: Self.keyName(pair.key), key: pair.key, value: pair.value) }
+        let named = pairs.map { pair in (name: Self.keyName(pair.key), key: pair.key, value: pair.value) }
         var seen = Set<String>()
-        var keep = [Bool](repeating: false, count: named.count)
-        for index in named.indices.reversed() where seen.insert(named[index].name).inserted { keep[index] = true }
-        named = named.indices.filter { keep[$0] }.map { named[$0] }
-        return named
+        // Walk from the end so the last of several keys is the one kept, then restore order.
+        return named.reversed().filter { seen.insert($0.name).inserted }.reversed()
     }
 
     /// The value of key `name` (`-` and `_` alike), the last one written.
     func child(_ name: String) -> YAMLNode? {
-        effectivePairs.last { $0.name == name }?.value
+        guard case .mapping(let pairs) = kind else { return nil }
+        return pairs.last { Self.keyName($0.key) == name }?.value
     }
 
     static func keyName(_ key: YAMLNode) -> String {
@@ -103,19 +102,19 @@ private struct Walker {
         findings.append(Finding(line: line, kind: kind, message: message))
     }
 
-    mutating func checkSection(_ node: YAMLNode, _ section: Section, path: [String]) {
+    mutating func checkSection(_ node: YAMLNode, _ section: Section) {
         for (name, key, value) in node.effectivePairs {
             guard let field = section[name] else {
                 report(key.line, .warning, "unrecognized key \"\(name)\"")
                 continue
             }
             if let reason = field.deprecation { report(key.line, .warning, "deprecated key \"\(name)\" (\(reason))") }
-            check(value, field, name: name, line: key.line, path: path + [name])
+            check(value, field, name: name, line: key.line)
         }
     }
 
     /// Type first (a mismatch stops the descent, as upstream), then the value's pattern.
-    mutating func check(_ value: YAMLNode, _ field: Field, name: String, line: Int, path: [String]) {
+    mutating func check(_ value: YAMLNode, _ field: Field, name: String, line: Int) {
         guard Self.isCompatible(value, field.type) else {
             report(line, .warning, "incorrect type for \"\(name)\" (want \(field.type.humanName))")
             return
@@ -133,7 +132,7 @@ private struct Walker {
                 report(item.line, .warning, "incorrect type for \"\(name)[\(index)]\" (want string)")
             }
         case .structure(let section):
-            checkSection(value, section, path: path)
+            checkSection(value, section)
         case .structureList(let section):
             guard case .sequence(let items) = value.kind else { return }
             for (index, item) in items.enumerated() {
@@ -141,7 +140,7 @@ private struct Walker {
                     report(item.line, .warning, "incorrect type for \"\(name)[\(index)]\" (want struct)")
                     continue
                 }
-                checkSection(item, section, path: path + ["\(index)"])
+                checkSection(item, section)
             }
         }
     }

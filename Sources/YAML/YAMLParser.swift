@@ -157,7 +157,7 @@ struct TreeBuilder {
             default: style = .plain
             }
             let node = YAMLNode(kind: .scalar(text, style: style, tag: Self.string(scalar.tag)), line: line, column: column)
-            try add(node, anchor: Self.string(scalar.anchor), size: 1, bytes: scalar.length)
+            add(node, anchor: Self.string(scalar.anchor), size: 1, bytes: scalar.length)
         case YAML_ALIAS_EVENT:
             let name = Self.string(event.data.alias.anchor) ?? ""
             guard let anchored = anchors[name] else {
@@ -173,7 +173,7 @@ struct TreeBuilder {
             var copy = anchored.node
             copy.line = line
             copy.column = column
-            try add(copy, anchor: nil, size: anchored.size, bytes: anchored.bytes)
+            add(copy, anchor: nil, size: anchored.size, bytes: anchored.bytes)
         case YAML_SEQUENCE_START_EVENT, YAML_MAPPING_START_EVENT:
             guard stack.count < limits.maxDepth else {
                 throw YAMLError(message: "nesting deeper than \(limits.maxDepth) levels", line: line, column: column)
@@ -184,14 +184,14 @@ struct TreeBuilder {
         case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
             guard let open = stack.popLast() else { break }
             let kind: YAMLNode.Kind = open.isSequence ? .sequence(open.items) : .mapping(Self.merged(open.pairs))
-            try add(YAMLNode(kind: kind, line: open.line, column: open.column), anchor: open.anchor, size: open.size, bytes: open.bytes)
+            add(YAMLNode(kind: kind, line: open.line, column: open.column), anchor: open.anchor, size: open.size, bytes: open.bytes)
         default:
             break
         }
         return nil
     }
 
-    private mutating func add(_ node: YAMLNode, anchor: String?, size: Int, bytes: Int) throws(YAMLError) {
+    private mutating func add(_ node: YAMLNode, anchor: String?, size: Int, bytes: Int) {
         if let anchor { anchors[anchor] = (node, size, bytes) }
         guard !stack.isEmpty else {
             if document == nil && !documentDone { document = node }
