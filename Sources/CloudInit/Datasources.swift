@@ -1,5 +1,6 @@
 import EtcdClient
 import Glibc
+import Platform
 
 /// What a datasource delivered: the user-data (possibly empty) and what it knows of the machine.
 public struct DatasourceResult: Sendable, Hashable {
@@ -114,33 +115,19 @@ public enum Datasource: Sendable, Hashable, CustomStringConvertible {
     }
 
     static func readFile(_ path: String) -> [UInt8]? {
-        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while bytes.count <= maxUserDataBytes {
-            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
-            if count > 0 {
-                bytes += buffer[0..<count]
-            } else if count == 0 || errno != EINTR {
-                break
-            }
-        }
-        return bytes
+        FileSystem.contents(atPath: path, limit: maxUserDataBytes)
     }
 
     /// GET with the body; nil for 404. Other failures (refused, 5xx) throw and are retried
     /// by the poller.
     static func get(_ text: String) async throws(DatasourceError) -> [UInt8]? {
         let url: HTTPURL
+        let pathAndQuery: String
         do {
-            url = try HTTPURL(parsing: text)
+            (url, pathAndQuery) = try HTTPURL.withRequestTarget(parsing: text)
         } catch {
             throw DatasourceError(description: "invalid URL \(text): \(error)", isPermanent: true)
         }
-        var pathAndQuery = url.path.isEmpty ? "/" : url.path
-        if let query = text.firstIndex(of: "?") { pathAndQuery += text[query...] }
         let response: HTTP1Response
         do {
             response = try await HTTP1Exchange.perform(

@@ -25,6 +25,25 @@ public enum FileSystem {
 }
 
 extension FileSystem {
+    /// The file's bytes, nil when it cannot be opened. Reading stops once more than `limit`
+    /// bytes arrived, so a caller can tell "too large" (count > limit) from "all of it".
+    public static func contents(atPath path: String, limit: Int) -> [UInt8]? {
+        let descriptor = open(path, O_RDONLY | O_CLOEXEC)
+        guard descriptor >= 0 else { return nil }
+        defer { close(descriptor) }
+        var bytes: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while bytes.count <= limit {
+            let count = buffer.withUnsafeMutableBytes { read(descriptor, $0.baseAddress, $0.count) }
+            if count > 0 {
+                bytes += buffer[0..<count]
+            } else if count == 0 || errno != EINTR {
+                break
+            }
+        }
+        return bytes
+    }
+
     /// The type of `name` inside the directory open as `directory` (links not followed).
     public static func entryType(in directory: Int32, name: String) -> FileType? {
         var info = stat()

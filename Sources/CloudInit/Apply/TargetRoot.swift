@@ -1,4 +1,5 @@
 import Glibc
+import Platform
 
 /// The machine a plan is applied to: a directory standing for `/` (the real `/` on a
 /// node, a temporary directory in tests). Every path the plan names is under it.
@@ -27,20 +28,7 @@ public struct TargetRoot: Sendable {
     public func hostPath(_ path: String) -> String { isLiveSystem ? path : root + path }
 
     public func read(_ path: String, limit: Int = 16 << 20) -> [UInt8]? {
-        let descriptor = open(hostPath(path), O_RDONLY | O_CLOEXEC)
-        guard descriptor >= 0 else { return nil }
-        defer { close(descriptor) }
-        var bytes: [UInt8] = []
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while bytes.count <= limit {
-            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
-            if count > 0 {
-                bytes += buffer[0..<count]
-            } else if count == 0 || errno != EINTR {
-                break
-            }
-        }
-        return bytes
+        FileSystem.contents(atPath: hostPath(path), limit: limit)
     }
 
     /// The machine's name as the target knows it: `/etc/hostname`, else (live) the kernel's.

@@ -42,6 +42,15 @@ public struct HTTPURL: Sendable, Hashable, CustomStringConvertible {
         self.init(secure: secure, host: host, port: port, path: path)
     }
 
+    /// The URL and what to send as the request target for it (`/path?query`; `/` for
+    /// none), since `init(parsing:)` keeps no query.
+    public static func withRequestTarget(parsing text: String) throws(EtcdError) -> (HTTPURL, String) {
+        let url = try HTTPURL(parsing: text)
+        var target = url.path.isEmpty ? "/" : url.path
+        if let query = text.firstIndex(of: "?") { target += text[query...] }
+        return (url, target)
+    }
+
     /// `host:port` with IPv6 hosts in brackets.
     public var hostPort: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 

@@ -263,15 +263,11 @@ final class DownloadState: @unchecked Sendable {
 enum Download {
     /// The URL and the request target (`/path?query`) to send for it.
     static func split(_ target: String) throws(RuntimeError) -> (HTTPURL, String) {
-        let parsed: HTTPURL
         do {
-            parsed = try HTTPURL(parsing: target)
+            return try HTTPURL.withRequestTarget(parsing: target)
         } catch {
             throw RuntimeError("invalid URL \(target)")
         }
-        var pathAndQuery = parsed.path.isEmpty ? "/" : parsed.path
-        if let query = target.firstIndex(of: "?") { pathAndQuery += target[query...] }
-        return (parsed, pathAndQuery)
     }
 
     /// False when the server answers 404.

@@ -1,5 +1,5 @@
 import CLinux
-public import Foundation
+import Foundation
 import Glibc
 public import Net
 import Platform
