@@ -318,10 +318,11 @@ enum RunPodCommands {
             let state = pod.state.shown(alive: alive)
             let created = PodStore.timestamp(pod.manifestPath)
             let started = PodStore.timestamp(pod.directory + "/started")
+            let networks = pods.networks(pod).map(\.summary).joined(separator: ",")
             for app in manifest?.apps ?? [] {
                 rows.append([
                     full ? pod.uuid : String(pod.uuid.prefix(8)), app.name, app.image.name, state, isoTime(created), isoTime(started),
-                    pods.networks(pod).isEmpty ? manifest?.coreos.network ?? "" : pods.networks(pod).map(\.summary).joined(separator: ","),
+                    networks.isEmpty ? manifest?.coreos.network ?? "" : networks,
                 ])
             }
             var object: [String: Any] = ["name": pod.uuid, "state": state, "app_names": manifest?.apps.map(\.name) ?? [], "networks": [String]()]

@@ -259,14 +259,15 @@ public final class TarStream {
     /// stream, then returns them.
     public func finish() throws(RuntimeError) -> StreamDigests {
         var pointer: UnsafeRawPointer?
-        var tail = rawOnly ? Int.min : 0
+        var tail = 0
         while true {
             let count = withUnsafeMutablePointer(to: &pointer) { nextUncompressed($0) }
             if count == 0 { break }
             guard count > 0 else { throw RuntimeError("\(name): \(inputFailure ?? Self.errorText(decompressor))") }
             // Padding after the end-of-archive blocks is normal; megabytes of it are a bomb.
+            // (A raw blob is all "tail": nothing to bound there.)
             tail += count
-            guard tail <= Self.maxTrailingBytes else {
+            guard rawOnly || tail <= Self.maxTrailingBytes else {
                 throw RuntimeError("\(name): more than \(Self.maxTrailingBytes) bytes after the end of the archive")
             }
         }

@@ -124,8 +124,11 @@ public struct Pod: Sendable, Hashable {
 /// directory (the `coreos run` that waits for it).
 public struct PodStore: Sendable {
     public let directory: String
+    /// The store (`--dir`) the pods directory is in; addresses and ID ranges live there.
+    let storeDirectory: String
 
     public init(directory: String) throws(RuntimeError) {
+        storeDirectory = directory
         self.directory = directory + "/pods"
         for state in PodState.allCases { try ImageStore.makeDirectories(self.directory + "/" + state.rawValue) }
     }
@@ -211,8 +214,8 @@ public struct PodStore: Sendable {
     /// Removes a pod that nobody runs: its cgroups and addresses (if any are left) and its directory.
     public func destroy(_ pod: Pod) throws(RuntimeError) {
         for network in networks(pod) { PodNetworking.detach(network) }
-        UserNamespaces.release(store: String(directory.dropLast("/pods".count)), uuid: pod.uuid)
-        PodNetworking.release(store: String(directory.dropLast("/pods".count)), uuid: pod.uuid)
+        UserNamespaces.release(store: storeDirectory, uuid: pod.uuid)
+        PodNetworking.release(store: storeDirectory, uuid: pod.uuid)
         if let data = FileManager.default.contents(atPath: pod.directory + "/cgroups"),
             let cgroups = try? JSONDecoder().decode(PodCgroups.self, from: data)
         {
