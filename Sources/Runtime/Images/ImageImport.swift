@@ -180,7 +180,8 @@ extension ImageStore {
         return try keep(
             ImageRecord(
                 id: "sha512-" + full.prefix(64), kind: .aci, name: manifest.name, version: manifest.label("version") ?? "",
-                blob: full, manifest: nil, importTime: now, lastUsed: now, size: digests.uncompressedBytes, source: path))
+                blob: full, manifest: try ingestBytes(manifestBytes), importTime: now, lastUsed: now, size: digests.uncompressedBytes,
+                source: path))
     }
 
     // MARK: registry

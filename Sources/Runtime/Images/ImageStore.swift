@@ -14,7 +14,8 @@ public struct ImageRecord: Codable, Sendable, Hashable {
     public var version: String
     /// ACI: the SHA-512 (hex) of the uncompressed tar kept in `blobs/sha512`.
     public var blob: String?
-    /// OCI: the manifest's digest.
+    /// The digest of the image manifest in `blobs/sha256`: OCI's, or a copy of an ACI's
+    /// `manifest` file (so reading it does not reopen the ACI).
     public var manifest: String?
     public var importTime: Double
     public var lastUsed: Double

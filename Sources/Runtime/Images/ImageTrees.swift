@@ -142,7 +142,7 @@ extension ImageStore {
     }
 
     public func ociParts(_ record: ImageRecord) throws(RuntimeError) -> (OCIManifest, OCIImageConfig) {
-        guard let digest = record.manifest else { throw RuntimeError("image \(record.id) is not an OCI image") }
+        guard record.kind == .oci, let digest = record.manifest else { throw RuntimeError("image \(record.id) is not an OCI image") }
         let manifest = try JSONCoding.decode(OCIManifest.self, from: try readBlob(digest), what: "manifest \(digest)")
         let config = try JSONCoding.decode(OCIImageConfig.self, from: try readBlob(manifest.config.digest), what: "config \(manifest.config.digest)")
         return (manifest, config)
@@ -155,6 +155,8 @@ extension ImageStore {
             guard let digest = record.manifest else { throw RuntimeError("image \(record.id) has no manifest") }
             return try readBlob(digest)
         case .aci:
+            if let digest = record.manifest { return try readBlob(digest) }
+            // Records from before the manifest was kept beside the ACI.
             guard let blob = record.blob else { throw RuntimeError("image \(record.id) has no blob") }
             let stream = try TarStream(path: blobPath(blob))
             while let entry = try stream.nextEntry() {
@@ -201,8 +203,9 @@ extension ImageStore {
         for record in records() {
             trees.insert(URL(fileURLWithPath: treePath(record)).lastPathComponent)
             if let blob = record.blob { used.insert(blob) }
-            if let (manifest, config) = try? ociParts(record), let digest = record.manifest {
-                for item in [digest, manifest.config.digest] + manifest.layers.map(\.digest) { used.insert(String(item.dropFirst(7))) }
+            if let digest = record.manifest { used.insert(String(digest.dropFirst(7))) }
+            if let (manifest, config) = try? ociParts(record) {
+                for item in [manifest.config.digest] + manifest.layers.map(\.digest) { used.insert(String(item.dropFirst(7))) }
                 for diffID in config.rootfs.diff_ids {
                     trees.insert(URL(fileURLWithPath: Self.layerTreePath(directory, diffID)).lastPathComponent)
                 }
