@@ -1,6 +1,7 @@
 import CDynamicLibraries
 import CSystemd
 import Glibc
+import Platform
 
 /// Why systemd refused or could not be reached.
 public struct SystemdBusError: Error, Sendable, CustomStringConvertible {
@@ -14,10 +15,7 @@ final class SystemdBus {
     private var bus: OpaquePointer?
 
     /// True when systemd is PID 1 (`/run/systemd/system` exists, sd_booted's test).
-    static var isSystemdRunning: Bool {
-        var info = stat()
-        return lstat("/run/systemd/system", &info) == 0 && info.st_mode & S_IFMT == S_IFDIR
-    }
+    static var isSystemdRunning: Bool { FileSystem.entryType(atPath: "/run/systemd/system") == .directory }
 
     init() throws(SystemdBusError) {
         let status = sd_bus_open_system(&bus)

@@ -29,12 +29,7 @@ public enum UserNamespaces {
         let directory = store + "/userns"
         for name in FileSystem.entryNames(inDirectory: directory) {
             let path = directory + "/" + name
-            let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-            guard descriptor >= 0 else { continue }
-            var buffer = [UInt8](repeating: 0, count: 64)
-            let count = read(descriptor, &buffer, buffer.count)
-            close(descriptor)
-            if count > 0, String(decoding: buffer[0..<count], as: UTF8.self) == uuid { unlink(path) }
+            if FileSystem.contents(atPath: path, limit: 64).map({ String(decoding: $0, as: UTF8.self) }) == uuid { unlink(path) }
         }
     }
 
