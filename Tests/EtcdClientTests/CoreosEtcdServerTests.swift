@@ -19,8 +19,8 @@ extension EtcdClientInteropTests {
             "--advertise-client-urls", "http://127.0.0.1:\(port)", "--listen-peer-urls", peer,
             "--initial-advertise-peer-urls", peer, "--initial-cluster", "default=\(peer)",
         ]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
+        process.standardOutput = ProcessRunner.nullDevice()
+        process.standardError = ProcessRunner.nullDevice()
         try process.run()
         return process
     }

@@ -37,8 +37,8 @@ struct MultiCallTests {
             "--initial-advertise-peer-urls", "http://127.0.0.1:\(port + 1)",
             "--initial-cluster", "default=http://127.0.0.1:\(port + 1)",
         ]
-        member.standardOutput = FileHandle.nullDevice
-        member.standardError = FileHandle.nullDevice
+        member.standardOutput = ProcessRunner.nullDevice()
+        member.standardError = ProcessRunner.nullDevice()
         try member.run()
         defer {
             member.terminate()

@@ -69,12 +69,12 @@ public final class EtcdCluster: @unchecked Sendable {
         ]
         let log = FileHandle(forWritingAtPath: root + "/\(name).log") ?? {
             _ = FileManager.default.createFile(atPath: root + "/\(name).log", contents: nil)
-            return FileHandle(forWritingAtPath: root + "/\(name).log") ?? FileHandle.nullDevice
+            return FileHandle(forWritingAtPath: root + "/\(name).log") ?? ProcessRunner.nullDevice()
         }()
         log.seekToEndOfFile()
         process.standardOutput = log
         process.standardError = log
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = ProcessRunner.nullDevice()
         try process.run()
         lock.withLock { processes[name] = process }
     }

@@ -1,4 +1,4 @@
-import Foundation
+public import Foundation
 
 /// What a finished child process left behind.
 public struct ProcessResult: Sendable {
@@ -9,6 +9,13 @@ public struct ProcessResult: Sendable {
 
 /// Runs real programs for differential and integration tests.
 public enum ProcessRunner {
+    /// A /dev/null handle of the caller's own, for a child's standard streams. The shared
+    /// `FileHandle.nullDevice` is one descriptor for the whole test process; handing it to
+    /// many concurrent `Process` launches is a descriptor-reuse hazard for every other test.
+    public static func nullDevice() -> FileHandle {
+        FileHandle(forUpdatingAtPath: "/dev/null") ?? FileHandle.nullDevice
+    }
+
     /// Runs `executable` with `arguments` (argv[0] may be overridden, for multi-call tests),
     /// waits for it and returns its output. Standard input is /dev/null.
     public static func run(_ executable: String, _ arguments: [String], environment: [String: String]? = nil)
@@ -22,7 +29,7 @@ public enum ProcessRunner {
         let error = Pipe()
         process.standardOutput = output
         process.standardError = error
-        process.standardInput = FileHandle.nullDevice
+        process.standardInput = ProcessRunner.nullDevice()
         try process.run()
         // Drain both pipes concurrently so a chatty child cannot block on a full pipe.
         let errorData = LockedData()
