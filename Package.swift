@@ -98,7 +98,7 @@ let package = Package(
         .target(
             name: "EtcdServer",
             dependencies: [
-                "CLinux", "Checksums", "EtcdAPI", "MVCC", "Raft", "RaftCoding", "RaftTransport", "Storage",
+                "CLinux", "Checksums", "EtcdAPI", "EtcdClient", "MVCC", "Raft", "RaftCoding", "RaftTransport", "Storage",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -162,7 +162,7 @@ let package = Package(
         .testTarget(name: "ChecksumsTests", dependencies: ["Checksums"], swiftSettings: strictSettings),
         .testTarget(name: "BoltDBTests", dependencies: ["BoltDB", "TestSupport"], swiftSettings: strictSettings),
         .testTarget(name: "EtcdBenchmarkTests", dependencies: ["EtcdBenchmark"], swiftSettings: strictSettings),
-        .testTarget(name: "EtcdServerTests", dependencies: ["EtcdServer", "EtcdAPI", "MVCC"], swiftSettings: strictSettings),
+        .testTarget(name: "EtcdServerTests", dependencies: ["EtcdServer", "EtcdAPI", "MVCC", "RaftCoding"], swiftSettings: strictSettings),
         .testTarget(
             name: "EtcdClientTests",
             dependencies: [

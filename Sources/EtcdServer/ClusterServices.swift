@@ -1,53 +1,140 @@
 import Checksums
 import Crypto
 import EtcdAPI
+import EtcdClient
 import Foundation
 import MVCC
 import GRPCCore
 import SwiftProtobuf
 
-/// etcd's answer for what this build does not do yet.
-private func notYet(_ what: String) -> RPCError {
-    RPCError(code: .unimplemented, message: "etcdserver: \(what) is not supported by this build of coreos etcd yet")
-}
-
-/// The Cluster service: the member list (names and client URLs as each member published
-/// them); membership changes come with the cluster-operations work.
+/// The Cluster service: the member list and membership changes. Changes are decided by
+/// the leader (see `StoreNode+Membership`); a member that is not the leader passes the
+/// request on to the leader's client URL, as etcd forwards to its leader.
 struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
     let node: StoreNode
+    /// `--experimental-max-learners`.
+    var maxLearners = 1
 
     func memberList(request: Etcdserverpb_MemberListRequest, context: ServerContext) async throws
         -> Etcdserverpb_MemberListResponse
     {
         var response = Etcdserverpb_MemberListResponse()
-        response.header = await node.header
-        response.header.revision = 0
-        response.members = await node.members.sorted { $0.key < $1.key }.map { id, record in
-            var member = Etcdserverpb_Member()
-            member.id = id
-            member.name = record.name
-            member.peerUrls = record.peerURLs
-            member.clientUrls = record.clientURLs
-            return member
-        }
+        response.header = await header()
+        response.members = await members()
         return response
+    }
+
+    private func header() async -> Etcdserverpb_ResponseHeader {
+        var header = await node.header
+        header.revision = 0
+        return header
+    }
+
+    private func members() async -> [Etcdserverpb_Member] {
+        await node.members.sorted { $0.key < $1.key }.map { id, record in Self.member(id, record) }
+    }
+
+    static func member(_ id: UInt64, _ record: StoreNode.MemberRecord) -> Etcdserverpb_Member {
+        var member = Etcdserverpb_Member()
+        member.id = id
+        member.name = record.name
+        member.peerUrls = record.peerURLs
+        member.clientUrls = record.clientURLs
+        member.isLearner = record.isLearner
+        return member
     }
 
     func memberAdd(request: Etcdserverpb_MemberAddRequest, context: ServerContext) async throws
         -> Etcdserverpb_MemberAddResponse
-    { throw notYet("member add") }
+    {
+        let outcome = await node.addMember(peerURLs: request.peerUrls, learner: request.isLearner, maxLearners: maxLearners)
+        guard let id = try Self.check(outcome) else {
+            return try await Self.forward(outcome) { try await $0.memberAdd(peerURLs: request.peerUrls, learner: request.isLearner) }
+        }
+        var response = Etcdserverpb_MemberAddResponse()
+        response.header = await header()
+        response.members = await members()
+        response.member = response.members.first { $0.id == id } ?? Etcdserverpb_Member()
+        return response
+    }
 
     func memberRemove(request: Etcdserverpb_MemberRemoveRequest, context: ServerContext) async throws
         -> Etcdserverpb_MemberRemoveResponse
-    { throw notYet("member remove") }
+    {
+        let outcome = await node.removeMember(request.id)
+        guard try Self.check(outcome) != nil else { return try await Self.forward(outcome) { try await $0.memberRemove(id: request.id) } }
+        var response = Etcdserverpb_MemberRemoveResponse()
+        response.header = await header()
+        response.members = await members()
+        return response
+    }
 
     func memberUpdate(request: Etcdserverpb_MemberUpdateRequest, context: ServerContext) async throws
         -> Etcdserverpb_MemberUpdateResponse
-    { throw notYet("member update") }
+    {
+        let outcome = await node.updateMember(request.id, peerURLs: request.peerUrls)
+        guard try Self.check(outcome) != nil else {
+            return try await Self.forward(outcome) { try await $0.memberUpdate(id: request.id, peerURLs: request.peerUrls) }
+        }
+        var response = Etcdserverpb_MemberUpdateResponse()
+        response.header = await header()
+        response.members = await members()
+        return response
+    }
 
     func memberPromote(request: Etcdserverpb_MemberPromoteRequest, context: ServerContext) async throws
         -> Etcdserverpb_MemberPromoteResponse
-    { throw notYet("member promote") }
+    {
+        let outcome = await node.promoteMember(request.id)
+        guard try Self.check(outcome) != nil else { return try await Self.forward(outcome) { try await $0.memberPromote(id: request.id) } }
+        var response = Etcdserverpb_MemberPromoteResponse()
+        response.header = await header()
+        response.members = await members()
+        return response
+    }
+
+    /// The member ID a change was made for; nil when it belongs to the leader (forward it).
+    /// A refusal becomes etcd's error.
+    private static func check(_ outcome: StoreNode.MembershipOutcome) throws -> UInt64? {
+        switch outcome {
+        case .done(let id): return id
+        case .notLeader: return nil
+        case .timedOut: throw RPCError(code: .unavailable, message: "etcdserver: request timed out")
+        case .refused(let code, let message):
+            let status: RPCError.Code =
+                switch code {
+                case .notFound: .notFound
+                case .failedPrecondition: .failedPrecondition
+                case .invalidArgument: .invalidArgument
+                case .unavailable: .unavailable
+                }
+            throw RPCError(code: status, message: message)
+        }
+    }
+
+    /// Passes the request to the leader's client URL and returns its answer.
+    private static func forward<Response: Sendable>(
+        _ outcome: StoreNode.MembershipOutcome, _ call: @Sendable (EtcdClient) async throws -> Response
+    ) async throws -> Response {
+        guard case .notLeader(let url?) = outcome, let endpoint = try? EtcdEndpoint(parsing: url) else {
+            throw RPCError(code: .unavailable, message: "etcdserver: no leader")
+        }
+        do {
+            return try await EtcdClient.withClient(EtcdClientConfiguration(endpoints: [endpoint])) { client in try await call(client) }
+        } catch let error as EtcdError {
+            throw RPCError(code: rpcCode(error.code), message: error.message)
+        }
+    }
+
+    private static func rpcCode(_ code: EtcdError.Code) -> RPCError.Code {
+        switch code {
+        case .notFound: .notFound
+        case .failedPrecondition: .failedPrecondition
+        case .invalidArgument: .invalidArgument
+        case .deadlineExceeded: .deadlineExceeded
+        default: .unavailable
+        }
+    }
 }
 
 /// The Maintenance service: status and alarms so far.
@@ -66,6 +153,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         response.raftIndex = await node.raftIndex
         response.raftTerm = await node.raftTerm
         response.raftAppliedIndex = await node.raftApplied
+        response.isLearner = node.isLearnerNow
         // etcd lists raised alarms as the status's errors.
         response.errors = await node.alarms.map { "memberID:\($0.memberID) alarm:\($0.alarm == .nospace ? "NOSPACE" : $0.alarm == .corrupt ? "CORRUPT" : "NONE") " }
         return response

@@ -9,6 +9,7 @@ import Raft
 import RaftTransport
 import Storage
 import SwiftProtobuf
+import Synchronization
 
 /// What `coreos etcd` was asked to run (etcd 3.4's flags, defaults as etcd).
 public struct EtcdServerConfiguration: Sendable {
@@ -22,6 +23,12 @@ public struct EtcdServerConfiguration: Sendable {
     /// URLs (etcd's default).
     public var initialCluster: String?
     public var initialClusterToken = "etcd-cluster"
+    /// `--initial-cluster-state`: `existing` joins a running cluster the member was added to.
+    public var initialClusterState = InitialClusterState.new
+    /// `--experimental-max-learners`: learners a cluster may have at once.
+    public var maxLearners = 1
+    /// `--force-new-cluster`: restart as the only member of a new cluster, keeping the data.
+    public var forceNewCluster = false
     /// Milliseconds, as etcd's `--heartbeat-interval` and `--election-timeout`.
     public var heartbeatInterval = 100
     public var electionTimeout = 1000
@@ -39,6 +46,8 @@ public struct EtcdServerConfiguration: Sendable {
     public var preVote = false
 
     public init() {}
+
+    public enum InitialClusterState: String, Sendable { case new, existing }
 
     public var resolvedDataDirectory: String { dataDirectory ?? "\(name).etcd" }
 
@@ -76,16 +85,14 @@ public struct EtcdServerError: Error, Sendable, CustomStringConvertible {
 /// An etcd member: the gRPC services over Raft, Storage and MVCC, and the peer transport
 /// to the other members of its cluster.
 public enum EtcdServer {
-    /// Serves until the task is cancelled. `ready` is called once clients can connect.
-    public static func run(_ configuration: EtcdServerConfiguration, ready: @escaping @Sendable (String) -> Void = { _ in }) async throws {
-        // The store's own thread: Raft, the log's writes and syncs, and the MVCC store.
-        let storeThread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { storeThread.shutdownGracefully { _ in } }
-        let directory = configuration.resolvedDataDirectory
-        try FileManager.default.createDirectory(atPath: directory + "/member", withIntermediateDirectories: true)
-        let identity = try MemberIdentity.loadOrBootstrap(directory: directory + "/member", configuration: configuration)
-        let (log, opened) = try DurableLog.open(
-            path: directory + "/member", initialMembership: Membership(voters: Set(identity.members.keys)))
+    /// The member's Raft core, log and store, recovered from its data directory.
+    static func openNode(
+        directory: String, identity: MemberIdentity, configuration: EtcdServerConfiguration, loop: any EventLoop
+    ) async throws -> StoreNode {
+        let membership = Membership(
+            voters: Set(identity.members.filter { !$0.value.isLearner }.keys),
+            learners: Set(identity.members.filter { $0.value.isLearner }.keys))
+        let (log, opened) = try DurableLog.open(path: directory + "/member", initialMembership: membership)
         if let note = opened.truncatedTail { FileHandle.standardError.write(Data("etcd: \(note)\n".utf8)) }
         var raftConfiguration = RaftConfiguration(id: identity.memberID, randomSeed: UInt64.random(in: 1...UInt64.max))
         raftConfiguration.electionTicks = max(configuration.electionTimeout / max(configuration.heartbeatInterval, 1), 2)
@@ -98,23 +105,68 @@ public enum EtcdServer {
             raft: RaftNode(configuration: raftConfiguration, state: opened.state), log: log,
             requestTimeout: .milliseconds(5000 + 2 * configuration.electionTimeout), limits: limits,
             snapshotCount: configuration.snapshotCount, values: try ValueLog(directory: directory + "/member"),
-            loop: storeThread.next())
+            loop: loop)
         await node.recover()
+        return node
+    }
 
-        var peers: [UInt64: TCPTransport.Address] = [:]
-        for (id, member) in identity.members where id != identity.memberID {
-            guard let url = member.peerURLs.first else { continue }
-            let (host, port) = try hostAndPort(url, flag: "peer URL")
-            peers[id] = TCPTransport.Address(host: host, port: port)
+    /// `--force-new-cluster`: applies what the log has committed, sets the old data aside
+    /// (`member` becomes `member.before-force-new-cluster.<time>`) and writes a data
+    /// directory whose only member is this one, with the same member and cluster IDs.
+    /// Entries the old cluster had not committed are dropped, as etcd drops them.
+    static func collapseToSingleMember(directory: String, configuration: EtcdServerConfiguration, loop: any EventLoop) async throws {
+        let memberDirectory = directory + "/member"
+        guard FileManager.default.fileExists(atPath: memberDirectory + "/identity") else {
+            throw EtcdServerError("--force-new-cluster needs an existing data directory (\(memberDirectory)/identity not found)")
         }
+        let identity = try await MemberIdentity.loadOrBootstrap(directory: memberDirectory, configuration: configuration)
+        let (state, index, term): (StoreState, LogIndex, Term)
+        do {
+            let node = try await openNode(directory: directory, identity: identity, configuration: configuration, loop: loop)
+            (state, index, term) = await node.applyCommitted()
+            await node.closeLog()
+        }
+        guard var own = state.members?[identity.memberID] ?? identity.members[identity.memberID] else {
+            throw EtcdServerError("--force-new-cluster: this member is not in its own cluster (it was removed)")
+        }
+        own.isLearner = false
+        var single = state
+        single.removed = Set((state.members ?? identity.members).keys).union(state.removed).subtracting([identity.memberID])
+        let aside = memberDirectory + ".before-force-new-cluster.\(Int(Date().timeIntervalSince1970))"
+        try FileManager.default.moveItem(atPath: memberDirectory, toPath: aside)
+        try DataDirectoryBuilder.create(
+            directory: directory, memberID: identity.memberID, clusterID: identity.clusterID,
+            members: [identity.memberID: own], state: single, index: max(index, 1), term: max(term, 1))
+        FileHandle.standardError.write(
+            Data("etcd: forced a new cluster of this member alone at index \(index); the previous data is in \(aside)\n".utf8))
+    }
+
+    /// Serves until the task is cancelled. `ready` is called once clients can connect.
+    public static func run(_ configuration: EtcdServerConfiguration, ready: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        // The store's own thread: Raft, the log's writes and syncs, and the MVCC store.
+        let storeThread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { storeThread.shutdownGracefully { _ in } }
+        let directory = configuration.resolvedDataDirectory
+        try FileManager.default.createDirectory(atPath: directory + "/member", withIntermediateDirectories: true)
+        if configuration.forceNewCluster {
+            try await collapseToSingleMember(directory: directory, configuration: configuration, loop: storeThread.next())
+        }
+        let identity = try await MemberIdentity.loadOrBootstrap(directory: directory + "/member", configuration: configuration)
+        let node = try await openNode(directory: directory, identity: identity, configuration: configuration, loop: storeThread.next())
+        let limits = node.limits
+
         let peerListen = try configuration.listenPeerURLs.map { url throws(EtcdServerError) in
             let (host, port) = try hostAndPort(url, flag: "--listen-peer-urls")
             return TCPTransport.Address(host: host, port: port)
         }
+        let clusterID = identity.clusterID
         let transport = TCPTransport(
-            id: identity.memberID, peers: peers, listen: peerListen, group: storeThread, deliverBatch: { node.deliver($0) })
+            id: identity.memberID, peers: [:], listen: peerListen, group: storeThread,
+            httpResponder: { path in PeerMembers.respond(path: path, members: node.membersNow.withLock { $0 }, clusterID: clusterID) },
+            deliverBatch: { node.deliver($0) })
         await node.attach(transport)
-        if !peers.isEmpty { try await transport.start() }
+        // Every member listens for peers, a lone one too: members may be added later.
+        try await transport.start()
         defer { transport.shutdown() }
         await node.campaignIfAlone()
 
@@ -128,7 +180,8 @@ public enum EtcdServer {
             watch: WatchService(
                 node: node, progressInterval: configuration.watchProgressNotifyInterval,
                 fragmentBytes: configuration.maxRequestBytes + 512 * 1024),
-            lease: LeaseService(node: node), cluster: ClusterService(node: node), maintenance: MaintenanceService(node: node))
+            lease: LeaseService(node: node), cluster: ClusterService(node: node, maxLearners: configuration.maxLearners),
+            maintenance: MaintenanceService(node: node), isLearner: { node.isLearnerNow })
         // etcd's gRPC refuses messages over the request limit plus 512 KiB; between that and
         // four times it, the services answer with grpc-go's exact status (see
         // `StoreNode.propose`); above, the stream gets that status at once.
@@ -149,6 +202,13 @@ public enum EtcdServer {
             }
             group.addTask {
                 await node.publish(name: configuration.name, clientURLs: configuration.advertiseClientURLs)
+            }
+            group.addTask {
+                try await node.waitUntilRemoved()
+                // Long enough to answer the request that removed us and, as leader, to hand over.
+                try await Task.sleep(for: .milliseconds(2 * configuration.electionTimeout))
+                throw EtcdServerError(
+                    "the member has been permanently removed from the cluster; the data-dir used by this member (\(directory)) must be removed before it can join again")
             }
             if var policy = configuration.autoCompaction {
                 group.addTask {

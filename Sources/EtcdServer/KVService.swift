@@ -31,6 +31,7 @@ struct KVService: Sendable {
 
     func range(request: Etcdserverpb_RangeRequest, reply: GRPCReply) {
         let mapped = ProtoMapping.range(request)
+        if !request.serializable && node.isLearnerNow { return reply.fail(GRPCRouter.notForLearner) }
         node.submit(
             .read(linearizable: !request.serializable) { outcome in
                 switch outcome {

@@ -9,13 +9,20 @@ struct MemberIdentity {
     var clusterID: UInt64
     var members: [UInt64: StoreNode.MemberRecord]
 
-    static func loadOrBootstrap(directory: String, configuration: EtcdServerConfiguration) throws -> MemberIdentity {
+    static func loadOrBootstrap(directory: String, configuration: EtcdServerConfiguration) async throws -> MemberIdentity {
         let path = directory + "/identity"
         if FileManager.default.fileExists(atPath: path) {
             return try load(path)
         }
         let cluster = try configuration.resolvedInitialCluster()
         let own = try cluster.member(named: configuration.name, advertisedPeerURLs: configuration.initialAdvertisePeerURLs)
+        if configuration.initialClusterState == .existing {
+            // Added with `member add` beforehand: the running members say who we are.
+            let others = cluster.members.filter { $0.id != own.id }.flatMap(\.peerURLs)
+            let joined = try await PeerMembers.join(peerURLs: others, advertised: configuration.initialAdvertisePeerURLs)
+            try joined.save(path)
+            return joined
+        }
         var members: [UInt64: StoreNode.MemberRecord] = [:]
         for member in cluster.members {
             members[member.id] = StoreNode.MemberRecord(name: member.name, peerURLs: member.peerURLs, clientURLs: [])
@@ -26,11 +33,12 @@ struct MemberIdentity {
     }
 
     /// One line per fact: `member ID`, `cluster ID`, then `peer ID URL,… NAME` (the name
-    /// last, as it may hold spaces).
-    private func save(_ path: String) throws {
+    /// last, as it may hold spaces; `learner` instead of `peer` for a learner).
+    func save(_ path: String) throws {
         var text = "member \(String(memberID, radix: 16))\ncluster \(String(clusterID, radix: 16))\n"
         for (id, member) in members.sorted(by: { $0.key < $1.key }) {
-            text += "peer \(String(id, radix: 16)) \(member.peerURLs.joined(separator: ",")) \(member.name)\n"
+            let kind = member.isLearner ? "learner" : "peer"
+            text += "\(kind) \(String(id, radix: 16)) \(member.peerURLs.joined(separator: ",")) \(member.name)\n"
         }
         let temporary = path + ".tmp"
         try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
@@ -52,9 +60,11 @@ struct MemberIdentity {
             switch (words.first, words.count) {
             case ("member", 2): memberID = UInt64(words[1], radix: 16)
             case ("cluster", 2): clusterID = UInt64(words[1], radix: 16)
-            case ("peer", 4):
+            case ("peer", 4), ("learner", 4), ("peer", 3), ("learner", 3):
                 guard let id = UInt64(words[1], radix: 16) else { fallthrough }
-                members[id] = StoreNode.MemberRecord(name: words[3], peerURLs: words[2].split(separator: ",").map(String.init), clientURLs: [])
+                members[id] = StoreNode.MemberRecord(
+                    name: words.count == 4 ? words[3] : "", peerURLs: words[2].split(separator: ",").map(String.init), clientURLs: [],
+                    isLearner: words[0] == "learner")
             default:
                 throw EtcdServerError("\(path):\(number + 1): unreadable line \"\(line)\"")
             }

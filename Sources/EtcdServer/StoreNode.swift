@@ -35,6 +35,8 @@ actor StoreNode {
         case publishAttributes = 8
         /// Raising or clearing an alarm (NOSPACE).
         case alarm = 9
+        /// New peer URLs for a member (etcd's ConfChangeUpdateNode: not a Raft change).
+        case memberUpdate = 10
 
         /// Requests that add data: refused while NOSPACE is raised, checked against the quota.
         var consumesSpace: Bool { self == .put || self == .txn || self == .leaseGrant }
@@ -73,14 +75,19 @@ actor StoreNode {
         case overTransportLimit(size: Int, limit: Int)
         /// Over the quota, or refused while the NOSPACE alarm is raised.
         case noSpace
+        /// A membership change took effect; the members after it.
+        case membersChanged
+        /// A membership change that no longer applies when its entry came up.
+        case memberFailed(String)
     }
 
     /// A member as the Cluster service lists it: raft attributes from the initial cluster,
     /// name and client URLs as the member published them.
-    struct MemberRecord: Sendable {
+    struct MemberRecord: Sendable, Equatable {
         var name: String
         var peerURLs: [String]
         var clientURLs: [String]
+        var isLearner = false
     }
 
     /// Granted leases and their TTLs: replicated state, rebuilt by replaying the log.
@@ -94,7 +101,18 @@ actor StoreNode {
 
     let memberID: UInt64
     let clusterID: UInt64
-    private(set) var members: [UInt64: MemberRecord]
+    /// Every member, replicated: changed by membership entries as they are applied.
+    var members: [UInt64: MemberRecord] {
+        didSet { membersNow.withLock { $0 = members } }
+    }
+    /// The members, readable from any thread (the peer port answers `/members` with them).
+    nonisolated let membersNow: Mutex<[UInt64: MemberRecord]>
+    nonisolated var isLearnerNow: Bool { membersNow.withLock { $0[memberID]?.isLearner == true } }
+    /// Members removed from the cluster: their messages are refused (a removed member that
+    /// missed its removal would otherwise disrupt elections) and answered with a notice.
+    var removedMembers: Set<UInt64> = []
+    /// Set once this member's own removal is applied (or another member says so).
+    var isRemoved = false
     /// How long a write or a linearizable read may wait before "request timed out"
     /// (etcd: 5 s plus two election timeouts).
     let requestTimeout: Duration
@@ -122,13 +140,13 @@ actor StoreNode {
     var walBytesWritten: UInt64 { log.bytesWritten }
     var logicalSize: Int { store.logicalSize }
     var spaceAlarmRaised: Bool { alarms.contains { $0.alarm == .nospace } }
-    private var raft: RaftNode
+    var raft: RaftNode
     private let log: DurableLog
-    private var transport: TCPTransport?
+    var transport: TCPTransport?
     private(set) var store: MVCCStore
     private var appliedIndex: LogIndex = 0
     private var nextRequest: UInt64
-    private var waiters: [UInt64: ProposalCompletion] = [:]
+    var waiters: [UInt64: ProposalCompletion] = [:]
     /// When waiting proposals time out, oldest first (one timeout for all, so appending
     /// keeps the order); swept on every tick instead of a timer per request.
     private var proposalDeadlines: [(deadline: ContinuousClock.Instant, request: UInt64)] = []
@@ -161,6 +179,7 @@ actor StoreNode {
         self.memberID = memberID
         self.clusterID = clusterID
         self.members = members
+        membersNow = Mutex(members)
         self.raft = raft
         self.log = log
         self.requestTimeout = requestTimeout
@@ -212,9 +231,7 @@ actor StoreNode {
     private var snapshotIndex: LogIndex = 0
 
     var state: StoreState {
-        StoreState(
-            store: store, leases: leases, alarms: alarms,
-            published: members.mapValues { (name: $0.name, clientURLs: $0.clientURLs) })
+        StoreState(store: store, leases: leases, alarms: alarms, members: members, removed: removedMembers)
     }
 
     /// Replaces the replicated state with a snapshot's (on start, or sent by the leader to
@@ -229,9 +246,16 @@ actor StoreNode {
         store = restored.store
         leases = restored.leases
         alarms = restored.alarms
-        for (id, member) in restored.published where members[id] != nil {
-            members[id]?.name = member.name
-            members[id]?.clientURLs = member.clientURLs
+        if let restoredMembers = restored.members {
+            members = restoredMembers
+            removedMembers = restored.removed
+            syncTransportPeers()
+        } else {
+            // Format 1 (before membership changes): the members are those of the start.
+            for (id, member) in restored.published where members[id] != nil {
+                members[id]?.name = member.name
+                members[id]?.clientURLs = member.clientURLs
+            }
         }
         let now = ContinuousClock.now
         expiries = leases.mapValues { now + .seconds($0) }
@@ -244,11 +268,19 @@ actor StoreNode {
         guard raft.role == .leader else { return .notLeader }
         guard raft.membership.voters.contains(target) else { return .badTransferee }
         if target == memberID { return .moved }
-        raft.transferLeadership(to: target)
-        scheduleProcessing()
         let deadline = ContinuousClock.now + requestTimeout
+        var nextAttempt = ContinuousClock.now
         while ContinuousClock.now < deadline {
             if raft.leader == target { return .moved }
+            // Another member took over: the handover failed.
+            if raft.role != .leader && raft.leader != 0 { return .timedOut }
+            if ContinuousClock.now >= nextAttempt, raft.role == .leader {
+                // A handover gives up after an election timeout (the target did not catch
+                // up under load, or its election failed): ask again until the deadline.
+                raft.transferLeadership(to: target)
+                scheduleProcessing()
+                nextAttempt = ContinuousClock.now + .milliseconds(500)
+            }
             try? await Task.sleep(for: .milliseconds(10))
         }
         return .timedOut
@@ -271,8 +303,22 @@ actor StoreNode {
         returnFreedMemory()
     }
 
+    /// Waits for the log's writes to finish (the directory lock goes with the last reference).
+    func closeLog() { log.drain() }
+
     /// Where Raft messages to other members go; set once, before the first tick.
-    func attach(_ transport: TCPTransport) { self.transport = transport }
+    func attach(_ transport: TCPTransport) {
+        self.transport = transport
+        syncTransportPeers()
+    }
+
+    /// Applies what the log says is committed, without a leader (on start, before
+    /// `--force-new-cluster` collapses the membership). Returns the state reached, and the
+    /// index and term it stands at.
+    func applyCommitted() -> (state: StoreState, index: LogIndex, term: Term) {
+        process()
+        return (state, appliedIndex, raft.term)
+    }
 
     var isSingleMember: Bool { raft.membership.all.count == 1 }
 
@@ -457,7 +503,7 @@ actor StoreNode {
             case .read(true, let completion):
                 readsForNextRound.append(completion)
             case .messages(let messages):
-                for message in messages { raft.step(message) }
+                for message in messages where admit(message) { raft.step(message) }
             }
         }
     }
@@ -478,8 +524,7 @@ actor StoreNode {
             completion(refusal, header)
             return
         }
-        nextRequest &+= 1
-        let request = nextRequest
+        let request = takeRequestID()
         var data: [UInt8] = []
         data.reserveCapacity(9 + body.count)
         data.append(kind.rawValue)
@@ -492,6 +537,17 @@ actor StoreNode {
             completion(.noLeader, header)
             return
         }
+        waitForApply(request, completion)
+    }
+
+    /// A fresh request ID, carried in the entry so the applying member finds the waiter.
+    func takeRequestID() -> UInt64 {
+        nextRequest &+= 1
+        return nextRequest
+    }
+
+    /// Registers `completion` for the entry carrying `request`, with the request timeout.
+    func waitForApply(_ request: UInt64, _ completion: @escaping ProposalCompletion) {
         proposalDeadlines.append((ContinuousClock.now + requestTimeout, request))
         waiters[request] = completion
         scheduleProcessing()
@@ -514,7 +570,7 @@ actor StoreNode {
     }
 
     /// Runs `process` soon, once for however many requests ask before it starts.
-    private func scheduleProcessing() {
+    func scheduleProcessing() {
         guard !processing, !processScheduled, !takingSubmissions else { return }
         processScheduled = true
         onStoreThread { node in
@@ -714,6 +770,10 @@ actor StoreNode {
 
     private func apply(_ entry: Entry) {
         appliedIndex = entry.index
+        if entry.kind == .configurationChange {
+            applyMembershipChange(entry.data)
+            return
+        }
         guard entry.kind == .normal, entry.data.count >= 9, let kind = RequestKind(rawValue: entry.data[0]) else { return }
         var request: UInt64 = 0
         for offset in 0..<8 { request |= UInt64(entry.data[1 + offset]) << (8 * UInt64(offset)) }
@@ -789,6 +849,9 @@ actor StoreNode {
                     members[message.id]?.clientURLs = message.clientUrls
                 }
                 outcome = .published
+            case .memberUpdate:
+                let message = (try? Etcdserverpb_Member(serializedBytes: body)) ?? Etcdserverpb_Member()
+                outcome = applyMemberUpdate(message)
             case .alarm:
                 let message = (try? Etcdserverpb_AlarmRequest(serializedBytes: body)) ?? Etcdserverpb_AlarmRequest()
                 var alarm = Etcdserverpb_AlarmMember()

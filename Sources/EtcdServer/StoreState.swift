@@ -3,16 +3,33 @@ import MVCC
 import RaftCoding
 
 /// Everything the log builds on a member, as one value for Raft snapshots: the MVCC store,
-/// granted leases, raised alarms and what members published. Layout: magic `ETCDSTATE`
-/// and format 1, then each part as a length-prefixed blob.
+/// granted leases, raised alarms and the members. Layout: magic `ETCDSTATE` and a format
+/// byte, then each part as a length-prefixed blob.
+///
+/// Format 2 (written now) keeps every member (name, peer and client URLs, learner) and
+/// the IDs of removed members, since membership changes make them replicated state.
+/// Format 1 (read still) kept only what members published: names and client URLs.
 struct StoreState {
     var store: MVCCStore
     var leases: [Int64: Int64]
     var alarms: [Etcdserverpb_AlarmMember]
+    /// nil for a format-1 state (membership was then fixed at bootstrap).
+    var members: [UInt64: StoreNode.MemberRecord]?
+    var removed: Set<UInt64>
+    /// What a format-1 state knew of the members.
     var published: [UInt64: (name: String, clientURLs: [String])]
 
     static let magic: [UInt8] = Array("ETCDSTATE".utf8)
-    static let format: UInt8 = 1
+    static let format: UInt8 = 2
+
+    init(store: MVCCStore, leases: [Int64: Int64], alarms: [Etcdserverpb_AlarmMember], members: [UInt64: StoreNode.MemberRecord], removed: Set<UInt64>) {
+        self.store = store
+        self.leases = leases
+        self.alarms = alarms
+        self.members = members
+        self.removed = removed
+        self.published = members.mapValues { ($0.name, $0.clientURLs) }
+    }
 
     func encoded() -> [UInt8] {
         var bytes = Self.magic + [Self.format]
@@ -27,26 +44,24 @@ struct StoreState {
             bytes.appendInteger(alarm.memberID)
             bytes.appendInteger(UInt32(alarm.alarm.rawValue))
         }
-        bytes.appendInteger(UInt32(published.count))
-        for (id, member) in published.sorted(by: { $0.key < $1.key }) {
+        let members = self.members ?? [:]
+        bytes.appendInteger(UInt32(members.count))
+        for (id, member) in members.sorted(by: { $0.key < $1.key }) {
             bytes.appendInteger(id)
             bytes.appendBlob(Array(member.name.utf8))
             bytes.appendBlob(Array(member.clientURLs.joined(separator: ",").utf8))
+            bytes.appendBlob(Array(member.peerURLs.joined(separator: ",").utf8))
+            bytes.append(member.isLearner ? 1 : 0)
         }
+        bytes.appendInteger(UInt32(removed.count))
+        for id in removed.sorted() { bytes.appendInteger(id) }
         return bytes
     }
 
-    init(store: MVCCStore, leases: [Int64: Int64], alarms: [Etcdserverpb_AlarmMember], published: [UInt64: (name: String, clientURLs: [String])]) {
-        self.store = store
-        self.leases = leases
-        self.alarms = alarms
-        self.published = published
-    }
-
-    /// nil when the bytes are not a state of this format. The store's values go to `values`.
+    /// nil when the bytes are not a state of a known format. The store's values go to `values`.
     init?(decoding bytes: [UInt8], values: ValueLog = ValueLog()) {
         var reader = ByteReader(bytes[...])
-        guard reader.bytes(Self.magic.count) == Self.magic, reader.u8() == Self.format,
+        guard reader.bytes(Self.magic.count) == Self.magic, let format = reader.u8(), format == 1 || format == 2,
             let storeBytes = reader.blob(), let store = MVCCStore(decoding: storeBytes, values: values), let leaseCount = reader.u32(),
             Int(leaseCount) <= bytes.count
         else { return nil }
@@ -64,14 +79,32 @@ struct StoreState {
             alarm.alarm = Etcdserverpb_AlarmType(rawValue: Int(type)) ?? .none
             alarms.append(alarm)
         }
+        func urls(_ blob: [UInt8]) -> [String] {
+            let joined = String(decoding: blob, as: UTF8.self)
+            return joined.isEmpty ? [] : joined.split(separator: ",").map(String.init)
+        }
         guard let memberCount = reader.u32(), Int(memberCount) <= bytes.count else { return nil }
-        var published: [UInt64: (name: String, clientURLs: [String])] = [:]
+        var members: [UInt64: StoreNode.MemberRecord] = [:]
         for _ in 0..<memberCount {
-            guard let id = reader.u64(), let name = reader.blob(), let urls = reader.blob() else { return nil }
-            let joined = String(decoding: urls, as: UTF8.self)
-            published[id] = (String(decoding: name, as: UTF8.self), joined.isEmpty ? [] : joined.split(separator: ",").map(String.init))
+            guard let id = reader.u64(), let name = reader.blob(), let clientURLs = reader.blob() else { return nil }
+            var member = StoreNode.MemberRecord(name: String(decoding: name, as: UTF8.self), peerURLs: [], clientURLs: urls(clientURLs))
+            if format == 2 {
+                guard let peerURLs = reader.blob(), let learner = reader.u8() else { return nil }
+                member.peerURLs = urls(peerURLs)
+                member.isLearner = learner == 1
+            }
+            members[id] = member
+        }
+        var removed: Set<UInt64> = []
+        if format == 2 {
+            guard let removedCount = reader.u32(), Int(removedCount) <= bytes.count else { return nil }
+            for _ in 0..<removedCount {
+                guard let id = reader.u64() else { return nil }
+                removed.insert(id)
+            }
         }
         guard reader.isEmpty else { return nil }
-        self.init(store: store, leases: leases, alarms: alarms, published: published)
+        self.init(store: store, leases: leases, alarms: alarms, members: members, removed: removed)
+        if format == 1 { self.members = nil }
     }
 }

@@ -16,10 +16,17 @@ public final class TCPTransport: Sendable {
         }
     }
 
+    /// What the peer port answers to a plain HTTP GET (etcd serves `/members` and
+    /// `/version` there; a joining member asks for the member list): the request path in,
+    /// status, extra headers and a JSON body out.
+    public typealias PeerHTTPResponder = @Sendable (_ path: String) -> (status: Int, headers: [(String, String)], body: [UInt8])
+
     private let id: NodeID
-    private let peers: [NodeID: Address]
+    /// Changes with the membership (members added, removed, or moved to other URLs).
+    private let peers: Mutex<[NodeID: Address]>
     private let listen: [Address]
     private let deliver: @Sendable ([Message]) -> Void
+    private let httpResponder: PeerHTTPResponder?
     private let group: any EventLoopGroup
     private let connections = Mutex<[NodeID: PeerConnection]>([:])
     private let servers = Mutex<[any Channel]>([])
@@ -44,13 +51,35 @@ public final class TCPTransport: Sendable {
     public init(
         id: NodeID, peers: [NodeID: Address], listen: [Address]? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        httpResponder: PeerHTTPResponder? = nil,
         deliverBatch: @escaping @Sendable ([Message]) -> Void
     ) {
         self.group = group
         self.id = id
-        self.peers = peers
+        self.peers = Mutex(peers)
         self.listen = listen ?? peers[id].map { [$0] } ?? []
         self.deliver = deliverBatch
+        self.httpResponder = httpResponder
+    }
+
+    /// Sets (or, with nil, forgets) where a peer is reached; an open connection to an old
+    /// address is closed so the next send dials the new one.
+    public func setPeer(_ peer: NodeID, _ address: Address?) {
+        let changed = peers.withLock { table in
+            let old = table[peer]
+            table[peer] = address
+            return old != address
+        }
+        guard changed else { return }
+        let old = connections.withLock { $0.removeValue(forKey: peer) }
+        old?.channel?.close(promise: nil)
+    }
+
+    /// Whether a connection to `peer` is open now (etcd's "active" peers, used by the
+    /// reconfiguration checks).
+    public func isConnected(to peer: NodeID) -> Bool {
+        _ = channel(to: peer)
+        return connections.withLock { $0[peer]?.channel?.isActive == true }
     }
 
     /// Listens on the `listen` addresses.
@@ -61,11 +90,12 @@ public final class TCPTransport: Sendable {
 
     private func start(_ address: Address) async throws {
         let deliver = self.deliver
+        let responder = self.httpResponder
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder()))
+                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(httpResponder: responder)))
                     try channel.pipeline.syncOperations.addHandler(InboundMessages(deliver: deliver))
                 }
             }
@@ -99,7 +129,7 @@ public final class TCPTransport: Sendable {
     /// The open connection to `peer`, or nil while there is none (one attempt is started,
     /// at most every 200 ms).
     private func channel(to peer: NodeID) -> (any Channel)? {
-        guard let address = peers[peer] else { return nil }
+        guard let address = peers.withLock({ $0[peer] }) else { return nil }
         let now = ContinuousClock.now
         let start: Bool = connections.withLock { table in
             var connection = table[peer] ?? PeerConnection()
@@ -143,20 +173,58 @@ public struct TransportError: Error, Sendable, CustomStringConvertible {
 }
 
 /// Splits the stream into `length + body` frames; a frame over the limit closes the
-/// connection (a broken or hostile peer).
+/// connection (a broken or hostile peer). A connection that opens with `GET ` is an HTTP
+/// client instead (those four bytes read as a length far over the limit, so no Raft
+/// frame can be mistaken for one): it gets one answer from the responder and is closed.
 struct FrameDecoder: ByteToMessageDecoder {
     typealias InboundOut = ByteBuffer
+    let httpResponder: TCPTransport.PeerHTTPResponder?
+    private var sawFirstFrame = false
+
+    init(httpResponder: TCPTransport.PeerHTTPResponder?) { self.httpResponder = httpResponder }
 
     mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
         guard let length = buffer.getInteger(at: buffer.readerIndex, endianness: .little, as: UInt32.self) else {
             return .needMoreData
         }
+        if !sawFirstFrame, let responder = httpResponder, buffer.getString(at: buffer.readerIndex, length: 4) == "GET " {
+            return answerHTTP(context: context, buffer: &buffer, responder: responder)
+        }
+        sawFirstFrame = true
         guard Int(length) <= MessageCodec.maxFrame else { throw TransportError("frame of \(length) bytes refused") }
         guard buffer.readableBytes >= 4 + Int(length) else { return .needMoreData }
         buffer.moveReaderIndex(forwardBy: 4)
         guard let frame = buffer.readSlice(length: Int(length)) else { return .needMoreData }
         context.fireChannelRead(wrapInboundOut(frame))
         return .continue
+    }
+}
+
+extension FrameDecoder {
+    /// Reads the request head (up to 8 KiB), answers it and closes the connection.
+    private func answerHTTP(
+        context: ChannelHandlerContext, buffer: inout ByteBuffer, responder: TCPTransport.PeerHTTPResponder
+    ) -> DecodingState {
+        let view = buffer.readableBytesView
+        guard let end = view.firstRange(of: Array("\r\n\r\n".utf8)) else {
+            if view.count > 8192 { context.close(promise: nil) }
+            return .needMoreData
+        }
+        let head = String(decoding: view[view.startIndex..<end.lowerBound], as: UTF8.self)
+        buffer.moveReaderIndex(to: buffer.writerIndex)
+        let requestLine = head.split(separator: "\r\n", maxSplits: 1).first.map(String.init) ?? ""
+        let words = requestLine.split(separator: " ")
+        let path = words.count >= 2 ? String(words[1]) : "/"
+        let (status, headers, body) = responder(path)
+        var text = "HTTP/1.1 \(status) \(status == 200 ? "OK" : "Not Found")\r\nContent-Type: application/json\r\n"
+        for (name, value) in headers { text += "\(name): \(value)\r\n" }
+        text += "Content-Length: \(body.count)\r\nConnection: close\r\n\r\n"
+        var out = context.channel.allocator.buffer(capacity: text.utf8.count + body.count)
+        out.writeString(text)
+        out.writeBytes(body)
+        let channel = context.channel
+        channel.writeAndFlush(out).whenComplete { _ in channel.close(promise: nil) }
+        return .needMoreData
     }
 }
 

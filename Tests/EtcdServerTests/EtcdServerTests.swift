@@ -1,5 +1,7 @@
 import EtcdAPI
+import Foundation
 import MVCC
+import RaftCoding
 import Testing
 
 @testable import EtcdServer
@@ -88,12 +90,17 @@ import Testing
         var alarm = Etcdserverpb_AlarmMember()
         alarm.memberID = 7
         alarm.alarm = .nospace
-        let state = StoreState(store: store, leases: [5: 60], alarms: [alarm], published: [7: ("m7", ["http://a:1", "http://b:2"])])
+        let members: [UInt64: StoreNode.MemberRecord] = [
+            7: StoreNode.MemberRecord(name: "m7", peerURLs: ["http://p:1"], clientURLs: ["http://a:1", "http://b:2"]),
+            9: StoreNode.MemberRecord(name: "", peerURLs: ["http://p:2"], clientURLs: [], isLearner: true),
+        ]
+        let state = StoreState(store: store, leases: [5: 60], alarms: [alarm], members: members, removed: [3, 4])
         let decoded = try #require(StoreState(decoding: state.encoded()))
         #expect(decoded.store.encoded() == store.encoded())
         #expect(decoded.leases == [5: 60])
         #expect(decoded.alarms == [alarm])
-        #expect(decoded.published[7]?.clientURLs == ["http://a:1", "http://b:2"])
+        #expect(decoded.members == members)
+        #expect(decoded.removed == [3, 4])
         let file = EtcdSnapshotFile.encode(state.encoded())
         #expect(file.count % 512 == 32)
         #expect(try EtcdSnapshotFile.decode(file, path: "f").store.currentRevision == 2)
@@ -101,5 +108,33 @@ import Testing
         damaged[40] ^= 1
         #expect(throws: EtcdServerError.self) { try EtcdSnapshotFile.decode(damaged, path: "f") }
         #expect(StoreState(decoding: Array(state.encoded().dropLast())) == nil)
+    }
+
+    /// A format-1 state (written before membership changes) still loads: names and client
+    /// URLs, no member records of its own.
+    @Test func readsFormatOne() throws {
+        var bytes = StoreState.magic + [1]
+        bytes.appendBlob(MVCCStore().encoded())
+        bytes.appendInteger(UInt32(0))
+        bytes.appendInteger(UInt32(0))
+        bytes.appendInteger(UInt32(1))
+        bytes.appendInteger(UInt64(7))
+        bytes.appendBlob(Array("m7".utf8))
+        bytes.appendBlob(Array("http://a:1".utf8))
+        let decoded = try #require(StoreState(decoding: bytes))
+        #expect(decoded.members == nil)
+        #expect(decoded.published[7]?.name == "m7")
+        #expect(decoded.published[7]?.clientURLs == ["http://a:1"])
+    }
+
+    /// The peer port's `/members` answer is what a joining member reads back.
+    @Test func peerMemberListRoundTrips() throws {
+        let members: [UInt64: StoreNode.MemberRecord] = [5: StoreNode.MemberRecord(name: "a", peerURLs: ["http://p:1"], clientURLs: ["http://c:1"], isLearner: true)]
+        let answer = PeerMembers.respond(path: "/members", members: members, clusterID: 0xabc)
+        #expect(answer.status == 200)
+        #expect(answer.headers.contains { $0 == ("X-Etcd-Cluster-ID", "abc") })
+        let listed = try JSONDecoder().decode([PeerMembers.Listed].self, from: Data(answer.body))
+        #expect(listed == [PeerMembers.Listed(id: 5, name: "a", peerURLs: ["http://p:1"], clientURLs: ["http://c:1"], isLearner: true)])
+        #expect(PeerMembers.respond(path: "/nothing", members: members, clusterID: 1).status == 404)
     }
 }

@@ -5,8 +5,7 @@ import Platform
 
 /// `coreos etcd [flags]`: the server, with etcd 3.4's flag names (Go `flag` syntax) and
 /// their `ETCD_*` variables. Flags of what is not built yet are absent (an unknown flag is
-/// an error) or refused with a reason (`--wal-dir`, `--initial-cluster-state existing`
-/// without a data directory), never silently ignored.
+/// an error) or refused with a reason (`--wal-dir`), never silently ignored.
 enum EtcdServerCommand {
     static let flags: [GoFlag] = [
         GoFlag(["name"], .string, default: "\"default\"", "Human-readable name for this member."),
@@ -31,6 +30,8 @@ enum EtcdServerCommand {
         GoFlag(["enable-v2"], .bool, default: "true", "Accept etcd V2 client requests (the v2 API comes with its own issue)."),
         GoFlag(["logger"], .string, default: "\"capnslog\"", "Specify 'zap' for structured logging or 'capnslog'."),
         GoFlag(["log-level"], .string, default: "\"info\"", "Configures log level. Only supports debug, info, warn, error, panic, or fatal."),
+        GoFlag(["force-new-cluster"], .bool, default: "false", "Force to create a new one member cluster."),
+        GoFlag(["experimental-max-learners"], .int, default: "1", "Sets the maximum number of learners that can be available in the cluster membership."),
         GoFlag(["pre-vote"], .bool, default: "false", "Enable to run an additional Raft election phase."),
         GoFlag(["help", "h"], .bool, "show help"),
     ]
@@ -69,10 +70,7 @@ enum EtcdServerCommand {
                 io.error.line("etcd: invalid value \"\(state)\" for flag -initial-cluster-state: invalid value \"\(state)\"")
                 return ExitStatus.usage
             }
-            if state == "existing" && !FileManager.default.fileExists(atPath: configuration.resolvedDataDirectory + "/member") {
-                io.error.line("etcd: joining an existing cluster (--initial-cluster-state existing) is not supported by this build yet; start the member with its data directory or as part of a new cluster")
-                return 1
-            }
+            configuration.initialClusterState = state == "existing" ? .existing : .new
         }
         if let token = setting("initial-cluster-token") { configuration.initialClusterToken = token }
         if let value = setting("heartbeat-interval"), let milliseconds = Int(value) { configuration.heartbeatInterval = milliseconds }
@@ -107,6 +105,14 @@ enum EtcdServerCommand {
             // supported yet, and silently ignoring the flag would put the WAL elsewhere than asked.
             io.error.line("etcd: --wal-dir is not supported by this build (the WAL stays in <data-dir>/member/wal)")
             return ExitStatus.usage
+        }
+        if let value = setting("force-new-cluster") { configuration.forceNewCluster = value == "true" || value == "1" }
+        if let value = setting("experimental-max-learners") {
+            guard let count = Int(value), count >= 1 else {
+                io.error.line("etcd: --experimental-max-learners must be at least 1, got \(value)")
+                return ExitStatus.usage
+            }
+            configuration.maxLearners = count
         }
         if let value = setting("pre-vote") { configuration.preVote = value == "true" || value == "1" }
         Termination.install()

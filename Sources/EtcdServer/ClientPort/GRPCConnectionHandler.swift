@@ -121,6 +121,10 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
             refuse(id, RPCError(code: .unimplemented, message: "unknown method \(path)"))
             return
         }
+        if router.refusesForLearner(path) {
+            refuse(id, GRPCRouter.notForLearner)
+            return
+        }
         calls[id]!.method = route.method
         calls[id]!.descriptor = route.descriptor
         if case .streaming = route.method { start(id, message: nil) }

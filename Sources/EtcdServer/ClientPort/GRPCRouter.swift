@@ -99,8 +99,20 @@ struct MessageWriter<Response: SwiftProtobuf.Message>: RPCWriterProtocol {
 /// Methods by HTTP/2 `:path` (`/package.Service/Method`).
 struct GRPCRouter: Sendable {
     let methods: [String: (descriptor: MethodDescriptor, method: GRPCMethod)]
+    /// Whether this member is a learner now: a learner serves only Status and serializable
+    /// ranges (checked by the KV service), as etcd's learners.
+    let isLearner: @Sendable () -> Bool
 
-    init(kv: KVService, watch: WatchService, lease: LeaseService, cluster: ClusterService, maintenance: MaintenanceService) {
+    static let learnerPaths: Set<String> = ["/etcdserverpb.KV/Range", "/etcdserverpb.Maintenance/Status"]
+    static let notForLearner = RPCError(code: .unavailable, message: "etcdserver: rpc not supported for learner")
+
+    func refusesForLearner(_ path: String) -> Bool { !Self.learnerPaths.contains(path) && isLearner() }
+
+    init(
+        kv: KVService, watch: WatchService, lease: LeaseService, cluster: ClusterService, maintenance: MaintenanceService,
+        isLearner: @escaping @Sendable () -> Bool = { false }
+    ) {
+        self.isLearner = isLearner
         var table: [String: (MethodDescriptor, GRPCMethod)] = [:]
         func add(_ service: String, _ name: String, _ method: GRPCMethod) {
             table["/etcdserverpb.\(service)/\(name)"] = (
