@@ -41,6 +41,15 @@ extension StoreNode {
         }.count
     }
 
+    /// Whether one more voter keeps a quorum of reachable voters (`reachableExtra`: the
+    /// newcomer itself when it is known to be up). As etcd, a lone member may always add a
+    /// second: that is how a cluster restored or forced down to one member grows again.
+    private func canAddVoter(reachableExtra: Int) -> Bool {
+        let voters = currentMembership.voters.count
+        if voters == 1 && startedVoters() == 1 { return true }
+        return startedVoters() + reachableExtra >= (voters + 1) / 2 + 1
+    }
+
     private var leaderGate: MembershipOutcome? {
         guard raft.role == .leader else {
             return .notLeader(leaderClientURL: members[raft.leader]?.clientURLs.first)
@@ -64,7 +73,7 @@ extension StoreNode {
             if members.values.filter(\.isLearner).count >= maxLearners {
                 return .refused(code: .failedPrecondition, message: "etcdserver: too many learner members in cluster")
             }
-        } else if startedVoters() < (currentMembership.voters.count + 1) / 2 + 1 {
+        } else if !canAddVoter(reachableExtra: 0) {
             return Self.notEnoughStarted
         }
         var id: UInt64 = 0
@@ -119,9 +128,7 @@ extension StoreNode {
             return .refused(
                 code: .failedPrecondition, message: "etcdserver: can only promote a learner member which is in sync with leader")
         }
-        if startedVoters() + (transport?.isConnected(to: id) == true ? 1 : 0) < (currentMembership.voters.count + 1) / 2 + 1 {
-            return Self.notEnoughStarted
-        }
+        if !canAddVoter(reachableExtra: transport?.isConnected(to: id) == true ? 1 : 0) { return Self.notEnoughStarted }
         var member = Etcdserverpb_Member()
         member.id = id
         return await proposeChange(MembershipChange(.promote, node: id), member: member)
