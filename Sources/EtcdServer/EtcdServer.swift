@@ -29,6 +29,15 @@ public struct EtcdServerConfiguration: Sendable {
     public var maxLearners = 1
     /// `--force-new-cluster`: restart as the only member of a new cluster, keeping the data.
     public var forceNewCluster = false
+    /// `--discovery`: a discovery token URL to bootstrap from instead of `--initial-cluster`.
+    public var discoveryURL: String?
+    /// `--discovery-srv` and `--discovery-srv-name`: DNS SRV records naming the members.
+    public var discoverySRV: String?
+    public var discoverySRVName = ""
+    /// `--discovery-fallback`: what a member does when discovery finds the cluster full.
+    public var discoveryFallback = DiscoveryFallback.proxy
+
+    public enum DiscoveryFallback: String, Sendable { case exit, proxy }
     /// Milliseconds, as etcd's `--heartbeat-interval` and `--election-timeout`.
     public var heartbeatInterval = 100
     public var electionTimeout = 1000
@@ -79,12 +88,36 @@ public enum EtcdIdentity {
 
 public struct EtcdServerError: Error, Sendable, CustomStringConvertible {
     public var description: String
+    /// Set when discovery found the cluster full and `--discovery-fallback=proxy` asks this
+    /// process to run as a proxy to these members' peer URLs instead.
+    public var proxyPeerURLs: [String]?
     init(_ description: String) { self.description = description }
+
+    static func becomeProxy(peerURLs: [String]) -> EtcdServerError {
+        var error = EtcdServerError("discovery cluster full, falling back to proxy")
+        error.proxyPeerURLs = peerURLs
+        return error
+    }
 }
 
 /// An etcd member: the gRPC services over Raft, Storage and MVCC, and the peer transport
 /// to the other members of its cluster.
 public enum EtcdServer {
+    /// The configuration with the initial cluster discovery found (`--discovery`,
+    /// `--discovery-srv`), for a member without a data directory yet.
+    static func discovered(_ configuration: EtcdServerConfiguration) async throws -> EtcdServerConfiguration {
+        guard !FileManager.default.fileExists(atPath: configuration.resolvedDataDirectory + "/member/identity") else {
+            return configuration
+        }
+        var result = configuration
+        switch try await Bootstrap.discover(configuration) {
+        case .initialCluster(let text): result.initialCluster = text
+        case .proxy(let peerURLs): throw EtcdServerError.becomeProxy(peerURLs: peerURLs)
+        case nil: break
+        }
+        return result
+    }
+
     /// The member's Raft core, log and store, recovered from its data directory.
     static func openNode(
         directory: String, identity: MemberIdentity, configuration: EtcdServerConfiguration, loop: any EventLoop
@@ -142,7 +175,8 @@ public enum EtcdServer {
     }
 
     /// Serves until the task is cancelled. `ready` is called once clients can connect.
-    public static func run(_ configuration: EtcdServerConfiguration, ready: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+    public static func run(_ given: EtcdServerConfiguration, ready: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        let configuration = try await discovered(given)
         // The store's own thread: Raft, the log's writes and syncs, and the MVCC store.
         let storeThread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { storeThread.shutdownGracefully { _ in } }

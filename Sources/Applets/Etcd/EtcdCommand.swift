@@ -2,8 +2,9 @@ import CLI
 import EtcdBenchmark
 import EtcdClient
 
-/// `coreos etcd`: the server (`EtcdServerCommand`) and the load generator (`coreos etcd benchmark`);
-/// both are thin layers over the EtcdServer and EtcdBenchmark modules.
+/// `coreos etcd`: the server (`EtcdServerCommand`), the discovery service
+/// (`coreos etcd discovery`) and the load generator (`coreos etcd benchmark`); all thin
+/// layers over the EtcdServer and EtcdBenchmark modules.
 enum EtcdCommand {
     static let benchmarkFlags: [PFlag] = [
         PFlag("endpoints", .stringSlice, default: "[127.0.0.1:2379]", "gRPC endpoints"),
@@ -37,6 +38,9 @@ enum EtcdCommand {
 
     @Sendable static func main(_ argv: [String], io: StandardStreams) async -> Int32 {
         let arguments = Array(argv.dropFirst())
+        if arguments.first == "discovery" {
+            return await EtcdDiscoveryCommand.run(Array(arguments.dropFirst()), io: io)
+        }
         guard arguments.first == "benchmark" else {
             return await EtcdServerCommand.run(arguments, io: io, environment: ProcessEnvironment.current)
         }

@@ -30,6 +30,10 @@ enum EtcdServerCommand {
         GoFlag(["enable-v2"], .bool, default: "true", "Accept etcd V2 client requests (the v2 API comes with its own issue)."),
         GoFlag(["logger"], .string, default: "\"capnslog\"", "Specify 'zap' for structured logging or 'capnslog'."),
         GoFlag(["log-level"], .string, default: "\"info\"", "Configures log level. Only supports debug, info, warn, error, panic, or fatal."),
+        GoFlag(["discovery"], .string, default: "\"\"", "Discovery URL used to bootstrap the cluster."),
+        GoFlag(["discovery-fallback"], .string, default: "\"proxy\"", "Valid values include 'exit', 'proxy'"),
+        GoFlag(["discovery-srv"], .string, default: "\"\"", "DNS domain used to bootstrap initial cluster."),
+        GoFlag(["discovery-srv-name"], .string, default: "\"\"", "Service name to query when using DNS discovery."),
         GoFlag(["force-new-cluster"], .bool, default: "false", "Force to create a new one member cluster."),
         GoFlag(["experimental-max-learners"], .int, default: "1", "Sets the maximum number of learners that can be available in the cluster membership."),
         GoFlag(["pre-vote"], .bool, default: "false", "Enable to run an additional Raft election phase."),
@@ -104,6 +108,20 @@ enum EtcdServerCommand {
             // Our WAL lives in the data directory's member/wal; a separate WAL device is not
             // supported yet, and silently ignoring the flag would put the WAL elsewhere than asked.
             io.error.line("etcd: --wal-dir is not supported by this build (the WAL stays in <data-dir>/member/wal)")
+            return ExitStatus.usage
+        }
+        if let url = setting("discovery"), !url.isEmpty { configuration.discoveryURL = url }
+        if let domain = setting("discovery-srv"), !domain.isEmpty { configuration.discoverySRV = domain }
+        if let name = setting("discovery-srv-name") { configuration.discoverySRVName = name }
+        if let fallback = setting("discovery-fallback") {
+            guard let value = EtcdServerConfiguration.DiscoveryFallback(rawValue: fallback) else {
+                io.error.line("etcd: invalid value \"\(fallback)\" for flag -discovery-fallback: valid values are 'exit', 'proxy'")
+                return ExitStatus.usage
+            }
+            configuration.discoveryFallback = value
+        }
+        if configuration.discoveryURL != nil && configuration.discoverySRV != nil {
+            io.error.line("etcd: multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" or \"discovery-srv\"")
             return ExitStatus.usage
         }
         if let value = setting("force-new-cluster") { configuration.forceNewCluster = value == "true" || value == "1" }
