@@ -41,6 +41,9 @@ enum EtcdCommand {
         if arguments.first == "discovery" {
             return await EtcdDiscoveryCommand.run(Array(arguments.dropFirst()), io: io)
         }
+        if arguments.first == "grpc-proxy" || arguments.first == "gateway" {
+            return await EtcdGatewayCommand.run(arguments, io: io)
+        }
         guard arguments.first == "benchmark" else {
             return await EtcdServerCommand.run(arguments, io: io, environment: ProcessEnvironment.current)
         }

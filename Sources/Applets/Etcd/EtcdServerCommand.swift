@@ -1,4 +1,5 @@
 import CLI
+import EtcdClient
 import EtcdServer
 import Foundation
 import Platform
@@ -34,6 +35,8 @@ enum EtcdServerCommand {
         GoFlag(["discovery-fallback"], .string, default: "\"proxy\"", "Valid values include 'exit', 'proxy'"),
         GoFlag(["discovery-srv"], .string, default: "\"\"", "DNS domain used to bootstrap initial cluster."),
         GoFlag(["discovery-srv-name"], .string, default: "\"\"", "Service name to query when using DNS discovery."),
+        GoFlag(["proxy"], .string, default: "\"off\"", "Proxy mode setting ('off', 'readonly' or 'on')."),
+        GoFlag(["proxy-refresh-interval"], .int, default: "30000", "Time (in milliseconds) of the endpoints refresh interval."),
         GoFlag(["force-new-cluster"], .bool, default: "false", "Force to create a new one member cluster."),
         GoFlag(["experimental-max-learners"], .int, default: "1", "Sets the maximum number of learners that can be available in the cluster membership."),
         GoFlag(["pre-vote"], .bool, default: "false", "Enable to run an additional Raft election phase."),
@@ -133,7 +136,33 @@ enum EtcdServerCommand {
             configuration.maxLearners = count
         }
         if let value = setting("pre-vote") { configuration.preVote = value == "true" || value == "1" }
+        let proxyMode = setting("proxy") ?? "off"
+        guard ["off", "on", "readonly"].contains(proxyMode) else {
+            io.error.line("etcd: invalid value \"\(proxyMode)\" for flag -proxy: valid values are 'off', 'readonly' or 'on'")
+            return ExitStatus.usage
+        }
+        var proxy = EtcdProxyConfiguration()
+        proxy.readOnly = proxyMode == "readonly"
+        if let value = setting("proxy-refresh-interval"), let milliseconds = Int(value), milliseconds > 0 {
+            proxy.refreshInterval = .milliseconds(milliseconds)
+        }
+        do {
+            let url = try HTTPURL(parsing: configuration.listenClientURLs.first ?? "http://127.0.0.1:2379")
+            proxy.listenHost = url.host == "localhost" ? "127.0.0.1" : url.host
+            proxy.listenPort = url.port
+        } catch {
+            io.error.line("etcd: invalid --listen-client-urls: \(error)")
+            return ExitStatus.usage
+        }
         Termination.install()
+        if proxyMode != "off" {
+            // etcd's v2-era proxy: the cluster's peer URLs come from --initial-cluster.
+            let cluster = configuration.initialCluster ?? ""
+            proxy.peerURLs = cluster.split(separator: ",").compactMap { item in
+                item.firstIndex(of: "=").map { String(item[item.index(after: $0)...]) }
+            }
+            return await runProxy(proxy, io: io)
+        }
         let settings = configuration
         let errors = io.error
         do {
@@ -146,6 +175,31 @@ enum EtcdServerCommand {
                 group.addTask {
                     await Termination.wait()
                 }
+                try await group.next()
+                group.cancelAll()
+            }
+        } catch let error as EtcdServerError where error.proxyPeerURLs != nil {
+            io.error.line("etcd: \(error)")
+            proxy.peerURLs = error.proxyPeerURLs ?? []
+            return await runProxy(proxy, io: io)
+        } catch {
+            io.error.line("etcd: \(error)")
+            return 1
+        }
+        return ExitStatus.success
+    }
+
+    /// Runs the proxy until terminated.
+    static func runProxy(_ proxy: EtcdProxyConfiguration, io: StandardStreams) async -> Int32 {
+        let errors = io.error
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    try await EtcdProxy.run(proxy) { address in
+                        errors.line("etcd: proxy\(proxy.readOnly ? " (read-only)" : "") serving client requests on \(address)")
+                    }
+                }
+                group.addTask { await Termination.wait() }
                 try await group.next()
                 group.cancelAll()
             }

@@ -108,6 +108,11 @@ struct GRPCRouter: Sendable {
 
     func refusesForLearner(_ path: String) -> Bool { !Self.learnerPaths.contains(path) && isLearner() }
 
+    init(methods: [String: (descriptor: MethodDescriptor, method: GRPCMethod)], isLearner: @escaping @Sendable () -> Bool = { false }) {
+        self.methods = methods
+        self.isLearner = isLearner
+    }
+
     init(
         kv: KVService, watch: WatchService, lease: LeaseService, cluster: ClusterService, maintenance: MaintenanceService,
         isLearner: @escaping @Sendable () -> Bool = { false }
