@@ -62,25 +62,49 @@ public enum EtcdProxy {
                 }
             }
             group.addTask {
-                // One client per endpoint set; a changed member list starts the next.
+                try await followMembers(state: state, hub: hub, configuration: configuration)
+            }
+        }
+    }
+
+    /// One client per endpoint set. When the member list changes, a client for the new set
+    /// is started and takes over (watches move to it) before the old one is let go; the old
+    /// one lingers only while streams passed through it are still open.
+    static func followMembers(state: ProxyState, hub: ProxyWatchHub, configuration: EtcdProxyConfiguration) async throws {
+        try await withThrowingDiscardingTaskGroup { clients in
+            var stopPrevious: AsyncStream<Void>.Continuation?
+            while !Task.isCancelled {
+                let endpoints = state.endpoints
+                var clientConfiguration = EtcdClientConfiguration(endpoints: endpoints, tls: configuration.tls)
+                clientConfiguration.requestTimeout = .seconds(10)
+                let (installed, markInstalled) = AsyncStream<EtcdClient>.makeStream()
+                let (stop, stopThis) = AsyncStream<Void>.makeStream()
+                let settings = clientConfiguration
+                clients.addTask {
+                    try await EtcdClient.withClient(settings) { client in
+                        markInstalled.yield(client)
+                        markInstalled.finish()
+                        for await _ in stop {}
+                    }
+                }
+                var current: EtcdClient?
+                for await client in installed {
+                    current = client
+                    break
+                }
+                guard let client = current else { return }
+                state.client.withLock { $0 = client }
+                await hub.use(client)
+                stopPrevious?.finish()
+                stopPrevious = stopThis
                 while !Task.isCancelled {
-                    let current = state.endpoints
-                    var clientConfiguration = EtcdClientConfiguration(endpoints: current, tls: configuration.tls)
-                    clientConfiguration.requestTimeout = .seconds(10)
-                    try await EtcdClient.withClient(clientConfiguration) { client in
-                        state.client.withLock { $0 = client }
-                        await hub.use(client)
-                        while !Task.isCancelled {
-                            try await Task.sleep(for: configuration.refreshInterval)
-                            guard let members = try? await client.memberList() else { continue }
-                            let fresh = members.members.filter { !$0.isLearner }.flatMap(\.clientUrls).compactMap { try? EtcdEndpoint(parsing: $0) }
-                            if !fresh.isEmpty, Set(fresh) != Set(current) {
-                                FileHandle.standardError.write(
-                                    Data("etcd proxy: members now \(fresh.map(\.description).joined(separator: ","))\n".utf8))
-                                state.setEndpoints(fresh)
-                                return
-                            }
-                        }
+                    try await Task.sleep(for: configuration.refreshInterval)
+                    guard let members = try? await client.memberList() else { continue }
+                    let fresh = members.members.filter { !$0.isLearner }.flatMap(\.clientUrls).compactMap { try? EtcdEndpoint(parsing: $0) }
+                    if !fresh.isEmpty, Set(fresh) != Set(endpoints) {
+                        FileHandle.standardError.write(Data("etcd proxy: members now \(fresh.map(\.description).joined(separator: ","))\n".utf8))
+                        state.setEndpoints(fresh)
+                        break
                     }
                 }
             }

@@ -152,6 +152,9 @@ actor ProxyWatchHub {
             continuation.yield(response)
             continuation.finish()
         }
+        upstreams[id] = nil
+        if upstream.shared, sharedByShape[upstream.shape] == id { sharedByShape[upstream.shape] = nil }
+        updateCounts()
     }
 }
 
