@@ -24,7 +24,6 @@ enum Bootstrap {
                 return .initialCluster(initialCluster)
             case .full(let registered):
                 guard configuration.discoveryFallback == .proxy else { throw EtcdServerError("discovery: cluster is full") }
-                log("discovery cluster full, falling back to proxy")
                 let urls = registered.split(separator: ",").compactMap { item in
                     item.firstIndex(of: "=").map { String(item[item.index(after: $0)...]) }
                 }

@@ -44,7 +44,7 @@ public enum EtcdProxy {
             do {
                 endpoints = try await clientEndpoints(fromPeers: configuration.peerURLs)
             } catch {
-                FileHandle.standardError.write(Data("etcd proxy: \(error); retrying in \(delay)\n".utf8))
+                FileHandle.standardError.write(Data("etcd: \(error); retrying in \(delay)\n".utf8))
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(5))
             }
