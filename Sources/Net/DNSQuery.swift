@@ -37,7 +37,8 @@ public enum DNSQuery {
     /// A query for `name` of type SRV (33), class IN, recursion desired.
     public static func srvQuery(name: String, id: UInt16) throws(DNSError) -> [UInt8] {
         var bytes: [UInt8] = [UInt8(id >> 8), UInt8(id & 0xff), 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]
-        for label in name.split(separator: ".") {
+        let absolute = name.hasSuffix(".") ? String(name.dropLast()) : name
+        for label in absolute.split(separator: ".", omittingEmptySubsequences: false) {
             let utf8 = Array(label.utf8)
             guard !utf8.isEmpty, utf8.count < 64 else { throw DNSError("invalid DNS name \(name)") }
             bytes.append(UInt8(utf8.count))

@@ -16,7 +16,7 @@ struct EtcdClientInteropTests {
     }
 
     @Test(arguments: EtcdCluster.Server.allCases) func keyValueAndTransactions(server: EtcdCluster.Server) async throws {
-        let cluster = try EtcdCluster(size: 1, basePort: 26100 + (server == .coreos ? 1000 : 0), server: server)
+        let cluster = try EtcdCluster(size: 1, basePort: 26100 + server.portOffset, server: server)
         defer { cluster.shutdown() }
         try await EtcdClient.withClient(try Self.configuration(cluster)) { etcd in
             let clock = ContinuousClock()
@@ -91,7 +91,7 @@ struct EtcdClientInteropTests {
     /// etcd (grpc-go) sends a PING after each request; swift-nio-http2 alone would close the
     /// connection after 200 of them in 30 s. Hundreds of calls on one connection must all succeed.
     @Test(arguments: EtcdCluster.Server.allCases) func manySequentialCallsOnOneConnection(server: EtcdCluster.Server) async throws {
-        let cluster = try EtcdCluster(size: 1, basePort: 26150 + (server == .coreos ? 1000 : 0), server: server)
+        let cluster = try EtcdCluster(size: 1, basePort: 26150 + server.portOffset, server: server)
         defer { cluster.shutdown() }
         try await EtcdClient.withClient(try Self.configuration(cluster)) { etcd in
             for index in 0..<600 { try await etcd.put("seq/\(index)", "v") }
@@ -100,7 +100,7 @@ struct EtcdClientInteropTests {
     }
 
     @Test(arguments: EtcdCluster.Server.allCases) func watchReplaysHistoryAndReportsCompaction(server: EtcdCluster.Server) async throws {
-        let cluster = try EtcdCluster(size: 1, basePort: 26110 + (server == .coreos ? 1000 : 0), server: server)
+        let cluster = try EtcdCluster(size: 1, basePort: 26110 + server.portOffset, server: server)
         defer { cluster.shutdown() }
         try await EtcdClient.withClient(try Self.configuration(cluster)) { etcd in
             let start = try await etcd.put("w/k", "1").header.revision
@@ -133,7 +133,7 @@ struct EtcdClientInteropTests {
     }
 
     @Test(arguments: EtcdCluster.Server.allCases) func watchResumesAcrossAMemberRestart(server: EtcdCluster.Server) async throws {
-        let cluster = try EtcdCluster(size: 1, basePort: 26120 + (server == .coreos ? 1000 : 0), server: server)
+        let cluster = try EtcdCluster(size: 1, basePort: 26120 + server.portOffset, server: server)
         defer { cluster.shutdown() }
         try await EtcdClient.withClient(try Self.configuration(cluster)) { etcd in
             try await etcd.put("r/0", "before")
@@ -160,7 +160,7 @@ struct EtcdClientInteropTests {
     }
 
     @Test(arguments: EtcdCluster.Server.allCases) func leasesExpireUnlessKeptAlive(server: EtcdCluster.Server) async throws {
-        let cluster = try EtcdCluster(size: 1, basePort: 26130 + (server == .coreos ? 1000 : 0), server: server)
+        let cluster = try EtcdCluster(size: 1, basePort: 26130 + server.portOffset, server: server)
         defer { cluster.shutdown() }
         try await EtcdClient.withClient(try Self.configuration(cluster)) { etcd in
             let lease = try await etcd.leaseGrant(ttl: 2)
@@ -202,7 +202,7 @@ struct EtcdClientInteropTests {
     }
 
     @Test(arguments: EtcdCluster.Server.allCases) func threeMemberClusterMaintenanceAndFailover(server: EtcdCluster.Server) async throws {
-        let cluster = try EtcdCluster(size: 3, basePort: 26140 + (server == .coreos ? 1000 : 0), server: server)
+        let cluster = try EtcdCluster(size: 3, basePort: 26140 + server.portOffset, server: server)
         defer { cluster.shutdown() }
         try await EtcdClient.withClient(try Self.configuration(cluster)) { etcd in
             let members = try await etcd.memberList()

@@ -55,7 +55,8 @@ diff "$work/reference.cmp" "$work/proxy.cmp" || fail "python3-etcd3 through the 
 
 # Four identical watchers share one watch on the cluster.
 for i in 1 2 3 4; do
-    ctl --endpoints="$proxy" watch shared/ --prefix >"$work/watch$i.out" 2>&1 &
+    # etcdctl itself in the background (not the `ctl` function), so $! is its PID.
+    ETCDCTL_API=3 etcdctl --endpoints="$proxy" watch shared/ --prefix >"$work/watch$i.out" 2>&1 &
     pid[watch$i]=$!
 done
 sleep 1

@@ -1,13 +1,25 @@
 public import Foundation
 
-/// etcd members on loopback for interop tests: real etcd 3.4 (Debian's `etcd`) or ours
-/// (`coreos etcd`, same flags). Each member has its own data directory and ports; members
+/// etcd members on loopback for interop tests: real etcd 3.4 (Debian's `etcd`), ours
+/// (`coreos etcd`, same flags), or ours behind the worker-node proxy (at least three
+/// members, clients given only the proxy's endpoint). Each member has its own data directory and ports; members
 /// are stopped by PID when the cluster is stopped or deinitialised, also when a test fails.
 public final class EtcdCluster: @unchecked Sendable {
     /// Which server the members run.
     public enum Server: String, Sendable, CaseIterable {
         case etcd
         case coreos
+        /// `coreos etcd --proxy on` in front of `coreos etcd` members.
+        case coreosBehindProxy
+
+        /// Added to a test's base port so that the servers' clusters do not share ports.
+        public var portOffset: Int {
+            switch self {
+            case .etcd: 0
+            case .coreos: 1000
+            case .coreosBehindProxy: 2000
+            }
+        }
     }
 
     public struct Member: Sendable {
@@ -20,6 +32,8 @@ public final class EtcdCluster: @unchecked Sendable {
 
     public let members: [Member]
     public let root: String
+    /// The proxy's client port (`coreosBehindProxy`).
+    public let proxyPort: Int?
     private var processes: [String: Process] = [:]
     private let lock = NSLock()
     private let token: String
@@ -35,16 +49,35 @@ public final class EtcdCluster: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         token = "coreos-test-" + UUID().uuidString.prefix(8)
         let directory = root
-        members = (0..<size).map { index in
+        let count = server == .coreosBehindProxy ? max(size, 3) : size
+        proxyPort = server == .coreosBehindProxy ? basePort + 2 * count : nil
+        members = (0..<count).map { index in
             Member(
                 name: "m\(index)", clientPort: basePort + 2 * index, peerPort: basePort + 2 * index + 1,
                 dataDirectory: directory + "/m\(index).etcd")
         }
         for member in members { try start(member.name, initial: true) }
         try waitHealthy()
+        if let proxyPort { try startProxy(port: proxyPort) }
     }
 
-    public var endpoints: [String] { members.map(\.clientEndpoint) }
+    /// What clients are given: every member, or the proxy alone.
+    public var endpoints: [String] { proxyPort.map { ["127.0.0.1:\($0)"] } ?? members.map(\.clientEndpoint) }
+
+    private func startProxy(port: Int) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: ProcessRunner.coreosBinary)
+        process.arguments = [
+            "etcd", "--proxy", "on", "--listen-client-urls", "http://127.0.0.1:\(port)", "--initial-cluster", initialCluster,
+            "--proxy-refresh-interval", "2000",
+        ]
+        process.standardOutput = ProcessRunner.nullDevice()
+        process.standardError = ProcessRunner.nullDevice()
+        process.standardInput = ProcessRunner.nullDevice()
+        try process.run()
+        lock.withLock { processes["proxy"] = process }
+        try Self.waitHealthy("127.0.0.1:\(port)", name: "the proxy", deadline: Date().addingTimeInterval(20))
+    }
 
     private var initialCluster: String {
         members.map { "\($0.name)=http://127.0.0.1:\($0.peerPort)" }.joined(separator: ",")
@@ -56,9 +89,9 @@ public final class EtcdCluster: @unchecked Sendable {
         let process = Process()
         switch server {
         case .etcd: process.executableURL = URL(fileURLWithPath: ProcessRunner.which("etcd") ?? "/usr/bin/etcd")
-        case .coreos: process.executableURL = URL(fileURLWithPath: ProcessRunner.coreosBinary)
+        case .coreos, .coreosBehindProxy: process.executableURL = URL(fileURLWithPath: ProcessRunner.coreosBinary)
         }
-        process.arguments = (server == .coreos ? ["etcd"] : []) + [
+        process.arguments = (server == .etcd ? [] : ["etcd"]) + [
             "--name", member.name, "--data-dir", member.dataDirectory,
             "--listen-client-urls", "http://127.0.0.1:\(member.clientPort)",
             "--advertise-client-urls", "http://127.0.0.1:\(member.clientPort)",
@@ -88,6 +121,7 @@ public final class EtcdCluster: @unchecked Sendable {
 
     /// Stops every member and removes the data.
     public func shutdown() {
+        stop("proxy", kill: true)
         for member in members { stop(member.name, kill: true) }
         try? FileManager.default.removeItem(atPath: root)
     }
@@ -99,15 +133,19 @@ public final class EtcdCluster: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(timeout)
         let running = lock.withLock { Set(processes.keys) }
         for member in members where running.contains(member.name) {
-            while true {
-                let result = try ProcessRunner.run(
-                    ProcessRunner.which("etcdctl") ?? "/usr/bin/etcdctl",
-                    ["--endpoints=\(member.clientEndpoint)", "--command-timeout=1s", "endpoint", "health"],
-                    environment: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"])
-                if result.status == 0 { break }
-                if Date() > deadline { throw ClusterError("member \(member.name) did not become healthy") }
-                Thread.sleep(forTimeInterval: 0.1)
-            }
+            try Self.waitHealthy(member.clientEndpoint, name: "member \(member.name)", deadline: deadline)
+        }
+    }
+
+    /// Polls `etcdctl endpoint health` on one endpoint until it answers or `deadline` passes.
+    static func waitHealthy(_ endpoint: String, name: String, deadline: Date) throws {
+        while true {
+            let result = try ProcessRunner.run(
+                ProcessRunner.which("etcdctl") ?? "/usr/bin/etcdctl", ["--endpoints=\(endpoint)", "--command-timeout=1s", "endpoint", "health"],
+                environment: ["ETCDCTL_API": "3", "PATH": "/usr/bin:/bin"])
+            if result.status == 0 { return }
+            if Date() > deadline { throw ClusterError("\(name) did not become healthy") }
+            Thread.sleep(forTimeInterval: 0.1)
         }
     }
 }
