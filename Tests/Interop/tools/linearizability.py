@@ -90,12 +90,38 @@ def check_register(operations, initial=None):
     return True
 
 
+def bound_unknown_writes(operations):
+    """Writes whose outcome is unknown, made tractable when every write of the register
+    has its own value (the workloads write unique values). An unknown write whose value no
+    read returned may be taken as never applied, so it is left out; one whose value was
+    read took effect before the earliest of those reads returned, so that is its return.
+    Neither changes the answer, but an unknown write otherwise stays concurrent with
+    everything after it, and a long history with a few dozen of them exhausts the search's
+    memory (a 40 s workload needed more than 24 GiB)."""
+    values = [op["value"] for op in operations if op["kind"] == "write"]
+    if len(values) != len(set(values)):
+        return operations
+    first_read_return = {}
+    for op in operations:
+        if op["kind"] == "read" and op["value"] is not None:
+            seen = first_read_return.get(op["value"])
+            first_read_return[op["value"]] = op["return"] if seen is None else min(seen, op["return"])
+    bounded = []
+    for op in operations:
+        if op["kind"] == "write" and op["return"] is None:
+            if op["value"] not in first_read_return:
+                continue
+            op = dict(op, **{"return": max(first_read_return[op["value"]], op["call"])})
+        bounded.append(op)
+    return bounded
+
+
 def check_history(operations):
     """The keys whose register history is not linearizable."""
     by_key = defaultdict(list)
     for op in operations:
         by_key[op["key"]].append(op)
-    return sorted(key for key, ops in by_key.items() if not check_register(ops))
+    return sorted(key for key, ops in by_key.items() if not check_register(bound_unknown_writes(ops)))
 
 
 def self_test():
@@ -117,8 +143,10 @@ def self_test():
     ]
     for history in good:
         assert check_register(history), f"rejected a linearizable history: {history}"
+        assert not check_history(history), f"rejected a linearizable history once bounded: {history}"
     for history in bad:
         assert not check_register(history), f"accepted a non-linearizable history: {history}"
+        assert check_history(history), f"accepted a non-linearizable history once bounded: {history}"
     print(f"checker self-test: {len(good)} linearizable and {len(bad)} non-linearizable histories told apart")
 
 
