@@ -1,3 +1,5 @@
+import GoFormat
+
 /// v2 responses as etcd 3.4 writes them: Go's `encoding/json` field order and escaping
 /// (`<`, `>`, `&`, U+2028 and U+2029 as `\u` escapes), one object and a newline.
 public enum V2JSON {
@@ -38,28 +40,7 @@ public enum V2JSON {
     }
 
     /// A JSON string as Go quotes it.
-    public static func quoted(_ string: String) -> String {
-        var out = "\""
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case "<", ">", "&", "\u{2028}", "\u{2029}":
-                out += "\\u" + hex4(scalar.value)
-            default:
-                if scalar.value < 0x20 { out += "\\u" + hex4(scalar.value) } else { out.unicodeScalars.append(scalar) }
-            }
-        }
-        return out + "\""
-    }
-
-    private static func hex4(_ value: UInt32) -> String {
-        let digits = String(value, radix: 16)
-        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
-    }
+    public static func quoted(_ string: String) -> String { GoJSONString.quote(string) }
 
     /// Go's RFC3339Nano in UTC for a time in milliseconds (trailing zeros of the fraction
     /// dropped, as Go drops them).

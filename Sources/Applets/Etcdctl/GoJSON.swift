@@ -1,4 +1,5 @@
 import EtcdClient
+import GoFormat
 import SwiftProtobuf
 
 #if canImport(FoundationEssentials)

@@ -1,3 +1,5 @@
+import GoFormat
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else

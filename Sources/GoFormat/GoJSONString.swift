@@ -1,5 +1,5 @@
 /// Go's `encoding/json` string escaping (HTML-safe: `<`, `>`, `&` as `\u003c` …), shared
-/// by the v2 client's request bodies and etcdctl's JSON output.
+/// by the v2 client's request bodies, etcdctl's JSON output and the v2 store's answers.
 public enum GoJSONString {
     /// A JSON string literal with Go's escaping.
     public static func quote(_ text: String) -> String {
