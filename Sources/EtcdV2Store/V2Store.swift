@@ -10,7 +10,7 @@ public struct V2Store: Sendable, Equatable {
     /// Milliseconds since the Unix epoch.
     public typealias Time = Int64
 
-    public private(set) var currentIndex: UInt64 = 0
+    public internal(set) var currentIndex: UInt64 = 0
     var root = V2Node(name: "", isDirectory: true, value: "", createdIndex: 0, modifiedIndex: 0, expiration: nil)
     /// The newest events, oldest first (at most `historyCapacity`).
     public private(set) var history: [V2Event] = []
@@ -338,8 +338,9 @@ struct V2Node: Sendable, Equatable {
             view.ttl = max(0, remaining / 1000 + (remaining % 1000 > 0 ? 1 : 0))
         }
         if isDirectory && depth > 0 {
-            var names = children.keys.filter { !$0.hasPrefix("_") }
-            if sorted { names.sort() }
+            // etcd lists in Go's random map order unless `sorted`; ours is by name either
+            // way, so every member answers alike.
+            let names = children.keys.filter { !$0.hasPrefix("_") }.sorted()
             let prefix = key == "/" ? "/" : key + "/"
             view.nodes = names.compactMap { name in
                 children[name]?.view(key: prefix + name, now: now, depth: depth - 1, sorted: sorted)

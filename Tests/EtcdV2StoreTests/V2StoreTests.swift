@@ -135,6 +135,36 @@ import Testing
     }
 }
 
+@Suite struct V2RequestTests {
+    @Test func requestsAndSnapshotsRoundTrip() throws {
+        var request = V2Request(.compareAndSwap, key: "/k", value: "v", now: 1_795_000_000_000)
+        request.ttl = 30
+        request.previousIndex = 7
+        request.refresh = true
+        #expect(V2Request(decoding: request.encoded()) == request)
+        #expect(V2Request(decoding: Array(request.encoded().dropLast())) == nil)
+        #expect(V2Request(decoding: [99, 0]) == nil)
+        var store = V2Store()
+        _ = store.apply(V2Request(.set, key: "/a/b", value: "1", now: 0))
+        var withTTL = V2Request(.set, key: "/t", value: "2", now: 0)
+        withTTL.ttl = 5
+        _ = store.apply(withTTL)
+        guard case .failure(let error) = store.apply(V2Request(.create, key: "/a/b", value: "x", now: 0)) else {
+            Issue.record("create over an existing key must fail")
+            return
+        }
+        #expect(error.code == .nodeExists)
+        let copy = try #require(V2Store(decoding: store.encoded()))
+        #expect(try copy.get("/", recursive: true, now: 0) == store.get("/", recursive: true, now: 0))
+        #expect(copy.currentIndex == store.currentIndex && copy.nextExpiration == 5000)
+        // Damaged snapshots are refused, never trapped on.
+        let bytes = store.encoded()
+        for length in 0..<bytes.count { #expect(V2Store(decoding: Array(bytes.prefix(length))) == nil) }
+        guard case .success(let expired) = store.apply(V2Request(.expire, key: "/", now: 6000)) else { return }
+        #expect(expired.map(\.node.key) == ["/t"])
+    }
+}
+
 struct SeededGenerator: RandomNumberGenerator {
     var state: UInt64
     init(seed: UInt64) { state = seed }
