@@ -102,7 +102,7 @@ let package = Package(
         .target(
             name: "EtcdServer",
             dependencies: [
-                "CLinux", "Checksums", "EtcdAPI", "EtcdClient", "MVCC", "Net", "Raft", "RaftCoding", "RaftTransport", "Storage",
+                "CLinux", "Checksums", "EtcdAPI", "EtcdClient", "EtcdV2Store", "MVCC", "Net", "Raft", "RaftCoding", "RaftTransport", "Storage",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

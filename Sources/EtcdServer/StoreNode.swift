@@ -1,5 +1,6 @@
 import CLinux
 import EtcdAPI
+import EtcdV2Store
 import Foundation
 import MVCC
 import NIOCore
@@ -37,6 +38,8 @@ actor StoreNode {
         case alarm = 9
         /// New peer URLs for a member (etcd's ConfChangeUpdateNode: not a Raft change).
         case memberUpdate = 10
+        /// A write to the v2 keys store (`V2Request`).
+        case v2 = 11
 
         /// Requests that add data: refused while NOSPACE is raised, checked against the quota.
         var consumesSpace: Bool { self == .put || self == .txn || self == .leaseGrant }
@@ -79,6 +82,8 @@ actor StoreNode {
         case membersChanged
         /// A membership change that no longer applies when its entry came up.
         case memberFailed(String)
+        /// A v2 write: its events, or etcd's v2 error.
+        case v2(Result<[V2Event], V2Error>)
     }
 
     /// A member as the Cluster service lists it: raft attributes from the initial cluster,
@@ -89,6 +94,14 @@ actor StoreNode {
         var clientURLs: [String]
         var isLearner = false
     }
+
+    /// The v2 keys: replicated state, separate from the v3 keyspace as in etcd.
+    var v2 = V2Store()
+    /// `wait=true` requests waiting for a v2 event.
+    var v2Watchers: [Int: V2Watcher] = [:]
+    var nextV2Watcher = 0
+    /// Set while the leader's expiry proposal is in flight.
+    var v2ExpiryProposed = false
 
     /// Granted leases and their TTLs: replicated state, rebuilt by replaying the log.
     private(set) var leases: [Int64: Int64] = [:]
@@ -231,7 +244,9 @@ actor StoreNode {
     private var snapshotIndex: LogIndex = 0
 
     var state: StoreState {
-        StoreState(store: store, leases: leases, alarms: alarms, members: members, removed: removedMembers)
+        var state = StoreState(store: store, leases: leases, alarms: alarms, members: members, removed: removedMembers)
+        state.v2 = v2
+        return state
     }
 
     /// Replaces the replicated state with a snapshot's (on start, or sent by the leader to
@@ -244,6 +259,7 @@ actor StoreNode {
             exit(1)
         }
         store = restored.store
+        v2 = restored.v2
         leases = restored.leases
         alarms = restored.alarms
         if let restoredMembers = restored.members {
@@ -350,6 +366,7 @@ actor StoreNode {
         if ticksSinceMemoryReturned >= 50 { returnFreedMemory() }
         process()
         await expireLeases()
+        expireV2Keys()
     }
 
     /// The leader revokes leases whose time ran out, through the log.
@@ -852,6 +869,8 @@ actor StoreNode {
             case .memberUpdate:
                 let message = (try? Etcdserverpb_Member(serializedBytes: body)) ?? Etcdserverpb_Member()
                 outcome = applyMemberUpdate(message)
+            case .v2:
+                outcome = applyV2(Array(body))
             case .alarm:
                 let message = (try? Etcdserverpb_AlarmRequest(serializedBytes: body)) ?? Etcdserverpb_AlarmRequest()
                 var alarm = Etcdserverpb_AlarmMember()

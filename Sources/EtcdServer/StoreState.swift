@@ -1,4 +1,5 @@
 import EtcdAPI
+import EtcdV2Store
 import MVCC
 import RaftCoding
 
@@ -6,9 +7,9 @@ import RaftCoding
 /// granted leases, raised alarms and the members. Layout: magic `ETCDSTATE` and a format
 /// byte, then each part as a length-prefixed blob.
 ///
-/// Format 2 (written now) keeps every member (name, peer and client URLs, learner) and
-/// the IDs of removed members, since membership changes make them replicated state.
-/// Format 1 (read still) kept only what members published: names and client URLs.
+/// Format 3 (written now) adds the v2 keys store. Format 2 kept every member (name, peer
+/// and client URLs, learner) and the IDs of removed members. Format 1 kept only what
+/// members published: names and client URLs. All three are read.
 struct StoreState {
     var store: MVCCStore
     var leases: [Int64: Int64]
@@ -16,11 +17,13 @@ struct StoreState {
     /// nil for a format-1 state (membership was then fixed at bootstrap).
     var members: [UInt64: StoreNode.MemberRecord]?
     var removed: Set<UInt64>
+    /// The v2 keys (empty in formats 1 and 2).
+    var v2 = V2Store()
     /// What a format-1 state knew of the members.
     var published: [UInt64: (name: String, clientURLs: [String])]
 
     static let magic: [UInt8] = Array("ETCDSTATE".utf8)
-    static let format: UInt8 = 2
+    static let format: UInt8 = 3
 
     init(store: MVCCStore, leases: [Int64: Int64], alarms: [Etcdserverpb_AlarmMember], members: [UInt64: StoreNode.MemberRecord], removed: Set<UInt64>) {
         self.store = store
@@ -55,13 +58,14 @@ struct StoreState {
         }
         bytes.appendInteger(UInt32(removed.count))
         for id in removed.sorted() { bytes.appendInteger(id) }
+        bytes.appendBlob(v2.encoded())
         return bytes
     }
 
     /// nil when the bytes are not a state of a known format. The store's values go to `values`.
     init?(decoding bytes: [UInt8], values: ValueLog = ValueLog()) {
         var reader = ByteReader(bytes[...])
-        guard reader.bytes(Self.magic.count) == Self.magic, let format = reader.u8(), format == 1 || format == 2,
+        guard reader.bytes(Self.magic.count) == Self.magic, let format = reader.u8(), (1...3).contains(format),
             let storeBytes = reader.blob(), let store = MVCCStore(decoding: storeBytes, values: values), let leaseCount = reader.u32(),
             Int(leaseCount) <= bytes.count
         else { return nil }
@@ -88,7 +92,7 @@ struct StoreState {
         for _ in 0..<memberCount {
             guard let id = reader.u64(), let name = reader.blob(), let clientURLs = reader.blob() else { return nil }
             var member = StoreNode.MemberRecord(name: String(decoding: name, as: UTF8.self), peerURLs: [], clientURLs: urls(clientURLs))
-            if format == 2 {
+            if format >= 2 {
                 guard let peerURLs = reader.blob(), let learner = reader.u8() else { return nil }
                 member.peerURLs = urls(peerURLs)
                 member.isLearner = learner == 1
@@ -96,15 +100,21 @@ struct StoreState {
             members[id] = member
         }
         var removed: Set<UInt64> = []
-        if format == 2 {
+        if format >= 2 {
             guard let removedCount = reader.u32(), Int(removedCount) <= bytes.count else { return nil }
             for _ in 0..<removedCount {
                 guard let id = reader.u64() else { return nil }
                 removed.insert(id)
             }
         }
+        var v2 = V2Store()
+        if format >= 3 {
+            guard let blob = reader.blob(), let decoded = V2Store(decoding: blob) else { return nil }
+            v2 = decoded
+        }
         guard reader.isEmpty else { return nil }
         self.init(store: store, leases: leases, alarms: alarms, members: members, removed: removed)
+        self.v2 = v2
         if format == 1 { self.members = nil }
     }
 }

@@ -90,7 +90,11 @@ extension V2Store {
         do throws(V2Error) {
             switch request.operation {
             case .set:
-                return .success([try set(request.key, value: request.value ?? "", directory: request.directory, ttl: request.ttl, now: request.now)])
+                return .success([
+                    try set(
+                        request.key, value: request.value ?? "", directory: request.directory, ttl: request.ttl, refresh: request.refresh,
+                        now: request.now)
+                ])
             case .create, .createInOrder:
                 return .success([
                     try create(

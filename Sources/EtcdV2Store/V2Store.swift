@@ -32,10 +32,18 @@ public struct V2Store: Sendable, Equatable {
     // MARK: Writes
 
     /// `PUT` without conditions: creates or replaces a file (or creates a directory).
-    public mutating func set(_ key: String, value: String, directory: Bool = false, ttl: Int64? = nil, now: Time) throws(V2Error)
-        -> V2Event
-    {
-        try write(key, value: value, directory: directory, ttl: ttl, now: now, replace: true, action: .set)
+    /// With `refresh`, the key must exist and keeps its value; only the TTL is new, and
+    /// watchers are not told (etcd 3.4 still answers `set` with a new node).
+    public mutating func set(
+        _ key: String, value: String, directory: Bool = false, ttl: Int64? = nil, refresh: Bool = false, now: Time
+    ) throws(V2Error) -> V2Event {
+        var kept = value
+        if refresh {
+            let path = try Self.path(key)
+            guard let old = root.node(at: path) else { throw V2Error(.keyNotFound, cause: Self.text(path), index: currentIndex) }
+            kept = old.value
+        }
+        return try write(key, value: kept, directory: directory, ttl: ttl, now: now, replace: true, action: .set, notify: !refresh)
     }
 
     /// `PUT ?prevExist=false`, or `POST` (`inOrder`: a new child named by the next index).
@@ -51,7 +59,7 @@ public struct V2Store: Sendable, Equatable {
             let name = String(currentIndex + 1)
             target = Self.text(path + [String(repeating: "0", count: max(0, 20 - name.count)) + name])
         }
-        return try write(target, value: value, directory: directory, ttl: ttl, now: now, replace: false, action: .create)
+        return try write(target, value: value, directory: directory, ttl: ttl, now: now, replace: false, action: .create, notify: true)
     }
 
     /// `PUT ?prevExist=true` (and `refresh=true`: a new TTL, value kept, watchers not told).
@@ -155,7 +163,7 @@ public struct V2Store: Sendable, Equatable {
     // MARK: Internals
 
     private mutating func write(
-        _ key: String, value: String, directory: Bool, ttl: Int64?, now: Time, replace: Bool, action: V2Event.Action
+        _ key: String, value: String, directory: Bool, ttl: Int64?, now: Time, replace: Bool, action: V2Event.Action, notify: Bool
     ) throws(V2Error) -> V2Event {
         let path = try Self.path(key)
         if path.isEmpty { throw V2Error(.rootReadOnly, cause: "/", index: currentIndex) }
@@ -182,7 +190,7 @@ public struct V2Store: Sendable, Equatable {
         let event = V2Event(
             action: action, node: node.view(key: Self.text(path), now: now, depth: 0, sorted: false),
             prevNode: old?.view(key: Self.text(path), now: now, depth: 0, sorted: false), index: currentIndex)
-        record(event)
+        if notify { record(event) }
         return event
     }
 
@@ -396,10 +404,13 @@ public struct V2Error: Error, Sendable, Equatable, CustomStringConvertible {
         case rootReadOnly = 107
         case directoryNotEmpty = 108
         case unauthorized = 110
+        case prevValueRequired = 201
         case ttlNaN = 202
         case indexNaN = 203
         case invalidField = 209
         case invalidForm = 210
+        case refreshValue = 211
+        case refreshTTLRequired = 212
         case raftInternal = 300
         case leaderElection = 301
         case watcherCleared = 400
@@ -416,10 +427,13 @@ public struct V2Error: Error, Sendable, Equatable, CustomStringConvertible {
             case .rootReadOnly: "Root is read only"
             case .directoryNotEmpty: "Directory not empty"
             case .unauthorized: "The request requires user authentication"
+            case .prevValueRequired: "PrevValue is Required in POST form"
             case .ttlNaN: "The given TTL in POST form is not a number"
             case .indexNaN: "The given index in POST form is not a number"
             case .invalidField: "Invalid field"
             case .invalidForm: "Invalid POST form"
+            case .refreshValue: "Value provided on refresh"
+            case .refreshTTLRequired: "A TTL must be provided on refresh"
             case .raftInternal: "Raft Internal Error"
             case .leaderElection: "During Leader Election"
             case .watcherCleared: "watcher is cleared due to etcd recovery"
@@ -427,11 +441,11 @@ public struct V2Error: Error, Sendable, Equatable, CustomStringConvertible {
             }
         }
 
-        /// The HTTP status etcd answers with.
+        /// The HTTP status etcd answers with (everything not listed is 400, as in etcd).
         public var httpStatus: Int {
             switch self {
             case .keyNotFound: 404
-            case .notFile, .notDirectory, .directoryNotEmpty, .rootReadOnly, .reservedPrefix: 403
+            case .notFile, .directoryNotEmpty: 403
             case .compareFailed, .nodeExists: 412
             case .unauthorized: 401
             case .raftInternal, .leaderElection: 500

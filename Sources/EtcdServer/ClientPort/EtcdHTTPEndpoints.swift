@@ -31,6 +31,8 @@ struct EtcdHTTPEndpoints: HTTPResponder {
         case (_, "/version"), (_, "/health"):
             response = HTTPResponse(.methodNotAllowed, contentType: "text/plain; charset=utf-8", body: "Method Not Allowed\n")
             response.headers += [("Allow", "GET"), ("X-Content-Type-Options", "nosniff")]
+        case (_, let path) where path == "/v2/keys" || path.hasPrefix("/v2/keys/"):
+            response = await V2KeysAPI(node: node).respond(to: request)
         default:
             response = .notFound
         }
