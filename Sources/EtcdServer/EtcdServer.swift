@@ -27,6 +27,8 @@ public struct EtcdServerConfiguration: Sendable {
     public var initialClusterState = InitialClusterState.new
     /// `--experimental-max-learners`: learners a cluster may have at once.
     public var maxLearners = 1
+    /// `--enable-v2`: serve the v2 keys API (on by default here; etcd 3.4 has it off).
+    public var enableV2 = true
     /// `--force-new-cluster`: restart as the only member of a new cluster, keeping the data.
     public var forceNewCluster = false
     /// `--discovery`: a discovery token URL to bootstrap from instead of `--initial-cluster`.
@@ -208,7 +210,7 @@ public enum EtcdServer {
             throw EtcdServerError("--listen-client-urls is empty")
         }
         let (host, port) = try hostAndPort(listen, flag: "--listen-client-urls")
-        let endpoints = EtcdHTTPEndpoints(node: node, quotaBytes: limits.quotaBytes)
+        let endpoints = EtcdHTTPEndpoints(node: node, quotaBytes: limits.quotaBytes, enableV2: configuration.enableV2)
         let router = GRPCRouter(
             kv: KVService(node: node),
             watch: WatchService(

@@ -28,7 +28,7 @@ enum EtcdServerCommand {
         GoFlag(["auto-compaction-mode"], .string, default: "\"periodic\"", "Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration based retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision number based retention."),
         GoFlag(["auto-compaction-retention"], .string, default: "\"0\"", "Auto compaction retention for mvcc key value store. 0 means disable auto compaction."),
         GoFlag(["wal-dir"], .string, default: "\"\"", "Path to the dedicated wal directory."),
-        GoFlag(["enable-v2"], .bool, default: "true", "Accept etcd V2 client requests (the v2 API comes with its own issue)."),
+        GoFlag(["enable-v2"], .bool, default: "true", "Accept etcd V2 client requests."),
         GoFlag(["logger"], .string, default: "\"capnslog\"", "Specify 'zap' for structured logging or 'capnslog'."),
         GoFlag(["log-level"], .string, default: "\"info\"", "Configures log level. Only supports debug, info, warn, error, panic, or fatal."),
         GoFlag(["discovery"], .string, default: "\"\"", "Discovery URL used to bootstrap the cluster."),
@@ -127,6 +127,7 @@ enum EtcdServerCommand {
             io.error.line("etcd: multiple discovery or bootstrap flags are set. Choose one of \"initial-cluster\", \"discovery\" or \"discovery-srv\"")
             return ExitStatus.usage
         }
+        if let value = setting("enable-v2") { configuration.enableV2 = value == "true" || value == "1" }
         if let value = setting("force-new-cluster") { configuration.forceNewCluster = value == "true" || value == "1" }
         if let value = setting("experimental-max-learners") {
             guard let count = Int(value), count >= 1 else {

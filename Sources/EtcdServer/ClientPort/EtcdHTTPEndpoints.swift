@@ -8,6 +8,8 @@ import Storage
 struct EtcdHTTPEndpoints: HTTPResponder {
     let node: StoreNode
     let quotaBytes: Int64
+    /// `--enable-v2`: without it `/v2/keys` is Go's 404, as on etcd 3.4.
+    var enableV2 = true
 
     /// etcd answers every HTTP request with these CORS headers.
     private static let corsHeaders = [
@@ -31,7 +33,7 @@ struct EtcdHTTPEndpoints: HTTPResponder {
         case (_, "/version"), (_, "/health"):
             response = HTTPResponse(.methodNotAllowed, contentType: "text/plain; charset=utf-8", body: "Method Not Allowed\n")
             response.headers += [("Allow", "GET"), ("X-Content-Type-Options", "nosniff")]
-        case (_, let path) where path == "/v2/keys" || path.hasPrefix("/v2/keys/"):
+        case (_, let path) where enableV2 && (path == "/v2/keys" || path.hasPrefix("/v2/keys/")):
             response = await V2KeysAPI(node: node).respond(to: request)
         default:
             response = .notFound
