@@ -210,7 +210,8 @@ public enum EtcdServer {
             throw EtcdServerError("--listen-client-urls is empty")
         }
         let (host, port) = try hostAndPort(listen, flag: "--listen-client-urls")
-        let endpoints = EtcdHTTPEndpoints(node: node, quotaBytes: limits.quotaBytes, enableV2: configuration.enableV2)
+        let endpoints = EtcdHTTPEndpoints(
+            node: node, quotaBytes: limits.quotaBytes, enableV2: configuration.enableV2, maxLearners: configuration.maxLearners)
         let router = GRPCRouter(
             kv: KVService(node: node),
             watch: WatchService(

@@ -23,7 +23,7 @@ public struct V2Store: Sendable, Equatable {
     /// `GET`: a file, or a directory with its children (all levels when `recursive`).
     public func get(_ key: String, recursive: Bool = false, sorted: Bool = false, now: Time) throws(V2Error) -> V2Event {
         let path = try Self.path(key)
-        guard let node = root.node(at: path) else { throw V2Error(.keyNotFound, cause: Self.text(path), index: currentIndex) }
+        let node = try lookup(path)
         return V2Event(
             action: .get, node: node.view(key: Self.text(path), now: now, depth: recursive ? Int.max : 1, sorted: sorted),
             prevNode: nil, index: currentIndex)
@@ -40,7 +40,7 @@ public struct V2Store: Sendable, Equatable {
         var kept = value
         if refresh {
             let path = try Self.path(key)
-            guard let old = root.node(at: path) else { throw V2Error(.keyNotFound, cause: Self.text(path), index: currentIndex) }
+            let old = try lookup(path)
             kept = old.value
         }
         return try write(key, value: kept, directory: directory, ttl: ttl, now: now, replace: true, action: .set, notify: !refresh)
@@ -68,7 +68,7 @@ public struct V2Store: Sendable, Equatable {
     {
         let path = try Self.path(key)
         if path.isEmpty { throw V2Error(.rootReadOnly, cause: "/", index: currentIndex) }
-        guard let old = root.node(at: path) else { throw V2Error(.keyNotFound, cause: Self.text(path), index: currentIndex) }
+        let old = try lookup(path)
         if old.isDirectory, let value, !value.isEmpty { throw V2Error(.notFile, cause: Self.text(path), index: currentIndex) }
         return commit(path, old: old, value: refresh ? old.value : (value ?? old.value), ttl: ttl, now: now, action: .update, notify: !refresh)
     }
@@ -79,7 +79,7 @@ public struct V2Store: Sendable, Equatable {
     ) throws(V2Error) -> V2Event {
         let path = try Self.path(key)
         if path.isEmpty { throw V2Error(.rootReadOnly, cause: "/", index: currentIndex) }
-        guard let old = root.node(at: path) else { throw V2Error(.keyNotFound, cause: Self.text(path), index: currentIndex) }
+        let old = try lookup(path)
         if old.isDirectory { throw V2Error(.notFile, cause: Self.text(path), index: currentIndex) }
         try Self.compare(old, previousValue: previousValue, previousIndex: previousIndex, index: currentIndex)
         return commit(
@@ -90,7 +90,7 @@ public struct V2Store: Sendable, Equatable {
     public mutating func delete(_ key: String, directory: Bool = false, recursive: Bool = false, now: Time) throws(V2Error) -> V2Event {
         let path = try Self.path(key)
         if path.isEmpty { throw V2Error(.rootReadOnly, cause: "/", index: currentIndex) }
-        guard let old = root.node(at: path) else { throw V2Error(.keyNotFound, cause: Self.text(path), index: currentIndex) }
+        let old = try lookup(path)
         if old.isDirectory {
             if !directory && !recursive { throw V2Error(.notFile, cause: Self.text(path), index: currentIndex) }
             if !recursive && !old.children.isEmpty { throw V2Error(.directoryNotEmpty, cause: Self.text(path), index: currentIndex) }
@@ -104,7 +104,7 @@ public struct V2Store: Sendable, Equatable {
     {
         let path = try Self.path(key)
         if path.isEmpty { throw V2Error(.rootReadOnly, cause: "/", index: currentIndex) }
-        guard let old = root.node(at: path) else { throw V2Error(.keyNotFound, cause: Self.text(path), index: currentIndex) }
+        let old = try lookup(path)
         if old.isDirectory { throw V2Error(.notFile, cause: Self.text(path), index: currentIndex) }
         try Self.compare(old, previousValue: previousValue, previousIndex: previousIndex, index: currentIndex)
         return remove(path, old: old, action: .compareAndDelete, now: now)
@@ -161,6 +161,20 @@ public struct V2Store: Sendable, Equatable {
     }
 
     // MARK: Internals
+
+    /// The node at `path`, or etcd's error: the first name on the way that is missing
+    /// (100), or a file on the way (104).
+    func lookup(_ path: [String]) throws(V2Error) -> V2Node {
+        var cursor = root
+        for (depth, name) in path.enumerated() {
+            guard cursor.isDirectory else { throw V2Error(.notDirectory, cause: Self.text(Array(path.prefix(depth))), index: currentIndex) }
+            guard let child = cursor.children[name] else {
+                throw V2Error(.keyNotFound, cause: Self.text(Array(path.prefix(depth + 1))), index: currentIndex)
+            }
+            cursor = child
+        }
+        return cursor
+    }
 
     private mutating func write(
         _ key: String, value: String, directory: Bool, ttl: Int64?, now: Time, replace: Bool, action: V2Event.Action, notify: Bool

@@ -64,7 +64,10 @@ import Testing
         }
         let gone = try store.delete("/d", recursive: true, now: t0)
         #expect(V2JSON.event(gone) == "{\"action\":\"delete\",\"node\":{\"key\":\"/d\",\"dir\":true,\"modifiedIndex\":2,\"createdIndex\":1},\"prevNode\":{\"key\":\"/d\",\"dir\":true,\"modifiedIndex\":1,\"createdIndex\":1}}\n")
-        #expect(throws: V2Error(.keyNotFound, cause: "/d/f", index: 2)) { try store.get("/d/f", now: t0) }
+        // As etcd: the first missing name is the cause, a file on the way is 104.
+        #expect(throws: V2Error(.keyNotFound, cause: "/d", index: 2)) { try store.get("/d/f", now: t0) }
+        _ = try store.set("/file", value: "x", now: t0)
+        #expect(throws: V2Error(.notDirectory, cause: "/file", index: 3)) { try store.get("/file/below", now: t0) }
     }
 
     @Test func ttlsExpireThroughTheStoreIndex() throws {

@@ -10,6 +10,7 @@ struct EtcdHTTPEndpoints: HTTPResponder {
     let quotaBytes: Int64
     /// `--enable-v2`: without it `/v2/keys` is Go's 404, as on etcd 3.4.
     var enableV2 = true
+    var maxLearners = 1
 
     /// etcd answers every HTTP request with these CORS headers.
     private static let corsHeaders = [
@@ -35,6 +36,9 @@ struct EtcdHTTPEndpoints: HTTPResponder {
             response.headers += [("Allow", "GET"), ("X-Content-Type-Options", "nosniff")]
         case (_, let path) where enableV2 && (path == "/v2/keys" || path.hasPrefix("/v2/keys/")):
             response = await V2KeysAPI(node: node).respond(to: request)
+        case (_, let path) where enableV2 && (path == "/v2/members" || path.hasPrefix("/v2/members/") || path == "/v2/machines"):
+            response = await V2MembersAPI(node: node, maxLearners: maxLearners).respond(to: request)
+            response.headers.append(("X-Etcd-Cluster-Id", String(node.clusterID, radix: 16)))
         default:
             response = .notFound
         }
