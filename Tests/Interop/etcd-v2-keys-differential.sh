@@ -30,7 +30,7 @@ update /ctl/b 3
 update /ctl/none 3
 mkdir /ctl/dir
 mkdir /ctl/dir
-ls /ctl
+ls --sort /ctl
 ls --recursive --sort /ctl
 get /ctl/dir
 rm /ctl/dir

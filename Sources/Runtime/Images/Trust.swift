@@ -14,12 +14,14 @@ public struct TrustStore: Sendable {
         directory = storeDirectory + "/trustedkeys"
     }
 
-    /// The fingerprint of the (first) public key in `keyFile`.
+    /// The fingerprint of the (first) public key in `keyFile`. gpg runs with
+    /// `--no-autostart`: public keys need no agent, and one started for a throwaway home
+    /// would outlive the command.
     public static func fingerprint(of keyFile: String) throws(RuntimeError) -> String {
         let home = try temporaryHome()
         defer { try? FileManager.default.removeItem(atPath: home) }
         guard let outcome = ChildProcess.run(
-            ["gpg", "--homedir", home, "--batch", "--with-colons", "--import-options", "show-only", "--import", keyFile])
+            ["gpg", "--homedir", home, "--batch", "--no-autostart", "--with-colons", "--import-options", "show-only", "--import", keyFile])
         else { throw RuntimeError("cannot run gpg (package gnupg)") }
         guard outcome.status == 0,
             let line = outcome.output.split(separator: "\n").first(where: { $0.hasPrefix("fpr:") }),
@@ -70,7 +72,7 @@ public struct TrustStore: Sendable {
         let home = try Self.temporaryHome()
         defer { try? FileManager.default.removeItem(atPath: home) }
         let keyring = home + "/trusted.gpg"
-        guard let imported = ChildProcess.run(["gpg", "--homedir", home, "--batch", "--no-default-keyring", "--keyring", keyring, "--import"] + keys),
+        guard let imported = ChildProcess.run(["gpg", "--homedir", home, "--batch", "--no-autostart", "--no-default-keyring", "--keyring", keyring, "--import"] + keys),
             imported.status == 0
         else { throw RuntimeError("cannot build a keyring from the trusted keys of \(name)") }
         guard let checked = ChildProcess.run(["gpgv", "--homedir", home, "--keyring", keyring, signature, file]) else {
