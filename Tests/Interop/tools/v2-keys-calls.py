@@ -60,7 +60,9 @@ def normalize(body):
                     out[key] = walk(value)
             return out
         if isinstance(node, list):
-            return [walk(item) for item in node]
+            # Unsorted listings come in Go's random map order from etcd: compare as sets
+            # (sorted order itself is checked through `etcdctl ls --sort`).
+            return sorted((walk(item) for item in node), key=lambda item: json.dumps(item, sort_keys=True))
         return node
 
     return json.dumps(walk(document), sort_keys=False)
