@@ -27,6 +27,12 @@ struct ClientPortListener {
                 }
             }
             .bind(host: host, port: port).get()
+        try await Self.serve(server, ready: ready)
+    }
+
+    /// Reports the bound address, then serves until the task is cancelled (which closes
+    /// the listening socket). Shared by every HTTP listener of the server.
+    static func serve(_ server: any Channel, ready: @Sendable (SocketAddress) -> Void) async throws {
         if let address = server.localAddress { ready(address) }
         try await withTaskCancellationHandler {
             try await server.closeFuture.get()

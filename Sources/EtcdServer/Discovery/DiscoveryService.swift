@@ -307,11 +307,6 @@ struct HTTP1Listener {
                 }
             }
             .bind(host: host, port: port).get()
-        if let address = server.localAddress { ready(address) }
-        try await withTaskCancellationHandler {
-            try await server.closeFuture.get()
-        } onCancel: {
-            server.close(promise: nil)
-        }
+        try await ClientPortListener.serve(server, ready: ready)
     }
 }

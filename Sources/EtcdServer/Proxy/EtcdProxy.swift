@@ -276,6 +276,7 @@ struct ProxyHTTPResponder: HTTPResponder {
                 """
             return HTTPResponse(.ok, contentType: "text/plain; version=0.0.4", body: text)
         }
+        // etcd's read-only v2 proxy answers every other method with 501 Not Implemented.
         if readOnly && request.method != .GET && request.method != .HEAD {
             return HTTPResponse(.notImplemented, contentType: "text/plain; charset=utf-8", body: "Not Implemented\n")
         }
