@@ -163,7 +163,9 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         var response = Etcdserverpb_AlarmResponse()
         switch request.action {
         case .get:
+            // etcd answers a listing without a header (`{}` when nothing is raised).
             response.alarms = await node.alarms.filter { request.alarm == .none || $0.alarm == request.alarm }
+            return response
         default:
             // Raising and clearing go through the log, so every member agrees.
             switch await node.propose(.alarm, try request.serializedBytes()) {

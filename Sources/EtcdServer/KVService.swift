@@ -30,6 +30,7 @@ struct KVService: Sendable {
     // returns; the node's completion answers the call. No task and no await per request.
 
     func range(request: Etcdserverpb_RangeRequest, reply: GRPCReply) {
+        guard !request.key.isEmpty else { return reply.fail(ProtoMapping.rpcError(.emptyKey)) }
         let mapped = ProtoMapping.range(request)
         if !request.serializable && node.isLearnerNow { return reply.fail(GRPCRouter.notForLearner) }
         node.submit(

@@ -69,9 +69,27 @@ extension StoreNode {
             return .failure(V2Error(.raftInternal, cause: "too many waiting watchers", index: v2.currentIndex))
         }
         let cleaned = "/" + key.split(separator: "/").joined(separator: "/")
-        return await withCheckedContinuation { continuation in
-            nextV2Watcher += 1
-            v2Watchers[nextV2Watcher] = V2Watcher(key: cleaned, recursive: recursive, since: start, deliver: continuation)
+        nextV2Watcher += 1
+        let id = nextV2Watcher
+        // A client that hangs up (its request task is cancelled) takes its watcher along.
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { continuation in
+                if Task.isCancelled {
+                    continuation.resume(returning: .failure(V2Error(.raftInternal, cause: "the client went away", index: v2.currentIndex)))
+                    return
+                }
+                v2Watchers[id] = V2Watcher(key: cleaned, recursive: recursive, since: start, deliver: continuation)
+            }
+        } onCancel: {
+            Task { await self.dropV2Watcher(id) }
         }
     }
+
+    private func dropV2Watcher(_ id: Int) {
+        guard let watcher = v2Watchers.removeValue(forKey: id) else { return }
+        watcher.deliver.resume(returning: .failure(V2Error(.raftInternal, cause: "the client went away", index: v2.currentIndex)))
+    }
+
+    /// How many v2 long polls are waiting (tests check that hung-up clients leave none).
+    var waitingV2Watchers: Int { v2Watchers.count }
 }

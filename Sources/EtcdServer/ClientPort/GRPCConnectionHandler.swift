@@ -34,6 +34,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         var headersSent = false
         /// Flow-controlled bytes received since the stream's window was last topped up.
         var unacknowledged = 0
+        var caller = CallerCredentials()
     }
 
     private let router: GRPCRouter
@@ -43,6 +44,9 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     private var connection: GRPCConnection?
     private var connectionUnacknowledged = 0
     private var flushScheduled = false
+
+    /// The common name of the client's verified certificate (TLS with client auth).
+    var certificateCommonName: String?
 
     init(router: GRPCRouter, maxMessageBytes: Int) {
         self.router = router
@@ -127,6 +131,10 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         }
         calls[id]!.method = route.method
         calls[id]!.descriptor = route.descriptor
+        // etcd's clients send the token as metadata `token`; grpc-gateway forwards
+        // `Authorization` as `authorization`.
+        calls[id]!.caller.token = headers.first(name: "token") ?? headers.first(name: "authorization")
+        calls[id]!.caller.certificateCommonName = certificateCommonName
         if case .streaming = route.method { start(id, message: nil) }
     }
 
@@ -192,7 +200,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     private func start(_ id: HTTP2StreamID, message: [UInt8]?) {
         guard let context, let connection, let method = calls[id]?.method, let descriptor = calls[id]?.descriptor else { return }
         calls[id]!.started = true
-        let sink = GRPCResponseSink(connection: connection, streamID: id)
+        let sink = GRPCResponseSink(target: HTTP2StreamTarget(connection: connection, streamID: id), caller: calls[id]!.caller)
         let handle = ServerContext.RPCCancellationHandle()
         calls[id]!.cancellation = handle
         let serverContext = ServerContext(
@@ -212,12 +220,13 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     }
 
     private static func runUnary(
-        _ body: @escaping @Sendable ([UInt8], ServerContext) async throws -> [UInt8], request: [UInt8], sink: GRPCResponseSink,
+        _ body: @escaping @Sendable ([UInt8], ServerContext, CallerCredentials) async throws -> [UInt8], request: [UInt8],
+        sink: GRPCResponseSink,
         context: ServerContext
     ) -> Task<Void, Never> {
         Task {
             do {
-                sink.respond(try await body(request, context))
+                sink.respond(try await body(request, context, sink.caller))
             } catch {
                 sink.finish(rpcError(error))
             }
@@ -345,14 +354,43 @@ final class GRPCConnection: Sendable {
     }
 }
 
-/// Where a running call writes its responses: messages framed as gRPC has them (flag
-/// byte, big-endian length), each in one DATA frame, then the trailers.
+/// Where a call's answers go: an HTTP/2 stream of a gRPC connection, or a JSON gateway
+/// response (`V3JSONGateway`). The services cannot tell them apart.
+protocol GRPCResponseTarget: Sendable {
+    /// Sends one message of a streaming call; returns once the transport took it, so a
+    /// client that stops reading holds the writer back.
+    func send(_ message: [UInt8]) async throws
+    /// A unary call's answer and the end of the call.
+    func respond(_ message: [UInt8])
+    /// Ends the call: status OK, or the error.
+    func finish(_ error: RPCError?)
+}
+
+/// A running call's answers, and who is calling.
 struct GRPCResponseSink: Sendable {
+    let target: any GRPCResponseTarget
+    /// The caller's credentials as the request carried them.
+    var caller = CallerCredentials()
+
+    func send(_ message: [UInt8]) async throws { try await target.send(message) }
+    func respond(_ message: [UInt8]) { target.respond(message) }
+    func finish(_ error: RPCError?) { target.finish(error) }
+}
+
+/// What a call says about its caller: the auth token (gRPC metadata `token`, or the
+/// gateway's `Authorization` header) and the common name of a verified client
+/// certificate.
+struct CallerCredentials: Sendable {
+    var token: String?
+    var certificateCommonName: String?
+}
+
+/// An HTTP/2 stream's answers: messages framed as gRPC has them (flag byte, big-endian
+/// length), each in one DATA frame, then the trailers.
+struct HTTP2StreamTarget: GRPCResponseTarget {
     let connection: GRPCConnection
     let streamID: HTTP2StreamID
 
-    /// Sends one message of a streaming call; returns once HTTP/2 took the frame, so a
-    /// client that stops reading holds the writer back.
     func send(_ message: [UInt8]) async throws {
         let promise = connection.eventLoop.makePromise(of: Void.self)
         let id = streamID
@@ -360,7 +398,7 @@ struct GRPCResponseSink: Sendable {
         try await promise.futureResult.get()
     }
 
-    /// A unary call's answer: headers, the message and the trailers in one hop.
+    /// Headers, the message and the trailers in one hop.
     func respond(_ message: [UInt8]) {
         let id = streamID
         connection.onLoop { handler in
@@ -369,7 +407,6 @@ struct GRPCResponseSink: Sendable {
         }
     }
 
-    /// Ends the call: status OK, or the error.
     func finish(_ error: RPCError?) {
         let id = streamID
         connection.onLoop { $0.writeTrailers(id, error) }

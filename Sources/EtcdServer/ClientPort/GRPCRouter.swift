@@ -9,7 +9,7 @@ import SwiftProtobuf
 /// only the transport underneath is ours.
 enum GRPCMethod: Sendable {
     /// One request message, one response message.
-    case unary(@Sendable (_ request: [UInt8], _ context: ServerContext) async throws -> [UInt8])
+    case unary(@Sendable (_ request: [UInt8], _ context: ServerContext, _ caller: CallerCredentials) async throws -> [UInt8])
     /// Request messages as they arrive; responses written through the sink.
     case streaming(
         @Sendable (_ requests: AsyncThrowingStream<[UInt8], any Error>, _ sink: GRPCResponseSink, _ context: ServerContext)
@@ -44,8 +44,17 @@ enum GRPCMethod: Sendable {
     static func unary<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ body: @escaping @Sendable (Request, ServerContext) async throws -> Response
     ) -> GRPCMethod {
-        .unary { bytes, context in
+        .unary { bytes, context, _ in
             try await body(try decode(bytes), context).serializedBytes()
+        }
+    }
+
+    /// `unary` for a method that checks who calls.
+    static func unary<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ body: @escaping @Sendable (Request, CallerCredentials) async throws -> Response
+    ) -> GRPCMethod {
+        .unary { bytes, _, caller in
+            try await body(try decode(bytes), caller).serializedBytes()
         }
     }
 

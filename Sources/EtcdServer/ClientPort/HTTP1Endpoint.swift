@@ -21,12 +21,22 @@ struct HTTPResponse: Sendable {
     var headers: [(String, String)]
     var body: [UInt8]
     var sniffedType: String?
+    /// A body written as it is produced, in chunks (`Transfer-Encoding: chunked`), instead
+    /// of `body`: the JSON gateway's streams.
+    var stream: HTTPBodyStream?
 
     /// A response whose handler set its content type.
     init(_ status: HTTPResponseStatus, contentType: String, body: String) {
         self.status = status
         headers = [("Content-Type", contentType)]
         self.body = Array(body.utf8)
+    }
+
+    /// A response with a body of bytes.
+    init(_ status: HTTPResponseStatus, contentType: String, bytes: [UInt8]) {
+        self.status = status
+        headers = [("Content-Type", contentType)]
+        body = bytes
     }
 
     /// A response whose content type the server guesses (Go: `DetectContentType`).
@@ -43,6 +53,20 @@ struct HTTPResponse: Sendable {
         response.headers.append(("X-Content-Type-Options", "nosniff"))
         return response
     }
+}
+
+/// A response body produced over time. `produce` writes chunks until it returns; it is
+/// cancelled when the client goes away.
+struct HTTPBodyStream: Sendable {
+    let produce: @Sendable (HTTPChunkWriter) async -> Void
+}
+
+/// Writes one chunk of a streamed body and waits until the connection took it, so a
+/// client that stops reading holds the producer back. Throws once the connection is gone.
+struct HTTPChunkWriter: Sendable {
+    fileprivate let write: @Sendable ([UInt8]) async throws -> Void
+
+    func write(_ bytes: [UInt8]) async throws { try await write(bytes) }
 }
 
 /// Answers HTTP/1.1 requests on the client port.
@@ -64,6 +88,9 @@ final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
     private var queued: [(request: HTTPRequest, tooLarge: Bool)] = []
     private var busy = false
     private var tooLarge = false
+    /// The request being answered: cancelled when the client goes away, which ends a v2
+    /// long poll's wait or a gateway stream.
+    private var running: Task<Void, Never>?
 
     init(responder: any HTTPResponder) { self.responder = responder }
 
@@ -95,7 +122,7 @@ final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
         let responder = self.responder
         let loop = context.eventLoop
         let bound = NIOLoopBound((self, context), eventLoop: loop)
-        Task {
+        running = Task {
             let response: HTTPResponse
             if tooLarge {
                 response = HTTPResponse(.payloadTooLarge, contentType: "text/plain; charset=utf-8", body: "request body too large\n")
@@ -106,27 +133,66 @@ final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
                 let (handler, context) = bound.value
                 handler.write(response, for: request, context: context)
             }
+            guard let stream = response.stream else { return }
+            let writer = HTTPChunkWriter { bytes in
+                let promise = loop.makePromise(of: Void.self)
+                loop.execute {
+                    let (handler, context) = bound.value
+                    context.writeAndFlush(handler.wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: bytes)))), promise: promise)
+                }
+                try await promise.futureResult.get()
+            }
+            await stream.produce(writer)
+            loop.execute {
+                let (handler, context) = bound.value
+                handler.finish(request, context: context)
+            }
         }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        running?.cancel()
+        running = nil
+        queued = []
+        context.fireChannelInactive()
     }
 
     private func write(_ response: HTTPResponse, for request: HTTPRequest, context: ChannelHandlerContext) {
         var headers = HTTPHeaders(response.headers.sorted { $0.0 < $1.0 })
         headers.add(name: "Date", value: Self.httpDate())
-        headers.add(name: "Content-Length", value: String(response.body.count))
+        if response.stream != nil {
+            headers.add(name: "Transfer-Encoding", value: "chunked")
+        } else {
+            headers.add(name: "Content-Length", value: String(response.body.count))
+        }
         if let sniffed = response.sniffedType { headers.add(name: "Content-Type", value: sniffed) }
-        let close = request.headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
-        if close { headers.add(name: "Connection", value: "close") }
+        if Self.closes(request) { headers.add(name: "Connection", value: "close") }
         context.write(wrapOutboundOut(.head(HTTPResponseHead(version: .http1_1, status: response.status, headers: headers))), promise: nil)
+        if response.stream != nil {
+            context.flush()
+            return
+        }
         if !response.body.isEmpty, request.method != .HEAD {
             context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: response.body)))), promise: nil)
         }
+        finish(request, context: context)
+    }
+
+    private static func closes(_ request: HTTPRequest) -> Bool {
+        request.headers[canonicalForm: "connection"].contains { $0.lowercased() == "close" }
+    }
+
+    /// Ends the response; the next request's turn, or the connection's end.
+    private func finish(_ request: HTTPRequest, context: ChannelHandlerContext) {
         let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+        let close = Self.closes(request)
         if close {
             let channel = context.channel
             written.whenComplete { _ in channel.close(promise: nil) }
             return
         }
         busy = false
+        running = nil
         serveNext(context: context)
     }
 

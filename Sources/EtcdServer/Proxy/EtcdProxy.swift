@@ -182,14 +182,14 @@ extension GRPCRouter {
                 let isTxn = service == "KV" && method == "Txn"
                 table["/etcdserverpb.\(service)/\(method)"] = (
                     MethodDescriptor(fullyQualifiedService: "etcdserverpb.\(service)", method: method),
-                    .unary { bytes, _ in
+                    .unary { bytes, _, caller in
                         if refused { throw Self.readOnlyRefusal }
                         if readOnly && isTxn, let txn = try? Etcdserverpb_TxnRequest(serializedBytes: bytes), Self.txnWrites(txn) {
                             throw Self.readOnlyRefusal
                         }
                         do {
                             return try await state.currentClient().forwardUnary(
-                                service: "etcdserverpb.\(service)", method: method, request: bytes)
+                                service: "etcdserverpb.\(service)", method: method, request: bytes, metadata: caller.forwarded)
                         } catch let error as EtcdError {
                             throw RPCError(code: Self.code(error.code), message: error.message)
                         }
@@ -205,7 +205,7 @@ extension GRPCRouter {
                     if refused { throw Self.readOnlyRefusal }
                     do {
                         try await state.currentClient().forwardStream(
-                            service: "etcdserverpb.\(service)", method: method, requests: requests
+                            service: "etcdserverpb.\(service)", method: method, requests: requests, metadata: sink.caller.forwarded
                         ) { message in try await sink.send(message) }
                     } catch let error as EtcdError {
                         throw RPCError(code: Self.code(error.code), message: error.message)
@@ -310,5 +310,14 @@ struct ProxyHTTPResponder: HTTPResponder {
         }
         return HTTPResponse(
             .badGateway, contentType: "text/plain; charset=utf-8", body: "proxy: no member answered: \(failures.joined(separator: "; "))\n")
+    }
+}
+
+extension CallerCredentials {
+    /// The caller's token, passed on so the members check the caller, not the proxy.
+    var forwarded: Metadata {
+        var metadata = Metadata()
+        if let token { metadata.addString(token, forKey: "token") }
+        return metadata
     }
 }
