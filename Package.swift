@@ -70,6 +70,8 @@ let package = Package(
         .target(name: "BoltDB", dependencies: ["Checksums"], swiftSettings: strictSettings),
         // etcd's v2 keys store: a pure value the server replicates through Raft.
         .target(name: "EtcdV2Store", dependencies: ["GoFormat"], swiftSettings: strictSettings),
+        // etcd's users, roles, permissions and bcrypt: a pure value the server replicates.
+        .target(name: "EtcdAuth", swiftSettings: strictSettings),
         // Go's text formats that clients compare byte for byte (JSON string escaping).
         .target(name: "GoFormat", swiftSettings: strictSettings),
 
@@ -102,7 +104,7 @@ let package = Package(
         .target(
             name: "EtcdServer",
             dependencies: [
-                "CLinux", "Checksums", "EtcdAPI", "EtcdClient", "EtcdV2Store", "MVCC", "Net", "Raft", "RaftCoding", "RaftTransport", "Storage",
+                "CLinux", "Checksums", "EtcdAPI", "EtcdAuth", "EtcdClient", "EtcdV2Store", "MVCC", "Net", "Raft", "RaftCoding", "RaftTransport", "Storage",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -176,6 +178,8 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .testTarget(name: "EtcdV2StoreTests", dependencies: ["EtcdV2Store"], swiftSettings: strictSettings),
+        .testTarget(name: "EtcdAuthTests", dependencies: ["EtcdAuth"], swiftSettings: strictSettings),
+        .testTarget(name: "GoFormatTests", dependencies: ["GoFormat"], swiftSettings: strictSettings),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"], swiftSettings: strictSettings),
         .testTarget(
             name: "IntegrationTests",
