@@ -27,6 +27,10 @@ public struct EtcdServerConfiguration: Sendable {
     public var initialClusterState = InitialClusterState.new
     /// `--experimental-max-learners`: learners a cluster may have at once.
     public var maxLearners = 1
+    /// `--auth-token-ttl`: how long a simple token lives without use.
+    public var authTokenTTL: Duration = .seconds(300)
+    /// `--bcrypt-cost`.
+    public var bcryptCost = 10
     /// `--enable-v2`: serve the v2 keys API (on by default here; etcd 3.4 has it off).
     public var enableV2 = true
     /// `--force-new-cluster`: restart as the only member of a new cluster, keeping the data.
@@ -218,7 +222,9 @@ public enum EtcdServer {
                 node: node, progressInterval: configuration.watchProgressNotifyInterval,
                 fragmentBytes: configuration.maxRequestBytes + 512 * 1024),
             lease: LeaseService(node: node), cluster: ClusterService(node: node, maxLearners: configuration.maxLearners),
-            maintenance: MaintenanceService(node: node), isLearner: { node.isLearnerNow })
+            maintenance: MaintenanceService(node: node), auth: AuthService(node: node, bcryptCost: configuration.bcryptCost),
+            isLearner: { node.isLearnerNow })
+        StoreNode.tokenLifetime.withLock { $0 = configuration.authTokenTTL }
         // etcd's gRPC refuses messages over the request limit plus 512 KiB; between that and
         // four times it, the services answer with grpc-go's exact status (see
         // `StoreNode.propose`); above, the stream gets that status at once.

@@ -1,4 +1,5 @@
 import EtcdAPI
+import EtcdAuth
 import Foundation
 import GRPCCore
 import MVCC
@@ -31,6 +32,7 @@ struct KVService: Sendable {
 
     func range(request: Etcdserverpb_RangeRequest, reply: GRPCReply) {
         guard !request.key.isEmpty else { return reply.fail(ProtoMapping.rpcError(.emptyKey)) }
+        if let denial = node.permitRead(reply.sink.caller, key: request.key, rangeEnd: request.rangeEnd) { return reply.fail(denial) }
         let mapped = ProtoMapping.range(request)
         if !request.serializable && node.isLearnerNow { return reply.fail(GRPCRouter.notForLearner) }
         node.submit(
@@ -50,6 +52,10 @@ struct KVService: Sendable {
 
     func put(request: Etcdserverpb_PutRequest, bytes: [UInt8], reply: GRPCReply) {
         guard !request.key.isEmpty else { return reply.fail(ProtoMapping.rpcError(.emptyKey)) }
+        if let denial = node.permit(reply.sink.caller, { store, user in
+            store.isPermitted(user, .write, key: Array(request.key), rangeEnd: [])
+                && (!request.prevKv || store.isPermitted(user, .read, key: Array(request.key), rangeEnd: []))
+        }) { return reply.fail(denial) }
         propose(.put, bytes, reply) { applied, header -> Etcdserverpb_PutResponse? in
             guard case .put(let outcome) = applied else { return nil }
             var response = Etcdserverpb_PutResponse()
@@ -62,6 +68,11 @@ struct KVService: Sendable {
 
     func deleteRange(request: Etcdserverpb_DeleteRangeRequest, bytes: [UInt8], reply: GRPCReply) {
         guard !request.key.isEmpty else { return reply.fail(ProtoMapping.rpcError(.emptyKey)) }
+        if let denial = node.permit(reply.sink.caller, { store, user in
+            let key = Array(request.key), end = Array(request.rangeEnd)
+            return store.isPermitted(user, .write, key: key, rangeEnd: end)
+                && (!request.prevKv || store.isPermitted(user, .read, key: key, rangeEnd: end))
+        }) { return reply.fail(denial) }
         propose(.deleteRange, bytes, reply) { applied, header -> Etcdserverpb_DeleteRangeResponse? in
             guard case .deleteRange(let outcome) = applied else { return nil }
             var response = Etcdserverpb_DeleteRangeResponse()
@@ -76,6 +87,7 @@ struct KVService: Sendable {
     /// The txn's limits (`--max-txn-ops`, duplicate keys) are checked here, off the store
     /// thread; the node reports a violation after its quota check, in etcd's order.
     func txn(request: Etcdserverpb_TxnRequest, bytes: [UInt8], reply: GRPCReply) {
+        if let denial = node.permitTxn(reply.sink.caller, request) { return reply.fail(denial) }
         var invalid: MVCCError?
         do throws(MVCCError) {
             try MVCCStore.validate(ProtoMapping.txn(request), maxOperations: node.limits.maxTxnOperations)

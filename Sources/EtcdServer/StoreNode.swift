@@ -1,5 +1,6 @@
 import CLinux
 import EtcdAPI
+import EtcdAuth
 import EtcdV2Store
 import Foundation
 import MVCC
@@ -40,6 +41,8 @@ actor StoreNode {
         case memberUpdate = 10
         /// A write to the v2 keys store (`V2Request`).
         case v2 = 11
+        /// A change of users, roles, permissions or auth state (`AuthStore.Change`, JSON).
+        case auth = 12
 
         /// Requests that add data: refused while NOSPACE is raised, checked against the quota.
         var consumesSpace: Bool { self == .put || self == .txn || self == .leaseGrant }
@@ -82,6 +85,8 @@ actor StoreNode {
         case membersChanged
         /// A membership change that no longer applies when its entry came up.
         case memberFailed(String)
+        /// An auth change was applied, or refused with etcd's error.
+        case auth(Result<Void, AuthError>)
         /// A v2 write: its events, or etcd's v2 error.
         case v2(Result<[V2Event], V2Error>)
     }
@@ -94,6 +99,13 @@ actor StoreNode {
         var clientURLs: [String]
         var isLearner = false
     }
+
+    /// Users, roles and permissions: replicated state.
+    var auth = AuthStore() {
+        didSet { authNow.withLock { $0 = auth } }
+    }
+    /// The auth state, readable from any thread: every request's permission check reads it.
+    nonisolated let authNow = Mutex(AuthStore())
 
     /// The v2 keys: replicated state, separate from the v3 keyspace as in etcd.
     var v2 = V2Store()
@@ -246,6 +258,7 @@ actor StoreNode {
     var state: StoreState {
         var state = StoreState(store: store, leases: leases, alarms: alarms, members: members, removed: removedMembers)
         state.v2 = v2
+        state.auth = auth
         return state
     }
 
@@ -260,6 +273,7 @@ actor StoreNode {
         }
         store = restored.store
         v2 = restored.v2
+        auth = restored.auth
         leases = restored.leases
         alarms = restored.alarms
         if let restoredMembers = restored.members {
@@ -871,6 +885,8 @@ actor StoreNode {
                 outcome = applyMemberUpdate(message)
             case .v2:
                 outcome = applyV2(Array(body))
+            case .auth:
+                outcome = applyAuth(body)
             case .alarm:
                 let message = (try? Etcdserverpb_AlarmRequest(serializedBytes: body)) ?? Etcdserverpb_AlarmRequest()
                 var alarm = Etcdserverpb_AlarmMember()

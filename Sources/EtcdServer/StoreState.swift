@@ -1,4 +1,6 @@
 import EtcdAPI
+import EtcdAuth
+import Foundation
 import EtcdV2Store
 import MVCC
 import RaftCoding
@@ -7,9 +9,9 @@ import RaftCoding
 /// granted leases, raised alarms and the members. Layout: magic `ETCDSTATE` and a format
 /// byte, then each part as a length-prefixed blob.
 ///
-/// Format 3 (written now) adds the v2 keys store. Format 2 kept every member (name, peer
+/// Format 4 (written now) adds users, roles and permissions. Format 3 added the v2 keys store. Format 2 kept every member (name, peer
 /// and client URLs, learner) and the IDs of removed members. Format 1 kept only what
-/// members published: names and client URLs. All three are read.
+/// members published: names and client URLs. All are read.
 struct StoreState {
     var store: MVCCStore
     var leases: [Int64: Int64]
@@ -19,11 +21,13 @@ struct StoreState {
     var removed: Set<UInt64>
     /// The v2 keys (empty in formats 1 and 2).
     var v2 = V2Store()
+    /// Users, roles and permissions (none before format 4).
+    var auth = AuthStore()
     /// What a format-1 state knew of the members.
     var published: [UInt64: (name: String, clientURLs: [String])]
 
     static let magic: [UInt8] = Array("ETCDSTATE".utf8)
-    static let format: UInt8 = 3
+    static let format: UInt8 = 4
 
     init(store: MVCCStore, leases: [Int64: Int64], alarms: [Etcdserverpb_AlarmMember], members: [UInt64: StoreNode.MemberRecord], removed: Set<UInt64>) {
         self.store = store
@@ -59,13 +63,15 @@ struct StoreState {
         bytes.appendInteger(UInt32(removed.count))
         for id in removed.sorted() { bytes.appendInteger(id) }
         bytes.appendBlob(v2.encoded())
+        // JSON: small, and its shape can grow without a new format.
+        bytes.appendBlob(Array((try? JSONEncoder().encode(auth)) ?? Data()))
         return bytes
     }
 
     /// nil when the bytes are not a state of a known format. The store's values go to `values`.
     init?(decoding bytes: [UInt8], values: ValueLog = ValueLog()) {
         var reader = ByteReader(bytes[...])
-        guard reader.bytes(Self.magic.count) == Self.magic, let format = reader.u8(), (1...3).contains(format),
+        guard reader.bytes(Self.magic.count) == Self.magic, let format = reader.u8(), (1...4).contains(format),
             let storeBytes = reader.blob(), let store = MVCCStore(decoding: storeBytes, values: values), let leaseCount = reader.u32(),
             Int(leaseCount) <= bytes.count
         else { return nil }
@@ -112,9 +118,15 @@ struct StoreState {
             guard let blob = reader.blob(), let decoded = V2Store(decoding: blob) else { return nil }
             v2 = decoded
         }
+        var auth = AuthStore()
+        if format >= 4 {
+            guard let blob = reader.blob(), let decoded = try? JSONDecoder().decode(AuthStore.self, from: Data(blob)) else { return nil }
+            auth = decoded
+        }
         guard reader.isEmpty else { return nil }
         self.init(store: store, leases: leases, alarms: alarms, members: members, removed: removed)
         self.v2 = v2
+        self.auth = auth
         if format == 1 { self.members = nil }
     }
 }

@@ -85,6 +85,15 @@ struct WatchService: Etcdserverpb_Watch.SimpleServiceProtocol {
         request: RPCAsyncSequence<Etcdserverpb_WatchRequest, any Error>, response: RPCWriter<Etcdserverpb_WatchResponse>,
         context: ServerContext
     ) async throws {
+        try await watch(request: request, response: response, context: context, caller: CallerCredentials())
+    }
+
+    /// A watch stream; with auth on, each watch needs read permission over its range, else
+    /// it is answered created and canceled with etcd's reason.
+    func watch(
+        request: RPCAsyncSequence<Etcdserverpb_WatchRequest, any Error>, response: RPCWriter<Etcdserverpb_WatchResponse>,
+        context: ServerContext, caller: CallerCredentials
+    ) async throws {
         let outbox = Outbox()
         let feeds = FeedTable()
         try await withThrowingTaskGroup(of: Void.self) { group in
@@ -116,6 +125,16 @@ struct WatchService: Etcdserverpb_Watch.SimpleServiceProtocol {
                         while feeds.contains(nextWatchID) { nextWatchID += 1 }
                         watchID = nextWatchID
                         nextWatchID += 1
+                    }
+                    if let denial = node.permitRead(caller, key: create.key, rangeEnd: create.rangeEnd) {
+                        var refused = Etcdserverpb_WatchResponse()
+                        refused.header = await node.header
+                        refused.watchID = watchID
+                        refused.created = true
+                        refused.canceled = true
+                        refused.cancelReason = denial.message
+                        outbox.send(refused)
+                        continue
                     }
                     await start(create, id: watchID, outbox: outbox, feeds: feeds)
                 case .cancelRequest(let cancel):

@@ -28,7 +28,7 @@ public struct GoJSONScanner {
     }
 
     /// The top-level values of `bytes`, each as its byte range, and the string values of
-    /// `notedKeys` anywhere inside them.
+    /// `notedKeys` anywhere inside them (`"*"`: of every key).
     public static func values(in bytes: [UInt8], noting notedKeys: Set<String> = []) throws(SyntaxError)
         -> (values: [Range<Int>], noted: [NotedString])
     {
@@ -86,7 +86,7 @@ public struct GoJSONScanner {
             skipSpace()
             let valueStart = index
             try value()
-            if notedKeys.contains(key), bytes[valueStart] == UInt8(ascii: "\"") {
+            if notedKeys.contains(key) || notedKeys.contains("*"), bytes[valueStart] == UInt8(ascii: "\"") {
                 noted.append(NotedString(key: key, text: String(decoding: bytes[(valueStart + 1)..<(index - 1)], as: UTF8.self)))
             }
             skipSpace()
@@ -214,6 +214,24 @@ public struct GoJSONScanner {
     private static func hex2(_ byte: UInt8) -> String {
         let digits = Array("0123456789abcdef")
         return String([digits[Int(byte >> 4)], digits[Int(byte & 15)]])
+    }
+
+    /// Go's error for a quoted 64-bit integer whose text is not a number: its JSON decoder
+    /// parses the text inside the quotes, so it fails as the scanner does on it. nil when
+    /// the text is a number.
+    public static func quotedNumberError(_ text: String) -> String? {
+        let inner = Array(text.utf8)
+        var scanner = GoJSONScanner(inner, notedKeys: [])
+        do {
+            guard let first = inner.first, first == UInt8(ascii: "-") || isDigit(first) else {
+                try scanner.value()
+                return "json: cannot unmarshal \(text) into a number"
+            }
+            try scanner.number()
+            return scanner.index == inner.count ? nil : scanner.fail("after top-level value").message
+        } catch {
+            return error.message
+        }
     }
 
     /// Go's `base64.StdEncoding` check of a JSON `[]byte` value: nil when it decodes, else

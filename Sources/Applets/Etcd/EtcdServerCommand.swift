@@ -40,6 +40,9 @@ enum EtcdServerCommand {
         GoFlag(["force-new-cluster"], .bool, default: "false", "Force to create a new one member cluster."),
         GoFlag(["experimental-max-learners"], .int, default: "1", "Sets the maximum number of learners that can be available in the cluster membership."),
         GoFlag(["pre-vote"], .bool, default: "false", "Enable to run an additional Raft election phase."),
+        GoFlag(["auth-token"], .string, default: "\"simple\"", "Specify auth token specific options."),
+        GoFlag(["auth-token-ttl"], .int, default: "300", "The lifetime in seconds of the auth token."),
+        GoFlag(["bcrypt-cost"], .int, default: "10", "Specify bcrypt algorithm cost factor for auth password hashing."),
         GoFlag(["help", "h"], .bool, "show help"),
     ]
 
@@ -135,6 +138,24 @@ enum EtcdServerCommand {
                 return ExitStatus.usage
             }
             configuration.maxLearners = count
+        }
+        if let value = setting("auth-token"), value.split(separator: ",").first != "simple" {
+            io.error.line("etcd: failed to create auth token provider \"\(value)\": only simple tokens are supported")
+            return ExitStatus.usage
+        }
+        if let value = setting("auth-token-ttl") {
+            guard let seconds = Int(value), seconds > 0 else {
+                io.error.line("etcd: invalid value \"\(value)\" for flag -auth-token-ttl")
+                return ExitStatus.usage
+            }
+            configuration.authTokenTTL = .seconds(seconds)
+        }
+        if let value = setting("bcrypt-cost") {
+            guard let cost = Int(value), (4...31).contains(cost) else {
+                io.error.line("etcd: invalid --bcrypt-cost \"\(value)\": must be between 4 and 31")
+                return ExitStatus.usage
+            }
+            configuration.bcryptCost = cost
         }
         if let value = setting("pre-vote") { configuration.preVote = value == "true" || value == "1" }
         let proxyMode = setting("proxy") ?? "off"

@@ -49,6 +49,30 @@ enum GRPCMethod: Sendable {
         }
     }
 
+    /// `unary` for a method that may only run when `permit` gives no error for the caller.
+    static func unary<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ body: @escaping @Sendable (Request, ServerContext) async throws -> Response,
+        permit: @escaping @Sendable (Request, CallerCredentials) async -> RPCError?
+    ) -> GRPCMethod {
+        .unary { bytes, context, caller in
+            let request: Request = try decode(bytes)
+            if let denial = await permit(request, caller) { throw denial }
+            return try await body(request, context).serializedBytes()
+        }
+    }
+
+    /// `streaming` for a method that checks its caller itself.
+    static func streaming<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ body: @escaping @Sendable (RPCAsyncSequence<Request, any Error>, RPCWriter<Response>, ServerContext, CallerCredentials)
+            async throws -> Void
+    ) -> GRPCMethod {
+        .streaming { requests, sink, context in
+            let decoded = requests.map { bytes throws -> Request in try decode(bytes) }
+            try await body(
+                RPCAsyncSequence(wrapping: decoded), RPCWriter(wrapping: MessageWriter<Response>(sink: sink)), context, sink.caller)
+        }
+    }
+
     /// `unary` for a method that checks who calls.
     static func unary<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ body: @escaping @Sendable (Request, CallerCredentials) async throws -> Response
@@ -124,7 +148,7 @@ struct GRPCRouter: Sendable {
 
     init(
         kv: KVService, watch: WatchService, lease: LeaseService, cluster: ClusterService, maintenance: MaintenanceService,
-        isLearner: @escaping @Sendable () -> Bool = { false }
+        auth: AuthService, isLearner: @escaping @Sendable () -> Bool = { false }
     ) {
         self.isLearner = isLearner
         var table: [String: (MethodDescriptor, GRPCMethod)] = [:]
@@ -138,25 +162,28 @@ struct GRPCRouter: Sendable {
         add("KV", "DeleteRange", .direct(kv.deleteRange))
         add("KV", "Txn", .direct(kv.txn))
         add("KV", "Compact", .unary(kv.compact))
-        add("Watch", "Watch", .streaming(watch.watch))
+        add("Watch", "Watch", .streaming(watch.watch(request:response:context:caller:)))
         add("Lease", "LeaseGrant", .unary(lease.leaseGrant))
-        add("Lease", "LeaseRevoke", .unary(lease.leaseRevoke))
+        add(
+            "Lease", "LeaseRevoke",
+            .unary(lease.leaseRevoke) { request, caller in await lease.node.permitLeaseRevoke(caller, id: request.id) })
         add("Lease", "LeaseKeepAlive", .streaming(lease.leaseKeepAlive))
         add("Lease", "LeaseTimeToLive", .unary(lease.leaseTimeToLive))
         add("Lease", "LeaseLeases", .unary(lease.leaseLeases))
-        add("Cluster", "MemberAdd", .unary(cluster.memberAdd))
-        add("Cluster", "MemberRemove", .unary(cluster.memberRemove))
-        add("Cluster", "MemberUpdate", .unary(cluster.memberUpdate))
+        add("Cluster", "MemberAdd", .unary(cluster.memberAdd) { _, caller in cluster.node.permitAdmin(caller) })
+        add("Cluster", "MemberRemove", .unary(cluster.memberRemove) { _, caller in cluster.node.permitAdmin(caller) })
+        add("Cluster", "MemberUpdate", .unary(cluster.memberUpdate) { _, caller in cluster.node.permitAdmin(caller) })
         add("Cluster", "MemberList", .unary(cluster.memberList))
-        add("Cluster", "MemberPromote", .unary(cluster.memberPromote))
+        add("Cluster", "MemberPromote", .unary(cluster.memberPromote) { _, caller in cluster.node.permitAdmin(caller) })
         add("Maintenance", "Alarm", .unary(maintenance.alarm))
         add("Maintenance", "Status", .unary(maintenance.status))
-        add("Maintenance", "Defragment", .unary(maintenance.defragment))
-        add("Maintenance", "Hash", .unary(maintenance.hash))
-        add("Maintenance", "HashKV", .unary(maintenance.hashKV))
+        add("Maintenance", "Defragment", .unary(maintenance.defragment) { _, caller in maintenance.node.permitAdmin(caller) })
+        add("Maintenance", "Hash", .unary(maintenance.hash) { _, caller in maintenance.node.permitAdmin(caller) })
+        add("Maintenance", "HashKV", .unary(maintenance.hashKV) { _, caller in maintenance.node.permitAdmin(caller) })
         add(
             "Maintenance", "Snapshot",
-            .streaming { (requests: RPCAsyncSequence<Etcdserverpb_SnapshotRequest, any Error>, response, context) in
+            .streaming { (requests: RPCAsyncSequence<Etcdserverpb_SnapshotRequest, any Error>, response, context, caller) in
+                if let denial = maintenance.node.permitAdmin(caller) { throw denial }
                 var request = Etcdserverpb_SnapshotRequest()
                 for try await message in requests {
                     request = message
@@ -165,6 +192,22 @@ struct GRPCRouter: Sendable {
                 try await maintenance.snapshot(request: request, response: response, context: context)
             })
         add("Maintenance", "MoveLeader", .unary(maintenance.moveLeader))
+        add("Auth", "AuthEnable", .unary(auth.authEnable))
+        add("Auth", "AuthDisable", .unary(auth.authDisable))
+        add("Auth", "Authenticate", .unary(auth.authenticate))
+        add("Auth", "UserAdd", .unary(auth.userAdd))
+        add("Auth", "UserGet", .unary(auth.userGet))
+        add("Auth", "UserList", .unary(auth.userList))
+        add("Auth", "UserDelete", .unary(auth.userDelete))
+        add("Auth", "UserChangePassword", .unary(auth.userChangePassword))
+        add("Auth", "UserGrantRole", .unary(auth.userGrantRole))
+        add("Auth", "UserRevokeRole", .unary(auth.userRevokeRole))
+        add("Auth", "RoleAdd", .unary(auth.roleAdd))
+        add("Auth", "RoleGet", .unary(auth.roleGet))
+        add("Auth", "RoleList", .unary(auth.roleList))
+        add("Auth", "RoleDelete", .unary(auth.roleDelete))
+        add("Auth", "RoleGrantPermission", .unary(auth.roleGrantPermission))
+        add("Auth", "RoleRevokePermission", .unary(auth.roleRevokePermission))
         methods = table
     }
 }

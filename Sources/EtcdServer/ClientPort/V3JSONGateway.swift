@@ -72,7 +72,7 @@ struct V3JSONGateway: HTTPResponder {
     static func requestMessages(_ body: [UInt8], route: Route) throws(RPCError) -> [[UInt8]] {
         let scanned: (values: [Range<Int>], noted: [GoJSONScanner.NotedString])
         do {
-            scanned = try GoJSONScanner.values(in: body, noting: bytesFields)
+            scanned = try GoJSONScanner.values(in: body, noting: ["*"])
         } catch {
             throw RPCError(code: .invalidArgument, message: error.message)
         }
@@ -81,8 +81,16 @@ struct V3JSONGateway: HTTPResponder {
             do {
                 messages.append(try route.decode(Array(body[range])))
             } catch {
-                let base64 = scanned.noted.lazy.compactMap { GoJSONScanner.base64Error($0.text) }.first
-                throw RPCError(code: .invalidArgument, message: base64 ?? "cannot decode the request: \(error)")
+                // SwiftProtobuf's errors are terse; name the fault as Go's decoder would.
+                let base64 = scanned.noted.lazy.filter { bytesFields.contains($0.key) }.compactMap {
+                    GoJSONScanner.base64Error($0.text)
+                }.first
+                let number =
+                    "\(error)" == "malformedNumber"
+                    ? scanned.noted.lazy.filter { !bytesFields.contains($0.key) }.compactMap {
+                        GoJSONScanner.quotedNumberError($0.text)
+                    }.first : nil
+                throw RPCError(code: .invalidArgument, message: base64 ?? number ?? "cannot decode the request: \(error)")
             }
         }
         return messages
