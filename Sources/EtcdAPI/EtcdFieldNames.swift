@@ -101,5 +101,18 @@ public enum EtcdFieldNames {
         "etcdserverpb.AuthRoleDeleteResponse": [1: "header"],
         "etcdserverpb.AuthRoleGrantPermissionResponse": [1: "header"],
         "etcdserverpb.AuthRoleRevokePermissionResponse": [1: "header"],
+        "v3lockpb.LockRequest": [1: "name", 2: "lease"],
+        "v3lockpb.LockResponse": [1: "header", 2: "key"],
+        "v3lockpb.UnlockRequest": [1: "key"],
+        "v3lockpb.UnlockResponse": [1: "header"],
+        "v3electionpb.CampaignRequest": [1: "name", 2: "lease", 3: "value"],
+        "v3electionpb.CampaignResponse": [1: "header", 2: "leader"],
+        "v3electionpb.LeaderKey": [1: "name", 2: "key", 3: "rev", 4: "lease"],
+        "v3electionpb.LeaderRequest": [1: "name"],
+        "v3electionpb.LeaderResponse": [1: "header", 2: "kv"],
+        "v3electionpb.ResignRequest": [1: "leader"],
+        "v3electionpb.ResignResponse": [1: "header"],
+        "v3electionpb.ProclaimRequest": [1: "leader", 2: "value"],
+        "v3electionpb.ProclaimResponse": [1: "header"],
     ]
 }

@@ -10,6 +10,10 @@ import SwiftProtobuf
 /// A lease kept alive for as long as a recipe holds it (clientv3's `concurrency.Session`).
 public struct EtcdSession: Sendable, Hashable {
     public let leaseID: Int64
+
+    /// A session over a lease someone else keeps alive (etcd's lock and election services
+    /// act on their callers' leases).
+    public init(leaseID: Int64) { self.leaseID = leaseID }
     /// The lease ID as lock and election keys spell it: lowercase hex, no padding.
     public var keySuffix: String { String(UInt64(bitPattern: leaseID), radix: 16) }
 }
@@ -29,6 +33,14 @@ public struct EtcdLeadership: Sendable, Hashable {
     public let key: String
     public let revision: Int64
     public let session: EtcdSession
+
+    /// Leadership as a `LeaderKey` names it (etcd's election service gets it back from callers).
+    public init(name: String, key: String, revision: Int64, session: EtcdSession) {
+        self.name = name
+        self.key = key
+        self.revision = revision
+        self.session = session
+    }
 }
 
 extension EtcdClient {
@@ -175,7 +187,7 @@ extension EtcdClient {
     // MARK: Shared
 
     /// The oldest key under `prefix` (sorted by create revision, limit 1).
-    static func firstCreated(_ prefix: String) -> Etcdserverpb_RangeRequest {
+    public static func firstCreated(_ prefix: String) -> Etcdserverpb_RangeRequest {
         .with {
             $0.key = Data(prefix.utf8)
             $0.rangeEnd = EtcdKeyRange.prefixEnd(of: $0.key)

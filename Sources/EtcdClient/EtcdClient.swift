@@ -42,6 +42,7 @@ public final class EtcdClient: Sendable {
         let transport = try makeTransport(configuration)
         return try await withGRPCClient(transport: transport) { grpc in
             let client = EtcdClient(configuration: configuration, grpc: grpc)
+            if let token = configuration.token { client.token.withLock { $0 = token } }
             if configuration.credentials != nil { try await client.authenticate() }
             return try await body(client)
         }

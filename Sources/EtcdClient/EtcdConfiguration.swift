@@ -96,6 +96,8 @@ public struct EtcdClientConfiguration: Sendable {
     /// User name and password: the client authenticates once and refreshes the token when
     /// the server says it is invalid.
     public var credentials: (user: String, password: String)?
+    /// A token obtained elsewhere, sent as it is (a server acting for its caller).
+    public var token: String?
 
     public init(
         endpoints: [EtcdEndpoint] = [EtcdEndpoint(host: "127.0.0.1", port: 2379)],

@@ -1,5 +1,6 @@
 import Crypto
 import EtcdAPI
+import EtcdClient
 import Foundation
 import GRPCCore
 import MVCC
@@ -216,6 +217,7 @@ public enum EtcdServer {
         let (host, port) = try hostAndPort(listen, flag: "--listen-client-urls")
         let endpoints = EtcdHTTPEndpoints(
             node: node, quotaBytes: limits.quotaBytes, enableV2: configuration.enableV2, maxLearners: configuration.maxLearners)
+        let lockElection = LockElectionService()
         let router = GRPCRouter(
             kv: KVService(node: node),
             watch: WatchService(
@@ -223,7 +225,7 @@ public enum EtcdServer {
                 fragmentBytes: configuration.maxRequestBytes + 512 * 1024),
             lease: LeaseService(node: node), cluster: ClusterService(node: node, maxLearners: configuration.maxLearners),
             maintenance: MaintenanceService(node: node), auth: AuthService(node: node, bcryptCost: configuration.bcryptCost),
-            isLearner: { node.isLearnerNow })
+            lockElection: lockElection, isLearner: { node.isLearnerNow })
         StoreNode.tokenLifetime.withLock { $0 = configuration.authTokenTTL }
         // etcd's gRPC refuses messages over the request limit plus 512 KiB; between that and
         // four times it, the services answer with grpc-go's exact status (see
@@ -234,6 +236,7 @@ public enum EtcdServer {
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
                 try await listener.run { address in
+                    lockElection.listening(on: EtcdEndpoint(host: address.ipAddress ?? host, port: address.port ?? port))
                     ready("\(address.ipAddress ?? host):\(address.port ?? port)")
                 }
             }

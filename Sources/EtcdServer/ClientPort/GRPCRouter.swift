@@ -148,7 +148,7 @@ struct GRPCRouter: Sendable {
 
     init(
         kv: KVService, watch: WatchService, lease: LeaseService, cluster: ClusterService, maintenance: MaintenanceService,
-        auth: AuthService, isLearner: @escaping @Sendable () -> Bool = { false }
+        auth: AuthService, lockElection: LockElectionService? = nil, isLearner: @escaping @Sendable () -> Bool = { false }
     ) {
         self.isLearner = isLearner
         var table: [String: (MethodDescriptor, GRPCMethod)] = [:]
@@ -208,6 +208,21 @@ struct GRPCRouter: Sendable {
         add("Auth", "RoleDelete", .unary(auth.roleDelete))
         add("Auth", "RoleGrantPermission", .unary(auth.roleGrantPermission))
         add("Auth", "RoleRevokePermission", .unary(auth.roleRevokePermission))
+        if let service = lockElection {
+            func add(_ package: String, _ name: String, _ method: GRPCMethod) {
+                let (package, serviceName) = package == "lock" ? ("v3lockpb", "Lock") : ("v3electionpb", "Election")
+                table["/\(package).\(serviceName)/\(name)"] = (
+                    MethodDescriptor(fullyQualifiedService: "\(package).\(serviceName)", method: name), method
+                )
+            }
+            add("lock", "Lock", .unary(service.lock))
+            add("lock", "Unlock", .unary(service.unlock))
+            add("election", "Campaign", .unary(service.campaign))
+            add("election", "Proclaim", .unary(service.proclaim))
+            add("election", "Leader", .unary(service.leader))
+            add("election", "Observe", .streaming(service.observe))
+            add("election", "Resign", .unary(service.resign))
+        }
         methods = table
     }
 }

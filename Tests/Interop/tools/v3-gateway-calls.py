@@ -150,6 +150,23 @@ call("hash", "/v3/maintenance/hash", {})
 call("auth user list (auth off)", "/v3/auth/user/list", {})
 call("auth role list (auth off)", "/v3/auth/role/list", {})
 
+# Lock and election over a lease with a chosen ID (the same key on both servers).
+call("lease grant with id", "/v3/lease/grant", {"TTL": 60, "ID": "4660"})
+call("lock", "/v3/lock/lock", {"name": b64("mylock"), "lease": "4660"})
+call("range lock key", "/v3/kv/range", {"key": b64("mylock/1234")})
+call("unlock", "/v3/lock/unlock", {"key": b64("mylock/1234")})
+call("lock without name", "/v3/lock/lock", {"lease": "4660"})
+call("election leader none", "/v3/election/leader", {"name": b64("vote")})
+campaign = call("campaign", "/v3/election/campaign", {"name": b64("vote"), "lease": "4660", "value": b64("first")})
+leader_key = json.loads(campaign)["leader"]
+call("election leader", "/v3/election/leader", {"name": b64("vote")})
+call("proclaim", "/v3/election/proclaim", {"leader": leader_key, "value": b64("second")})
+stream("observe", "/v3/election/observe", {"name": b64("vote")}, 2,
+       during=lambda: (time.sleep(0.3), post("/v3/election/proclaim", {"leader": leader_key, "value": b64("third")})))
+call("resign", "/v3/election/resign", {"leader": leader_key})
+call("proclaim after resign", "/v3/election/proclaim", {"leader": leader_key, "value": b64("x")})
+call("election leader after resign", "/v3/election/leader", {"name": b64("vote")})
+
 # Bad input: nothing may change.
 call("empty key", "/v3/kv/put", {"key": "", "value": b64("v")})
 call("malformed json", "/v3/kv/put", "{not json")
