@@ -26,7 +26,7 @@ def embedded_descriptors(binary_path):
             proto = descriptor_pb2.FileDescriptorProto.FromString(raw)
         except Exception:
             continue
-        if proto.package in ("etcdserverpb", "mvccpb", "authpb") and proto.message_type:
+        if proto.package in ("etcdserverpb", "mvccpb", "authpb", "v3lockpb", "v3electionpb") and proto.message_type:
             found.setdefault(proto.package, []).append(proto)
     return found
 
@@ -79,7 +79,7 @@ def main(ours_path, etcd_binary):
         if their_enums.get(name) != values:
             problems.append("enum %s differs: ours %s theirs %s" % (name, values, their_enums.get(name)))
     for name, methods in their_services.items():
-        if name.split(".")[0] != "etcdserverpb":
+        if name.split(".")[0] not in ("etcdserverpb", "v3lockpb", "v3electionpb"):
             continue
         if our_services.get(name) != methods:
             problems.append("service %s differs:\n  ours   %s\n  theirs %s" % (name, our_services.get(name), methods))
