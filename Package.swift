@@ -24,6 +24,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-crypto.git", from: "4.5.2"),
+        .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     ],
     targets: [
         // MARK: C libraries and shims
@@ -64,7 +66,7 @@ let package = Package(
             name: "RaftTransport",
             dependencies: [
                 "Raft", "RaftCoding", .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"), .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strictSettings),
         .target(name: "BoltDB", dependencies: ["Checksums"], swiftSettings: strictSettings),
@@ -105,6 +107,9 @@ let package = Package(
             name: "EtcdServer",
             dependencies: [
                 "CLinux", "Checksums", "EtcdAPI", "EtcdAuth", "EtcdClient", "EtcdV2Store", "MVCC", "Net", "Raft", "RaftCoding", "RaftTransport", "Storage",
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "X509", package: "swift-certificates"),
+                .product(name: "SwiftASN1", package: "swift-asn1"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

@@ -6,6 +6,7 @@ import Foundation
 import MVCC
 import GRPCCore
 import SwiftProtobuf
+import Synchronization
 
 /// The Cluster service: the member list and membership changes. Changes are decided by
 /// the leader (see `StoreNode+Membership`); a member that is not the leader passes the
@@ -120,7 +121,8 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
             throw RPCError(code: .unavailable, message: "etcdserver: no leader")
         }
         do {
-            return try await EtcdClient.withClient(EtcdClientConfiguration(endpoints: [endpoint])) { client in try await call(client) }
+            let configuration = EtcdClientConfiguration(endpoints: [endpoint], tls: MemberTLS.clientPorts.withLock { $0 })
+            return try await EtcdClient.withClient(configuration) { client in try await call(client) }
         } catch let error as EtcdError {
             throw RPCError(code: rpcCode(error.code), message: error.message)
         }

@@ -32,6 +32,10 @@ public struct EtcdServerConfiguration: Sendable {
     public var authTokenTTL: Duration = .seconds(300)
     /// `--bcrypt-cost`.
     public var bcryptCost = 10
+    /// TLS of the client port (used when the client URLs are https).
+    public var clientTLS = TLSSettings()
+    /// TLS between members (used when the peer URLs are https).
+    public var peerTLS = TLSSettings()
     /// `--enable-v2`: serve the v2 keys API (on by default here; etcd 3.4 has it off).
     public var enableV2 = true
     /// `--force-new-cluster`: restart as the only member of a new cluster, keeping the data.
@@ -181,6 +185,29 @@ public enum EtcdServer {
             Data("etcd: forced a new cluster of this member alone at index \(index); the previous data is in \(aside)\n".utf8))
     }
 
+    /// The TLS contexts of the client and peer sides, for those whose URLs are https (etcd
+    /// refuses https URLs without certificates), and the TLS this member's own calls use.
+    static func tlsContexts(_ configuration: EtcdServerConfiguration) throws -> (client: TLSContexts?, peer: TLSContexts?) {
+        func side(_ settings: TLSSettings, urls: [String], flag: String, fixtures: String, protocols: [String]) throws -> TLSContexts? {
+            guard urls.contains(where: { $0.hasPrefix("https://") }) else { return nil }
+            guard settings.isEnabled else {
+                throw EtcdServerError("TLS key/cert (\(flag)) must be provided for https URLs \(urls.joined(separator: ","))")
+            }
+            let hosts = urls.compactMap { URLComponents(string: $0)?.host }
+            return try settings.contexts(fixtures: fixtures, hosts: hosts, applicationProtocols: protocols)
+        }
+        let directory = configuration.resolvedDataDirectory + "/fixtures"
+        let client = try side(
+            configuration.clientTLS, urls: configuration.listenClientURLs, flag: "--cert-file, --key-file or --auto-tls",
+            fixtures: directory + "/client", protocols: ["h2", "http/1.1"])
+        let peer = try side(
+            configuration.peerTLS, urls: configuration.listenPeerURLs + configuration.initialAdvertisePeerURLs,
+            flag: "--peer-cert-file, --peer-key-file or --peer-auto-tls", fixtures: directory + "/peer", protocols: [])
+        MemberTLS.clientPorts.withLock { $0 = client.map { MemberTLS.configuration($0.clientFiles) } }
+        MemberTLS.peerPorts.withLock { $0 = peer.map { MemberTLS.configuration($0.clientFiles) } }
+        return (client, peer)
+    }
+
     /// Serves until the task is cancelled. `ready` is called once clients can connect.
     public static func run(_ given: EtcdServerConfiguration, ready: @escaping @Sendable (String) -> Void = { _ in }) async throws {
         let configuration = try await discovered(given)
@@ -192,6 +219,7 @@ public enum EtcdServer {
         if configuration.forceNewCluster {
             try await collapseToSingleMember(directory: directory, configuration: configuration, loop: storeThread.next())
         }
+        let (clientTLS, peerTLS) = try tlsContexts(configuration)
         let identity = try await MemberIdentity.loadOrBootstrap(directory: directory + "/member", configuration: configuration)
         let node = try await openNode(directory: directory, identity: identity, configuration: configuration, loop: storeThread.next())
         let limits = node.limits
@@ -204,7 +232,7 @@ public enum EtcdServer {
         let transport = TCPTransport(
             id: identity.memberID, peers: [:], listen: peerListen, group: storeThread,
             httpResponder: { path in PeerMembers.respond(path: path, members: node.membersNow.withLock { $0 }, clusterID: clusterID) },
-            deliverBatch: { node.deliver($0) })
+            tls: peerTLS.map { TCPTransport.PeerTLS(server: $0.server, client: $0.client) }, deliverBatch: { node.deliver($0) })
         await node.attach(transport)
         // Every member listens for peers, a lone one too: members may be added later.
         try await transport.start()
@@ -232,7 +260,7 @@ public enum EtcdServer {
         // `StoreNode.propose`); above, the stream gets that status at once.
         let listener = ClientPortListener(
             host: host, port: port, responder: endpoints, router: router,
-            maxMessageBytes: max(16 << 20, 4 * (configuration.maxRequestBytes + 512 * 1024)))
+            maxMessageBytes: max(16 << 20, 4 * (configuration.maxRequestBytes + 512 * 1024)), tls: clientTLS?.server)
         try await withThrowingDiscardingTaskGroup { group in
             group.addTask {
                 try await listener.run { address in

@@ -22,7 +22,8 @@ final class LockElectionService: Sendable {
         guard let endpoint = endpoint.withLock({ $0 }) else {
             throw RPCError(code: .unavailable, message: "etcdserver: not yet serving")
         }
-        var configuration = EtcdClientConfiguration(endpoints: [endpoint], requestTimeout: .seconds(30))
+        var configuration = EtcdClientConfiguration(
+            endpoints: [endpoint], requestTimeout: .seconds(30), tls: MemberTLS.clientPorts.withLock { $0 })
         configuration.token = caller.token
         do {
             return try await EtcdClient.withClient(configuration) { client in try await body(client) }

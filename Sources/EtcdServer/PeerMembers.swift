@@ -1,5 +1,6 @@
 import EtcdClient
 import Foundation
+import Synchronization
 
 /// The member list as etcd serves it on the peer port (`GET /members`, with the cluster ID
 /// in `X-Etcd-Cluster-ID`): how a member started with `--initial-cluster-state existing`
@@ -41,7 +42,8 @@ enum PeerMembers {
             do {
                 let target = try HTTPURL(parsing: url)
                 let response = try await HTTP1Exchange.perform(
-                    "GET", url: target, pathAndQuery: "/members", dialTimeout: .seconds(2), headerTimeout: .seconds(5),
+                    "GET", url: target, pathAndQuery: "/members", tls: MemberTLS.peerPorts.withLock { $0 }, dialTimeout: .seconds(2),
+                    headerTimeout: .seconds(5),
                     maxBodyBytes: 1 << 20)
                 guard response.status == 200, let clusterText = response.header("X-Etcd-Cluster-ID"),
                     let clusterID = UInt64(clusterText, radix: 16)

@@ -1,6 +1,7 @@
 public import Raft
 public import NIOCore
 public import NIOPosix
+public import NIOSSL
 import Synchronization
 
 /// Raft messages between members over TCP: one outgoing connection per peer, frames of
@@ -21,7 +22,19 @@ public final class TCPTransport: Sendable {
     /// status, extra headers and a JSON body out.
     public typealias PeerHTTPResponder = @Sendable (_ path: String) -> (status: Int, headers: [(String, String)], body: [UInt8])
 
+    /// TLS between peers (`--peer-cert-file` and friends): the listener's context and the
+    /// one for connections this member dials.
+    public struct PeerTLS: Sendable {
+        public let server: NIOSSLContext
+        public let client: NIOSSLContext
+        public init(server: NIOSSLContext, client: NIOSSLContext) {
+            self.server = server
+            self.client = client
+        }
+    }
+
     private let id: NodeID
+    private let tls: PeerTLS?
     /// Changes with the membership (members added, removed, or moved to other URLs).
     private let peers: Mutex<[NodeID: Address]>
     private let listen: [Address]
@@ -51,9 +64,10 @@ public final class TCPTransport: Sendable {
     public init(
         id: NodeID, peers: [NodeID: Address], listen: [Address]? = nil,
         group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        httpResponder: PeerHTTPResponder? = nil,
+        httpResponder: PeerHTTPResponder? = nil, tls: PeerTLS? = nil,
         deliverBatch: @escaping @Sendable ([Message]) -> Void
     ) {
+        self.tls = tls
         self.group = group
         self.id = id
         self.peers = Mutex(peers)
@@ -91,10 +105,12 @@ public final class TCPTransport: Sendable {
     private func start(_ address: Address) async throws {
         let deliver = self.deliver
         let responder = self.httpResponder
+        let tls = self.tls
         let channel = try await ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls.server)) }
                     try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(FrameDecoder(httpResponder: responder)))
                     try channel.pipeline.syncOperations.addHandler(InboundMessages(deliver: deliver))
                 }
@@ -143,7 +159,15 @@ public final class TCPTransport: Sendable {
             return true
         }
         if start {
+            let tls = self.tls
             ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLClientHandler(context: tls.client, serverHostname: nil))
+                        }
+                    }
+                }
                 .connectTimeout(.milliseconds(500))
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .connect(host: address.host, port: address.port)

@@ -40,6 +40,17 @@ enum EtcdServerCommand {
         GoFlag(["force-new-cluster"], .bool, default: "false", "Force to create a new one member cluster."),
         GoFlag(["experimental-max-learners"], .int, default: "1", "Sets the maximum number of learners that can be available in the cluster membership."),
         GoFlag(["pre-vote"], .bool, default: "false", "Enable to run an additional Raft election phase."),
+        GoFlag(["cert-file"], .string, default: "\"\"", "Path to the client server TLS cert file."),
+        GoFlag(["key-file"], .string, default: "\"\"", "Path to the client server TLS key file."),
+        GoFlag(["trusted-ca-file"], .string, default: "\"\"", "Path to the client server TLS trusted CA cert file."),
+        GoFlag(["client-cert-auth"], .bool, default: "false", "Enable client cert authentication."),
+        GoFlag(["auto-tls"], .bool, default: "false", "Client TLS using generated certificates."),
+        GoFlag(["peer-cert-file"], .string, default: "\"\"", "Path to the peer server TLS cert file."),
+        GoFlag(["peer-key-file"], .string, default: "\"\"", "Path to the peer server TLS key file."),
+        GoFlag(["peer-trusted-ca-file"], .string, default: "\"\"", "Path to the peer server TLS trusted CA file."),
+        GoFlag(["peer-client-cert-auth"], .bool, default: "false", "Enable peer client cert authentication."),
+        GoFlag(["peer-auto-tls"], .bool, default: "false", "Peer TLS using generated certificates"),
+        GoFlag(["cipher-suites"], .string, default: "\"\"", "Comma-separated list of supported TLS cipher suites between client/server and peers (empty will be auto-populated by Go)."),
         GoFlag(["auth-token"], .string, default: "\"simple\"", "Specify auth token specific options."),
         GoFlag(["auth-token-ttl"], .int, default: "300", "The lifetime in seconds of the auth token."),
         GoFlag(["bcrypt-cost"], .int, default: "10", "Specify bcrypt algorithm cost factor for auth password hashing."),
@@ -139,6 +150,21 @@ enum EtcdServerCommand {
             }
             configuration.maxLearners = count
         }
+        func flag(_ name: String) -> Bool { setting(name).map { $0 == "true" || $0 == "1" } ?? false }
+        func path(_ name: String) -> String? { setting(name).flatMap { $0.isEmpty ? nil : $0 } }
+        // The client side's flags, and the same with `peer-` for the peer side.
+        func tls(_ prefix: String) -> TLSSettings {
+            var settings = TLSSettings()
+            settings.certificateFile = path(prefix + "cert-file")
+            settings.keyFile = path(prefix + "key-file")
+            settings.trustedCAFile = path(prefix + "trusted-ca-file")
+            settings.clientCertificateAuth = flag(prefix + "client-cert-auth")
+            settings.autoTLS = flag(prefix + "auto-tls")
+            settings.cipherSuites = (setting("cipher-suites") ?? "").split(separator: ",").map { String($0) }
+            return settings
+        }
+        configuration.clientTLS = tls("")
+        configuration.peerTLS = tls("peer-")
         if let value = setting("auth-token"), value.split(separator: ",").first != "simple" {
             io.error.line("etcd: failed to create auth token provider \"\(value)\": only simple tokens are supported")
             return ExitStatus.usage

@@ -1,5 +1,6 @@
 import NIOCore
 import NIOPosix
+import NIOSSL
 
 /// The client port as etcd has it: gRPC (HTTP/2 with prior knowledge) and HTTP/1.1 on one
 /// listening socket, told apart per connection by `ProtocolSniffer`. gRPC is served by our
@@ -11,6 +12,8 @@ struct ClientPortListener {
     let responder: any HTTPResponder
     let router: GRPCRouter
     let maxMessageBytes: Int
+    /// TLS (https client URLs): NIO SSL's handler goes first on every connection.
+    var tls: NIOSSLContext? = nil
 
     /// Binds and serves until the task is cancelled; `ready` gets the bound address.
     func run(ready: @Sendable (SocketAddress) -> Void) async throws {
@@ -18,11 +21,13 @@ struct ClientPortListener {
         let responder = V3JSONGateway(router: router, fallback: self.responder)
         let router = self.router
         let maxMessageBytes = self.maxMessageBytes
+        let tls = self.tls
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
                     try channel.pipeline.syncOperations.addHandler(
                         ProtocolSniffer(responder: responder, router: router, maxMessageBytes: maxMessageBytes))
                 }

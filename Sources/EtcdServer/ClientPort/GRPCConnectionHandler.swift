@@ -1,6 +1,7 @@
 import GRPCCore
 import NIOCore
 import NIOHPACK
+import NIOHTTP1
 import NIOHTTP2
 
 /// The gRPC side of one HTTP/2 client connection: every stream's frames arrive here, in
@@ -35,6 +36,9 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         /// Flow-controlled bytes received since the stream's window was last topped up.
         var unacknowledged = 0
         var caller = CallerCredentials()
+        /// A plain HTTP request over HTTP/2 (TLS clients that negotiated h2: curl, browsers),
+        /// answered by the HTTP responder instead of a gRPC method.
+        var plainHTTP: HTTPRequest?
     }
 
     private let router: GRPCRouter
@@ -46,9 +50,13 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     private var flushScheduled = false
 
     /// The common name of the client's verified certificate (TLS with client auth).
-    var certificateCommonName: String?
+    private let certificateCommonName: String?
+    /// What answers plain HTTP requests on this connection (`/health`, `/v3/…`, `/v2/…`).
+    let httpResponder: (any HTTPResponder)?
 
-    init(router: GRPCRouter, maxMessageBytes: Int) {
+    init(router: GRPCRouter, maxMessageBytes: Int, certificateCommonName: String? = nil, httpResponder: (any HTTPResponder)? = nil) {
+        self.certificateCommonName = certificateCommonName
+        self.httpResponder = httpResponder
         self.router = router
         self.maxMessageBytes = maxMessageBytes
     }
@@ -94,6 +102,13 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
             let length = data.data.readableBytes + (data.paddingBytes.map { $0 + 1 } ?? 0)
             acknowledge(id, length)
             guard case .byteBuffer(var bytes) = data.data, calls[id]?.done == false else { return }
+            if calls[id]!.plainHTTP != nil {
+                if calls[id]!.plainHTTP!.body.count + bytes.readableBytes <= HTTP1Endpoint.maxBody {
+                    calls[id]!.plainHTTP!.body += bytes.readBytes(length: bytes.readableBytes) ?? []
+                }
+                if data.endStream { servePlainHTTP(id) }
+                return
+            }
             if calls[id]!.received == nil {
                 calls[id]!.received = bytes
             } else {
@@ -117,6 +132,14 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
 
     private func begin(_ id: HTTP2StreamID, _ headers: HPACKHeaders) {
         let path = headers.first(name: ":path") ?? ""
+        if headers.first(name: "content-type")?.hasPrefix("application/grpc") != true, httpResponder != nil {
+            var converted = HTTPHeaders()
+            for (name, value, _) in headers where !name.hasPrefix(":") { converted.add(name: name, value: value) }
+            calls[id]!.plainHTTP = HTTPRequest(
+                method: HTTPMethod(rawValue: headers.first(name: ":method") ?? "GET"), uri: path, headers: converted, body: [],
+                certificateCommonName: certificateCommonName)
+            return
+        }
         guard headers.first(name: "content-type")?.hasPrefix("application/grpc") == true else {
             refuse(id, RPCError(code: .unknown, message: "invalid gRPC request content-type"))
             return
@@ -190,6 +213,7 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
 
     private func endOfRequests(_ id: HTTP2StreamID) {
         guard let call = calls[id], !call.done else { return }
+        if call.plainHTTP != nil { return servePlainHTTP(id) }
         call.requests?.finish()
         calls[id]!.requests = nil
         if let method = call.method, !method.isStreaming, !call.started {
@@ -268,6 +292,58 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         let all = calls
         calls = [:]
         for var call in all.values { abort(&call) }
+    }
+
+    /// Answers a plain HTTP request through the responder: headers, then the body (in
+    /// DATA frames as a stream produces it).
+    private func servePlainHTTP(_ id: HTTP2StreamID) {
+        guard let request = calls[id]?.plainHTTP, let responder = httpResponder, let connection else { return }
+        calls[id]!.plainHTTP = nil
+        calls[id]!.started = true
+        calls[id]!.task = Task {
+            let response = await responder.respond(to: request)
+            let isHead = request.method == .HEAD
+            connection.onLoop { $0.writePlainHead(id, response, isHead: isHead) }
+            if let stream = response.stream {
+                await stream.produce(
+                    HTTPChunkWriter { bytes in
+                        let promise = connection.eventLoop.makePromise(of: Void.self)
+                        connection.onLoop { $0.writePlainData(id, bytes, end: false, promise: promise) }
+                        try await promise.futureResult.get()
+                    })
+                connection.onLoop { $0.writePlainData(id, [], end: true, promise: nil) }
+            }
+        }
+    }
+
+    fileprivate func writePlainHead(_ id: HTTP2StreamID, _ response: HTTPResponse, isHead: Bool) {
+        guard let context, calls[id]?.done == false else { return }
+        var headers: HPACKHeaders = [":status": String(response.status.code)]
+        for (name, value) in response.headers.sorted(by: { $0.0 < $1.0 }) { headers.add(name: name.lowercased(), value: value) }
+        headers.add(name: "date", value: HTTP1Endpoint.httpDate())
+        if let sniffed = response.sniffedType { headers.add(name: "content-type", value: sniffed) }
+        let streams = response.stream != nil
+        if !streams { headers.add(name: "content-length", value: String(response.body.count)) }
+        let bodyless = !streams && (response.body.isEmpty || isHead)
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .headers(.init(headers: headers, endStream: bodyless)))), promise: nil)
+        if bodyless {
+            calls[id] = nil
+        } else if !streams {
+            writePlainData(id, response.body, end: true, promise: nil)
+            return
+        }
+        scheduleFlush()
+    }
+
+    fileprivate func writePlainData(_ id: HTTP2StreamID, _ bytes: [UInt8], end: Bool, promise: EventLoopPromise<Void>?) {
+        guard let context, calls[id]?.done == false else {
+            promise?.fail(RPCError(code: .cancelled, message: "the stream ended"))
+            return
+        }
+        let buffer = context.channel.allocator.buffer(bytes: bytes)
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: id, payload: .data(.init(data: .byteBuffer(buffer), endStream: end)))), promise: promise)
+        if end { calls[id] = nil }
+        scheduleFlush()
     }
 
     // MARK: Responses (on the event loop)

@@ -8,6 +8,8 @@ struct HTTPRequest: Sendable {
     var uri: String
     var headers: HTTPHeaders
     var body: [UInt8]
+    /// The common name of the client's verified TLS certificate.
+    var certificateCommonName: String? = nil
 
     /// The path without the query.
     var path: Substring { uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0] }
@@ -64,7 +66,7 @@ struct HTTPBodyStream: Sendable {
 /// Writes one chunk of a streamed body and waits until the connection took it, so a
 /// client that stops reading holds the producer back. Throws once the connection is gone.
 struct HTTPChunkWriter: Sendable {
-    fileprivate let write: @Sendable ([UInt8]) async throws -> Void
+    let write: @Sendable ([UInt8]) async throws -> Void
 
     func write(_ bytes: [UInt8]) async throws { try await write(bytes) }
 }
@@ -92,12 +94,18 @@ final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
     /// long poll's wait or a gateway stream.
     private var running: Task<Void, Never>?
 
-    init(responder: any HTTPResponder) { self.responder = responder }
+    private let certificateCommonName: String?
+
+    init(responder: any HTTPResponder, certificateCommonName: String? = nil) {
+        self.responder = responder
+        self.certificateCommonName = certificateCommonName
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            current = HTTPRequest(method: head.method, uri: head.uri, headers: head.headers, body: [])
+            current = HTTPRequest(
+                method: head.method, uri: head.uri, headers: head.headers, body: [], certificateCommonName: certificateCommonName)
             tooLarge = false
         case .body(var chunk):
             guard current != nil, !tooLarge else { return }

@@ -1,6 +1,7 @@
 import NIOCore
 import NIOHTTP1
 import NIOHTTP2
+import NIOSSL
 
 /// The first handler of every client connection: the first bytes tell the protocol. The
 /// HTTP/2 connection preface (gRPC) gets NIO's HTTP/2 handler and our
@@ -29,14 +30,16 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
         let compared = min(bytes.count, Self.preface.count)
         let isHTTP2 = bytes.prefix(compared).elementsEqual(Self.preface.prefix(compared))
         if isHTTP2 && compared < Self.preface.count { return }  // a prefix of the preface: wait
+        // Over TLS the handshake is done by now: a verified client certificate names the caller.
+        let certificateName = (try? context.pipeline.syncOperations.nioSSL_peerCertificate()).flatMap { $0 }.flatMap(commonName)
         do {
             if isHTTP2 {
-                try addHTTP2(context: context)
+                try addHTTP2(context: context, certificateName: certificateName)
             } else {
                 let handlers: [any ChannelHandler] = [
                     HTTPResponseEncoder(),
                     ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
-                    HTTP1Endpoint(responder: responder),
+                    HTTP1Endpoint(responder: responder, certificateCommonName: certificateName),
                 ]
                 try context.pipeline.syncOperations.addHandlers(handlers, position: .last)
             }
@@ -50,7 +53,7 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
         context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 
-    private func addHTTP2(context: ChannelHandlerContext) throws {
+    private func addHTTP2(context: ChannelHandlerContext, certificateName: String?) throws {
         let router = self.router
         let maxMessageBytes = self.maxMessageBytes
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
@@ -63,7 +66,8 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
         try context.pipeline.syncOperations.addHandlers(
             [
                 NIOHTTP2Handler(mode: .server, connectionConfiguration: connection),
-                GRPCConnectionHandler(router: router, maxMessageBytes: maxMessageBytes),
+                GRPCConnectionHandler(
+                    router: router, maxMessageBytes: maxMessageBytes, certificateCommonName: certificateName, httpResponder: responder),
             ], position: .last)
     }
 }

@@ -2,6 +2,7 @@ import EtcdClient
 import Foundation
 import GoFormat
 import NIOHTTP1
+import Synchronization
 
 /// etcd 3.4's `/v2/members` (list, add, remove, update), `/v2/members/leader` and
 /// `/v2/machines`, over the same membership changes as the v3 Cluster service. A change
@@ -63,7 +64,8 @@ struct V2MembersAPI {
                 let target = try HTTPURL(parsing: url)
                 let answer = try await HTTP1Exchange.perform(
                     request.method.rawValue, url: target, pathAndQuery: request.uri, headers: [("Content-Type", "application/json")],
-                    body: request.body.isEmpty ? nil : request.body, dialTimeout: .seconds(2), headerTimeout: .seconds(10))
+                    body: request.body.isEmpty ? nil : request.body, tls: MemberTLS.clientPorts.withLock { $0 }, dialTimeout: .seconds(2),
+                    headerTimeout: .seconds(10))
                 var response = HTTPResponse(HTTPResponseStatus(statusCode: answer.status), contentType: answer.header("Content-Type") ?? "application/json", body: "")
                 response.body = answer.body
                 return response

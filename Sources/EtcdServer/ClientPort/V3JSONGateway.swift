@@ -36,6 +36,7 @@ struct V3JSONGateway: HTTPResponder {
         guard request.method == .POST else { return Self.plainError(.methodNotAllowed) }
         var caller = CallerCredentials()
         caller.token = request.headers.first(name: "Authorization")
+        caller.certificateCommonName = request.certificateCommonName
         if router.refusesForLearner(route.grpcPath) { return Self.errorResponse(GRPCRouter.notForLearner) }
 
         let messages: [[UInt8]]
