@@ -32,6 +32,8 @@ public struct EtcdServerConfiguration: Sendable {
     public var authTokenTTL: Duration = .seconds(300)
     /// `--bcrypt-cost`.
     public var bcryptCost = 10
+    /// `--v2-shared-keyspace`: v2 writes also show as v3 keys (our extension; see the etcd applet page).
+    public var v2SharedKeyspace = false
     /// TLS of the client port (used when the client URLs are https).
     public var clientTLS = TLSSettings()
     /// TLS between members (used when the peer URLs are https).
@@ -150,6 +152,8 @@ public enum EtcdServer {
             requestTimeout: .milliseconds(5000 + 2 * configuration.electionTimeout), limits: limits,
             snapshotCount: configuration.snapshotCount, values: try ValueLog(directory: directory + "/member"),
             loop: loop)
+        // Before the log is replayed: mirrored writes must be replayed as they were applied.
+        await node.shareV2Keyspace(configuration.v2SharedKeyspace)
         await node.recover()
         return node
     }

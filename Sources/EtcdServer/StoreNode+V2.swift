@@ -23,9 +23,64 @@ extension StoreNode {
             return .v2(.failure(V2Error(.invalidForm, cause: "undecodable v2 request", index: v2.currentIndex)))
         }
         let result = v2.apply(request)
+        count(request.operation, result)
+        if v2SharedKeyspace, case .success(let events) = result { mirrorInV3(events) }
         if request.operation == .expire { v2ExpiryProposed = false }
         if case .success(let events) = result, !events.isEmpty, !v2Watchers.isEmpty { notifyV2Watchers(events) }
         return .v2(result)
+    }
+
+    func shareV2Keyspace(_ shared: Bool) { v2SharedKeyspace = shared }
+
+    /// `/v2/stats/store`: writes are counted as they are applied, on every member.
+    private func count(_ operation: V2Request.Operation, _ result: Result<[V2Event], V2Error>) {
+        let succeeded = if case .success = result { true } else { false }
+        func bump(_ success: WritableKeyPath<V2StoreCounts, UInt64>, _ fail: WritableKeyPath<V2StoreCounts, UInt64>) {
+            v2Stats[keyPath: succeeded ? success : fail] += 1
+        }
+        switch operation {
+        case .set: bump(\.setsSuccess, \.setsFail)
+        case .create, .createInOrder: bump(\.createSuccess, \.createFail)
+        case .update: bump(\.updateSuccess, \.updateFail)
+        case .compareAndSwap: bump(\.compareAndSwapSuccess, \.compareAndSwapFail)
+        case .delete: bump(\.deleteSuccess, \.deleteFail)
+        case .compareAndDelete: bump(\.compareAndDeleteSuccess, \.compareAndDeleteFail)
+        case .expire: if case .success(let events) = result { v2Stats.expireCount += UInt64(events.count) }
+        }
+    }
+
+    func countV2Get(succeeded: Bool) {
+        if succeeded { v2Stats.getsSuccess += 1 } else { v2Stats.getsFail += 1 }
+    }
+
+    /// `--v2-shared-keyspace`: each v2 change also changes the v3 key of the same name, in
+    /// the same apply (so every member agrees). Files become v3 keys with their values; a
+    /// TTL becomes a lease of the key's own (ID: the v2 index with bit 62 set, the same on
+    /// every member); deleting or expiring a directory deletes every v3 key below it.
+    /// Directories themselves have no v3 key, and v3 writes do not show in v2.
+    private func mirrorInV3(_ events: [V2Event]) {
+        for event in events {
+            guard let key = event.node.key else { continue }
+            let oldLease = event.prevNode.flatMap(Self.mirrorLease)
+            switch event.action {
+            case .set, .create, .update, .compareAndSwap:
+                guard !event.node.isDirectory else { continue }
+                mirrorV2Put(
+                    key: Array(key.utf8), value: Array((event.node.value ?? "").utf8), lease: Self.mirrorLease(event.node),
+                    ttl: event.node.ttl, dropping: oldLease)
+            case .delete, .compareAndDelete, .expire:
+                let bytes = Array(key.utf8)
+                mirrorV2Delete(key: bytes, rangeEnd: [], dropping: oldLease)
+                if event.node.isDirectory { mirrorV2Delete(key: bytes + [UInt8(ascii: "/")], rangeEnd: bytes + [UInt8(ascii: "0")], dropping: nil) }
+            case .get:
+                break
+            }
+        }
+    }
+
+    /// The lease a mirrored key with a TTL is attached to.
+    static func mirrorLease(_ node: V2NodeView) -> Int64? {
+        node.ttl == nil || node.isDirectory ? nil : Int64(node.modifiedIndex) | (1 << 62)
     }
 
     private func notifyV2Watchers(_ events: [V2Event]) {

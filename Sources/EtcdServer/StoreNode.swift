@@ -100,6 +100,25 @@ actor StoreNode {
         var isLearner = false
     }
 
+    /// Raft traffic for `/v2/stats/self` and `/v2/stats/leader`.
+    var peerStats = PeerStats()
+    /// When this member started, and since when the current leader leads (as this member saw it).
+    nonisolated let started = Date()
+    var leaderSince = Date()
+    /// The v2 store's operation counts (`/v2/stats/store`).
+    var v2Stats = V2StoreCounts()
+    /// `--v2-shared-keyspace`: v2 writes show in the v3 keyspace too.
+    var v2SharedKeyspace = false
+
+    /// Raft's state as etcd names it in `/v2/stats/self`.
+    var raftStateName: String {
+        switch raft.role {
+        case .leader: "StateLeader"
+        case .candidate, .preCandidate: "StateCandidate"
+        case .follower: "StateFollower"
+        }
+    }
+
     /// Users, roles and permissions: replicated state.
     var auth = AuthStore() {
         didSet { authNow.withLock { $0 = auth } }
@@ -534,7 +553,10 @@ actor StoreNode {
             case .read(true, let completion):
                 readsForNextRound.append(completion)
             case .messages(let messages):
-                for message in messages where admit(message) { raft.step(message) }
+                for message in messages where admit(message) {
+                    peerStats.received(message, at: .now)
+                    raft.step(message)
+                }
             }
         }
     }
@@ -723,6 +745,33 @@ actor StoreNode {
     /// Write batches a watcher may have queued before it counts as slow.
     static let watchBufferBatches = 128
 
+    /// A v2 write's v3 twin (`--v2-shared-keyspace`), applied with it: the key's old lease
+    /// is dropped (without deleting the key) and a new one granted for a TTL.
+    func mirrorV2Put(key: [UInt8], value: [UInt8], lease: Int64?, ttl: Int64?, dropping oldLease: Int64?) {
+        if let oldLease {
+            leases[oldLease] = nil
+            expiries[oldLease] = nil
+        }
+        if let lease, let ttl {
+            leases[lease] = max(ttl, 1)
+            expiries[lease] = ContinuousClock.now + .seconds(max(ttl, 1))
+        }
+        let granted = leases
+        guard let result = try? store.put(PutRequest(key: key, value: value, lease: lease ?? 0), leaseExists: { granted[$0] != nil })
+        else { return }
+        publish(result.events, revision: result.revision)
+    }
+
+    /// A v2 deletion's v3 twin.
+    func mirrorV2Delete(key: [UInt8], rangeEnd: [UInt8], dropping oldLease: Int64?) {
+        if let oldLease {
+            leases[oldLease] = nil
+            expiries[oldLease] = nil
+        }
+        let result = store.deleteRange(DeleteRangeRequest(key: key, rangeEnd: rangeEnd))
+        if !result.events.isEmpty { publish(result.events, revision: result.revision) }
+    }
+
     private func publish(_ events: [Event], revision: Int64) {
         guard !events.isEmpty else { return }
         var slow: [Int] = []
@@ -762,7 +811,10 @@ actor StoreNode {
                 default: late.append(message)
                 }
             }
-            if !early.isEmpty { transport?.send(early) }
+            if !early.isEmpty {
+                peerStats.sent(early, at: .now)
+                transport?.send(early)
+            }
             do {
                 try log.persist(ready)
             } catch {
@@ -786,6 +838,8 @@ actor StoreNode {
             wasLeader = raft.role == .leader
             if raft.leader != lastLeader {
                 if raft.leader != 0 { counters.leaderChanges += 1 }
+                leaderSince = Date()
+                peerStats.forgetFollowers()
                 lastLeader = raft.leader
                 // A new leader never heard of the round out: ask it again.
                 if let round = readRound, raft.leader != 0 {

@@ -140,5 +140,17 @@ check "peer TLS: read on another" 0 sh -c "etcdctl --endpoints=http://127.0.0.1:
 check "peer TLS: three members listed with https peer URLs" 0 sh -c "$C member list | grep -c https://127.0.0.1 | grep -qx 3"
 check "peer TLS: a plain TCP peer connection carries no Raft traffic" 0 sh -c "! curl -s --max-time 2 http://127.0.0.1:25651/members | grep -q peerURLs"
 
+# /v2/stats/leader: one member leads and reports both followers acknowledging; the others
+# answer 403 as etcd's followers do.
+leader_stats() {
+    for client in 25650 25652 25654; do curl -s -f "http://127.0.0.1:$client/v2/stats/leader" && return; done
+}
+check "v2 stats: the leader reports two followers that acknowledge" 0 /usr/bin/python3 -c "
+import json, sys
+stats = json.loads(sys.argv[1])
+followers = stats['followers']
+assert len(followers) == 2 and all(f['counts']['success'] > 0 and f['latency']['maximum'] > 0 for f in followers.values()), stats" "$(leader_stats)"
+check "v2 stats: followers refuse /v2/stats/leader with 403" 0 sh -c "[ \$(for c in 25650 25652 25654; do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:\$c/v2/stats/leader; done | tr ' ' '\n' | grep -c 403) = 2 ]"
+
 echo "etcd TLS: $passed passed, $failed failed"
 [ "$failed" = 0 ]

@@ -40,6 +40,7 @@ enum EtcdServerCommand {
         GoFlag(["force-new-cluster"], .bool, default: "false", "Force to create a new one member cluster."),
         GoFlag(["experimental-max-learners"], .int, default: "1", "Sets the maximum number of learners that can be available in the cluster membership."),
         GoFlag(["pre-vote"], .bool, default: "false", "Enable to run an additional Raft election phase."),
+        GoFlag(["v2-shared-keyspace"], .bool, default: "false", "Mirror v2 keys into the v3 keyspace (a TTL becomes a lease per key)."),
         GoFlag(["cert-file"], .string, default: "\"\"", "Path to the client server TLS cert file."),
         GoFlag(["key-file"], .string, default: "\"\"", "Path to the client server TLS key file."),
         GoFlag(["trusted-ca-file"], .string, default: "\"\"", "Path to the client server TLS trusted CA cert file."),
@@ -142,6 +143,7 @@ enum EtcdServerCommand {
             return ExitStatus.usage
         }
         if let value = setting("enable-v2") { configuration.enableV2 = value == "true" || value == "1" }
+        if let value = setting("v2-shared-keyspace") { configuration.v2SharedKeyspace = value == "true" || value == "1" }
         if let value = setting("force-new-cluster") { configuration.forceNewCluster = value == "true" || value == "1" }
         if let value = setting("experimental-max-learners") {
             guard let count = Int(value), count >= 1 else {

@@ -36,6 +36,8 @@ struct EtcdHTTPEndpoints: HTTPResponder {
             response.headers += [("Allow", "GET"), ("X-Content-Type-Options", "nosniff")]
         case (_, let path) where enableV2 && (path == "/v2/keys" || path.hasPrefix("/v2/keys/")):
             response = await V2KeysAPI(node: node).respond(to: request)
+        case (_, let path) where enableV2 && path.hasPrefix("/v2/stats/"):
+            response = await V2StatsAPI(node: node).respond(to: request)
         case (_, let path) where enableV2 && (path == "/v2/members" || path.hasPrefix("/v2/members/") || path == "/v2/machines"):
             response = await V2MembersAPI(node: node, maxLearners: maxLearners).respond(to: request)
             response.headers.append(("X-Etcd-Cluster-Id", String(node.clusterID, radix: 16)))

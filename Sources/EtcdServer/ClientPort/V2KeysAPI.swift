@@ -43,8 +43,10 @@ struct V2KeysAPI {
             }
             do throws(V2Error) {
                 let event = try await node.v2.get(key, recursive: form.recursive, sorted: form.sorted, now: StoreNode.v2Now)
+                await node.countV2Get(succeeded: true)
                 return await eventResponse(event, index: event.index, created: false)
             } catch {
+                await node.countV2Get(succeeded: false)
                 return Self.errorResponse(error)
             }
         default:

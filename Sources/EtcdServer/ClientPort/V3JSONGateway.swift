@@ -68,6 +68,23 @@ struct V3JSONGateway: HTTPResponder {
     /// does not decode, to name the bad byte as etcd does.
     static let bytesFields: Set<String> = ["key", "range_end", "rangeEnd", "value"]
 
+    /// Enum fields by JSON name: Go's name of the enum type (for its error text) and the
+    /// value names it takes.
+    static let enumFields: [String: (String, Set<String>)] = {
+        let sortOrder = ("etcdserverpb.RangeRequest_SortOrder", Set(["NONE", "ASCEND", "DESCEND"]))
+        let sortTarget = ("etcdserverpb.RangeRequest_SortTarget", Set(["KEY", "VERSION", "CREATE", "MOD", "VALUE"]))
+        let permission = ("authpb.Permission_Type", Set(["READ", "WRITE", "READWRITE"]))
+        return [
+            "sort_order": sortOrder, "sortOrder": sortOrder, "sort_target": sortTarget, "sortTarget": sortTarget,
+            "result": ("etcdserverpb.Compare_CompareResult", ["EQUAL", "GREATER", "LESS", "NOT_EQUAL"]),
+            "target": ("etcdserverpb.Compare_CompareTarget", ["VERSION", "CREATE", "MOD", "VALUE", "LEASE"]),
+            "action": ("etcdserverpb.AlarmRequest_AlarmAction", ["GET", "ACTIVATE", "DEACTIVATE"]),
+            "alarm": ("etcdserverpb.AlarmType", ["NONE", "NOSPACE", "CORRUPT"]),
+            "filters": ("etcdserverpb.WatchCreateRequest_FilterType", ["NOPUT", "NODELETE"]),
+            "permType": permission, "perm_type": permission,
+        ]
+    }()
+
     /// The body's JSON values (several for a stream) as protobuf messages. Errors are
     /// etcd's: Go's syntax and base64 messages, `InvalidArgument`.
     static func requestMessages(_ body: [UInt8], route: Route) throws(RPCError) -> [[UInt8]] {
@@ -86,12 +103,16 @@ struct V3JSONGateway: HTTPResponder {
                 let base64 = scanned.noted.lazy.filter { bytesFields.contains($0.key) }.compactMap {
                     GoJSONScanner.base64Error($0.text)
                 }.first
+                let enumeration = scanned.noted.lazy.compactMap { noted -> String? in
+                    guard let (goName, names) = enumFields[noted.key], !names.contains(noted.text) else { return nil }
+                    return "unknown value \"\(noted.text)\" for enum \(goName)"
+                }.first
                 let number =
                     "\(error)" == "malformedNumber"
                     ? scanned.noted.lazy.filter { !bytesFields.contains($0.key) }.compactMap {
                         GoJSONScanner.quotedNumberError($0.text)
                     }.first : nil
-                throw RPCError(code: .invalidArgument, message: base64 ?? number ?? "cannot decode the request: \(error)")
+                throw RPCError(code: .invalidArgument, message: base64 ?? enumeration ?? number ?? "cannot decode the request: \(error)")
             }
         }
         return messages
@@ -227,7 +248,15 @@ extension V3JSONGateway {
     ) -> Route {
         Route(
             grpcPath: grpcPath,
-            decode: { json in try Request(jsonUTF8Bytes: json, options: decodingOptions).serializedBytes() },
+            decode: { json in
+                // Go's decoder skips unknown fields but refuses unknown enum names: strict
+                // first, lenient only when the fault was an unknown field.
+                do {
+                    return try Request(jsonUTF8Bytes: json).serializedBytes()
+                } catch JSONDecodingError.unknownField {
+                    return try Request(jsonUTF8Bytes: json, options: decodingOptions).serializedBytes()
+                }
+            },
             encode: { bytes in
                 try Response(serializedBytes: bytes).jsonUTF8Bytes(options: encodingOptions)
             },
