@@ -17,8 +17,8 @@ struct ClientPortListener {
 
     /// Binds and serves until the task is cancelled; `ready` gets the bound address.
     func run(ready: @Sendable (SocketAddress) -> Void) async throws {
-        // HTTP/1.1 `/v3/…` is the JSON gateway over the same router gRPC uses.
-        let responder = V3JSONGateway(router: router, fallback: self.responder)
+        // HTTP `/v3/…` is the JSON gateway over the same router gRPC uses; CORS wraps all.
+        let responder = CORSResponder(wrapped: V3JSONGateway(router: router, fallback: self.responder))
         let router = self.router
         let maxMessageBytes = self.maxMessageBytes
         let tls = self.tls

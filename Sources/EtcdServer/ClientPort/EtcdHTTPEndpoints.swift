@@ -12,13 +12,6 @@ struct EtcdHTTPEndpoints: HTTPResponder {
     var enableV2 = true
     var maxLearners = 1
 
-    /// etcd answers every HTTP request with these CORS headers.
-    private static let corsHeaders = [
-        ("Access-Control-Allow-Headers", "accept, content-type, authorization"),
-        ("Access-Control-Allow-Methods", "POST, GET, OPTIONS, PUT, DELETE"),
-        ("Access-Control-Allow-Origin", "*"),
-    ]
-
     func respond(to request: HTTPRequest) async -> HTTPResponse {
         var response: HTTPResponse
         switch (request.method, request.path) {
@@ -44,7 +37,6 @@ struct EtcdHTTPEndpoints: HTTPResponder {
         default:
             response = .notFound
         }
-        response.headers = Self.corsHeaders + response.headers
         return response
     }
 

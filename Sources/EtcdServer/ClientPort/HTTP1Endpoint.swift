@@ -26,6 +26,8 @@ struct HTTPResponse: Sendable {
     /// A body written as it is produced, in chunks (`Transfer-Encoding: chunked`), instead
     /// of `body`: the JSON gateway's streams.
     var stream: HTTPBodyStream?
+    /// Trailers after a streamed body (announced in a `Trailer` header by the handler).
+    var trailers: [(String, String)] = []
 
     /// A response whose handler set its content type.
     init(_ status: HTTPResponseStatus, contentType: String, body: String) {
@@ -151,9 +153,10 @@ final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
                 try await promise.futureResult.get()
             }
             await stream.produce(writer)
+            let trailers = response.trailers
             loop.execute {
                 let (handler, context) = bound.value
-                handler.finish(request, context: context)
+                handler.finish(request, context: context, trailers: trailers.isEmpty ? nil : HTTPHeaders(trailers))
             }
         }
     }
@@ -191,8 +194,8 @@ final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// Ends the response; the next request's turn, or the connection's end.
-    private func finish(_ request: HTTPRequest, context: ChannelHandlerContext) {
-        let written = context.writeAndFlush(wrapOutboundOut(.end(nil)))
+    private func finish(_ request: HTTPRequest, context: ChannelHandlerContext, trailers: HTTPHeaders? = nil) {
+        let written = context.writeAndFlush(wrapOutboundOut(.end(trailers)))
         let close = Self.closes(request)
         if close {
             let channel = context.channel

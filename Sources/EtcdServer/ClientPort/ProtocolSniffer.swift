@@ -12,6 +12,12 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     typealias InboundOut = ByteBuffer
 
     private static let preface = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+    /// `HTTP1Endpoint` sets Content-Length or Transfer-Encoding itself, spelled as Go does.
+    private static let explicitFraming: HTTPResponseEncoder.Configuration = {
+        var configuration = HTTPResponseEncoder.Configuration()
+        configuration.automaticallySetFramingHeaders = false
+        return configuration
+    }()
     private var received: ByteBuffer?
     private let responder: any HTTPResponder
     private let router: GRPCRouter
@@ -37,7 +43,7 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
                 try addHTTP2(context: context, certificateName: certificateName)
             } else {
                 let handlers: [any ChannelHandler] = [
-                    HTTPResponseEncoder(),
+                    HTTPResponseEncoder(configuration: Self.explicitFraming),
                     ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)),
                     HTTP1Endpoint(responder: responder, certificateCommonName: certificateName),
                 ]

@@ -43,7 +43,7 @@ struct V3JSONGateway: HTTPResponder {
         do {
             messages = try Self.requestMessages(request.body, route: route)
         } catch {
-            return Self.errorResponse(error)
+            return Self.errorResponse(error, fromCall: false)
         }
         let context = ServerContext(
             descriptor: method.descriptor, remotePeer: "gateway", localPeer: "gateway", cancellation: .init())
@@ -55,7 +55,9 @@ struct V3JSONGateway: HTTPResponder {
         switch result {
         case .success(let bytes):
             do {
-                return HTTPResponse(.ok, contentType: "application/json", bytes: try route.encode(bytes))
+                var response = HTTPResponse(.ok, contentType: "application/json", bytes: try route.encode(bytes))
+                response.headers.append(Self.metadataHeader)
+                return response
             } catch {
                 return Self.errorResponse(RPCError(code: .internalError, message: "\(error)"))
             }
@@ -142,6 +144,7 @@ struct V3JSONGateway: HTTPResponder {
         route: Route, method: GRPCMethod, messages: [[UInt8]], context: ServerContext, caller: CallerCredentials
     ) -> HTTPResponse {
         var response = HTTPResponse(.ok, contentType: "application/json", body: "")
+        response.headers.append(Self.metadataHeader)
         response.stream = HTTPBodyStream { writer in
             let (requests, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
             for message in messages { continuation.yield(message) }
@@ -196,12 +199,22 @@ struct V3JSONGateway: HTTPResponder {
         }
     }
 
+    /// The response metadata grpc-gateway passes on from the gRPC call.
+    static let metadataHeader = ("Grpc-Metadata-Content-Type", "application/grpc")
+
     /// A unary call's error: `{"error":…,"message":…,"code":…}` with the mapped status.
-    static func errorResponse(_ error: RPCError) -> HTTPResponse {
+    /// grpc-gateway writes a call's error chunked with the gRPC trailer after it; a body it
+    /// could not decode never reached a call, and is answered plainly.
+    static func errorResponse(_ error: RPCError, fromCall: Bool = true) -> HTTPResponse {
         let message = GoJSONString.quote(error.message)
-        return HTTPResponse(
-            httpStatus(error.code), contentType: "application/json",
-            body: #"{"error":\#(message),"message":\#(message),"code":\#(error.code.rawValue)}"#)
+        let text = #"{"error":\#(message),"message":\#(message),"code":\#(error.code.rawValue)}"#
+        guard fromCall else { return HTTPResponse(httpStatus(error.code), contentType: "application/json", body: text) }
+        let body = Array(text.utf8)
+        var response = HTTPResponse(httpStatus(error.code), contentType: "application/json", body: "")
+        response.headers.append(("Trailer", "Grpc-Trailer-Content-Type"))
+        response.stream = HTTPBodyStream { writer in try? await writer.write(body) }
+        response.trailers = [("Grpc-Trailer-Content-Type", "application/grpc")]
+        return response
     }
 
     /// A stream's error, after its `200 OK` went out.

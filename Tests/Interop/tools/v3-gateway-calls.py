@@ -52,12 +52,15 @@ def post(path, body, headers=None, method="POST"):
     response = connection.getresponse()
     payload = response.read().decode(errors="replace")
     connection.close()
-    return response.status, response.getheader("Content-Type"), payload
+    # Header names in order, with values except those that must differ (date, length).
+    headers = [f"{name}" if name in ("Date", "Content-Length") else f"{name}={value}" for name, value in response.getheaders()]
+    return response.status, ";".join(headers), payload
 
 
 def call(label, path, body, **options):
     status, content_type, payload = post(path, body, **options)
-    print(f"{label}: {status} {content_type} {show(payload)}")
+    print(f"{label}: {status} {show(payload)}")
+    print(f"  headers: {content_type}")
     return payload
 
 
