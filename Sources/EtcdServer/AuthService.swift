@@ -47,6 +47,19 @@ struct AuthService: Sendable {
         guard let user = store.users[request.name], !user.noPassword,
             Bcrypt.verify(Array(request.password.utf8), against: user.passwordHash)
         else { throw AuthError.authFailed.rpcError }
+        if let jwt = StoreNode.jwt.withLock({ $0 }) {
+            let signed: String?
+            do {
+                signed = try jwt.token(user: request.name, revision: store.revision)
+            } catch {
+                throw RPCError(code: .internalError, message: "etcdserver: cannot sign the token: \(error)")
+            }
+            guard let signed else { throw RPCError(code: .unavailable, message: "etcdserver: this member has no jwt priv-key to sign tokens") }
+            var response = Etcdserverpb_AuthenticateResponse()
+            response.header = await node.header
+            response.token = signed
+            return response
+        }
         // etcd's simple token: 16 random letters, then a counter.
         let letters = Array("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
         let token = String((0..<16).map { _ in letters[Int.random(in: 0..<letters.count)] }) + "." + String(UInt32.random(in: 1...UInt32.max))

@@ -28,6 +28,8 @@ public struct EtcdServerConfiguration: Sendable {
     public var initialClusterState = InitialClusterState.new
     /// `--experimental-max-learners`: learners a cluster may have at once.
     public var maxLearners = 1
+    /// `--auth-token`: `simple`, or `jwt,pub-key=…,priv-key=…,sign-method=…,ttl=…`.
+    public var authToken = "simple"
     /// `--auth-token-ttl`: how long a simple token lives without use.
     public var authTokenTTL: Duration = .seconds(300)
     /// `--bcrypt-cost`.
@@ -259,6 +261,10 @@ public enum EtcdServer {
             maintenance: MaintenanceService(node: node), auth: AuthService(node: node, bcryptCost: configuration.bcryptCost),
             lockElection: lockElection, isLearner: { node.isLearnerNow })
         StoreNode.tokenLifetime.withLock { $0 = configuration.authTokenTTL }
+        if configuration.authToken.hasPrefix("jwt,") {
+            let tokens = try JWTTokens(options: String(configuration.authToken.dropFirst(4)))
+            StoreNode.jwt.withLock { $0 = tokens }
+        }
         // etcd's gRPC refuses messages over the request limit plus 512 KiB; between that and
         // four times it, the services answer with grpc-go's exact status (see
         // `StoreNode.propose`); above, the stream gets that status at once.

@@ -167,9 +167,12 @@ enum EtcdServerCommand {
         }
         configuration.clientTLS = tls("")
         configuration.peerTLS = tls("peer-")
-        if let value = setting("auth-token"), value.split(separator: ",").first != "simple" {
-            io.error.line("etcd: failed to create auth token provider \"\(value)\": only simple tokens are supported")
-            return ExitStatus.usage
+        if let value = setting("auth-token") {
+            guard value == "simple" || value.hasPrefix("jwt,") else {
+                io.error.line("etcd: unknown token type \"\(value)\": want simple or jwt,pub-key=…,priv-key=…,sign-method=…")
+                return ExitStatus.usage
+            }
+            configuration.authToken = value
         }
         if let value = setting("auth-token-ttl") {
             guard let seconds = Int(value), seconds > 0 else {
