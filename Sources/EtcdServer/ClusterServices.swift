@@ -121,7 +121,7 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
             throw RPCError(code: .unavailable, message: "etcdserver: no leader")
         }
         do {
-            let configuration = EtcdClientConfiguration(endpoints: [endpoint], tls: MemberTLS.clientPorts.withLock { $0 })
+            let configuration = EtcdClientConfiguration(endpoints: [endpoint], tls: MemberTLS.forClientPort(secure: endpoint.secure))
             return try await EtcdClient.withClient(configuration) { client in try await call(client) }
         } catch let error as EtcdError {
             throw RPCError(code: rpcCode(error.code), message: error.message)

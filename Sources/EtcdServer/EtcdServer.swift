@@ -245,10 +245,9 @@ public enum EtcdServer {
         defer { transport.shutdown() }
         await node.campaignIfAlone()
 
-        guard let listen = configuration.listenClientURLs.first else {
+        guard !configuration.listenClientURLs.isEmpty else {
             throw EtcdServerError("--listen-client-urls is empty")
         }
-        let (host, port) = try hostAndPort(listen, flag: "--listen-client-urls")
         let endpoints = EtcdHTTPEndpoints(
             node: node, quotaBytes: limits.quotaBytes, enableV2: configuration.enableV2, maxLearners: configuration.maxLearners)
         let lockElection = LockElectionService()
@@ -268,14 +267,30 @@ public enum EtcdServer {
         // etcd's gRPC refuses messages over the request limit plus 512 KiB; between that and
         // four times it, the services answer with grpc-go's exact status (see
         // `StoreNode.propose`); above, the stream gets that status at once.
-        let listener = ClientPortListener(
-            host: host, port: port, responder: endpoints, router: router,
-            maxMessageBytes: max(16 << 20, 4 * (configuration.maxRequestBytes + 512 * 1024)), tls: clientTLS?.server)
+        // One listener per client URL, TLS on the https ones (etcd serves e.g. plain HTTP on
+        // loopback and TLS outside at once).
+        let listeners = try configuration.listenClientURLs.map { url throws(EtcdServerError) in
+            let (host, port) = try hostAndPort(url, flag: "--listen-client-urls")
+            let secure = url.hasPrefix("https://")
+            let listener = ClientPortListener(
+                host: host, port: port, responder: endpoints, router: router,
+                maxMessageBytes: max(16 << 20, 4 * (configuration.maxRequestBytes + 512 * 1024)),
+                tls: secure ? clientTLS?.server : nil)
+            return (listener: listener, host: host, port: port, secure: secure)
+        }
         try await withThrowingDiscardingTaskGroup { group in
-            group.addTask {
-                try await listener.run { address in
-                    lockElection.listening(on: EtcdEndpoint(host: address.ipAddress ?? host, port: address.port ?? port))
-                    ready("\(address.ipAddress ?? host):\(address.port ?? port)")
+            for (index, item) in listeners.enumerated() {
+                group.addTask {
+                    try await item.listener.run { address in
+                        let bound = "\(address.ipAddress ?? item.host):\(address.port ?? item.port)"
+                        guard index == 0 else {
+                            FileHandle.standardError.write(Data("etcd: serving client requests on \(bound)\n".utf8))
+                            return
+                        }
+                        lockElection.listening(
+                            on: EtcdEndpoint(host: address.ipAddress ?? item.host, port: address.port ?? item.port, secure: item.secure))
+                        ready(bound)
+                    }
                 }
             }
             group.addTask {

@@ -23,7 +23,7 @@ final class LockElectionService: Sendable {
             throw RPCError(code: .unavailable, message: "etcdserver: not yet serving")
         }
         var configuration = EtcdClientConfiguration(
-            endpoints: [endpoint], requestTimeout: .seconds(30), tls: MemberTLS.clientPorts.withLock { $0 })
+            endpoints: [endpoint], requestTimeout: .seconds(30), tls: MemberTLS.forClientPort(secure: endpoint.secure))
         configuration.token = caller.token
         do {
             return try await EtcdClient.withClient(configuration) { client in try await body(client) }

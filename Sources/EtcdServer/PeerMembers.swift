@@ -42,7 +42,7 @@ enum PeerMembers {
             do {
                 let target = try HTTPURL(parsing: url)
                 let response = try await HTTP1Exchange.perform(
-                    "GET", url: target, pathAndQuery: "/members", tls: MemberTLS.peerPorts.withLock { $0 }, dialTimeout: .seconds(2),
+                    "GET", url: target, pathAndQuery: "/members", tls: target.secure ? MemberTLS.peerPorts.withLock { $0 } : nil, dialTimeout: .seconds(2),
                     headerTimeout: .seconds(5),
                     maxBodyBytes: 1 << 20)
                 guard response.status == 200, let clusterText = response.header("X-Etcd-Cluster-ID"),

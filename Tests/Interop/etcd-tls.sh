@@ -95,6 +95,19 @@ check "python3-etcd3 with a wrong password" 1 /usr/bin/python3 -c "
 import etcd3
 etcd3.client(host='127.0.0.1', port=$port, ca_cert='ca.crt', cert_key='alice.key', cert_cert='alice.crt', user='bob', password='wrong')"
 
+# Plain HTTP on one client URL and TLS on another, on one member; the lock service (which
+# calls the member's own first URL) works with TLS configured.
+dual=25660
+"$ours_binary" etcd --data-dir "$work/dual.etcd" --listen-client-urls "http://127.0.0.1:$dual,https://127.0.0.1:$((dual + 2))" \
+    --advertise-client-urls "http://127.0.0.1:$dual" --listen-peer-urls "http://127.0.0.1:$((dual + 1))" \
+    --cert-file server.crt --key-file server.key >dual.log 2>&1 &
+pids+=($!)
+wait_for curl -sf "http://127.0.0.1:$dual/health" || { cat dual.log; die "the two-URL member did not come up"; }
+check "two client URLs: plain HTTP" 0 curl -sf "http://127.0.0.1:$dual/health"
+check "two client URLs: TLS" 0 curl -sf --cacert ca.crt "https://127.0.0.1:$((dual + 2))/health"
+check "two client URLs: etcdctl over TLS" 0 etcdctl --endpoints="https://127.0.0.1:$((dual + 2))" --cacert=ca.crt put k v
+check "two client URLs: the lock service" 0 sh -c "curl -sf --max-time 5 -XPOST http://127.0.0.1:$dual/v3/lock/lock -d '{\"name\":\"bA==\"}' | grep -q key"
+
 # --auto-tls: a generated certificate, kept in the data directory.
 auto=25620
 "$ours_binary" etcd --data-dir "$work/auto.etcd" --listen-client-urls "https://127.0.0.1:$auto" \

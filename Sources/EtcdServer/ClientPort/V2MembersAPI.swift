@@ -64,7 +64,7 @@ struct V2MembersAPI {
                 let target = try HTTPURL(parsing: url)
                 let answer = try await HTTP1Exchange.perform(
                     request.method.rawValue, url: target, pathAndQuery: request.uri, headers: [("Content-Type", "application/json")],
-                    body: request.body.isEmpty ? nil : request.body, tls: MemberTLS.clientPorts.withLock { $0 }, dialTimeout: .seconds(2),
+                    body: request.body.isEmpty ? nil : request.body, tls: MemberTLS.forClientPort(secure: target.secure), dialTimeout: .seconds(2),
                     headerTimeout: .seconds(10))
                 var response = HTTPResponse(HTTPResponseStatus(statusCode: answer.status), contentType: answer.header("Content-Type") ?? "application/json", body: "")
                 response.body = answer.body

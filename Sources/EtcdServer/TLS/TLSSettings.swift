@@ -179,6 +179,12 @@ enum MemberTLS {
     static let clientPorts = Mutex<EtcdTLSConfiguration?>(nil)
     static let peerPorts = Mutex<EtcdTLSConfiguration?>(nil)
 
+    /// The TLS for a call to a client port: only for https ones (a member may serve plain
+    /// HTTP on one URL and TLS on another).
+    static func forClientPort(secure: Bool) -> EtcdTLSConfiguration? {
+        secure ? clientPorts.withLock { $0 } : nil
+    }
+
     static func configuration(_ files: (certificate: String?, key: String?, trustedCA: String?, skipVerify: Bool))
         -> EtcdTLSConfiguration
     {
