@@ -1,5 +1,6 @@
 import EtcdV2Store
 import Foundation
+import Synchronization
 
 /// The v2 keys store on a member: writes go through the log as `V2Request`s stamped with
 /// the time they were made, TTLs are expired by the leader through the log, and
@@ -49,8 +50,16 @@ extension StoreNode {
         }
     }
 
-    func countV2Get(succeeded: Bool) {
-        if succeeded { v2Stats.getsSuccess += 1 } else { v2Stats.getsFail += 1 }
+    /// Reads are counted where they are served, off the node (reads run beside it).
+    nonisolated func countV2Get(succeeded: Bool) {
+        v2GetCounts.withLock { counts in
+            if succeeded { counts.success += 1 } else { counts.failure += 1 }
+        }
+    }
+
+    /// The v2 store as it is now and the Raft position, for a read served off the node.
+    func v2ReadView() -> (store: V2Store, raftIndex: UInt64, raftTerm: UInt64) {
+        (v2, raftIndex, raftTerm)
     }
 
     /// `--v2-shared-keyspace`: each v2 change also changes the v3 key of the same name, in

@@ -105,8 +105,9 @@ actor StoreNode {
     /// When this member started, and since when the current leader leads (as this member saw it).
     nonisolated let started = Date()
     var leaderSince = Date()
-    /// The v2 store's operation counts (`/v2/stats/store`).
+    /// The v2 store's operation counts (`/v2/stats/store`); gets in `v2GetCounts`.
     var v2Stats = V2StoreCounts()
+    nonisolated let v2GetCounts = Mutex((success: UInt64(0), failure: UInt64(0)))
     /// `--v2-shared-keyspace`: v2 writes show in the v3 keyspace too.
     var v2SharedKeyspace = false
 

@@ -16,41 +16,37 @@ build_release >/dev/null
 coreos="$(pwd)/$(release_binary)"
 work="$(mktemp -d)"
 pids=()
-trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done; rm -rf "$work"' EXIT
+trap 'for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; done; rm -rf "$work"' EXIT
 cd "$work"
 repo="$OLDPWD"
 . "$repo/Tests/Interop/lib/test-ca.sh"
 
-start() { # NAME BINARY PORT
-    "$2" etcd --name "$1" --data-dir "$work/$1.etcd" --enable-v2=true \
-        --listen-client-urls "http://127.0.0.1:$3,https://127.0.0.1:$(($3 + 2))" \
-        --advertise-client-urls "http://127.0.0.1:$3" --listen-peer-urls "http://127.0.0.1:$(($3 + 1))" \
-        --initial-advertise-peer-urls "http://127.0.0.1:$(($3 + 1))" --initial-cluster "$1=http://127.0.0.1:$(($3 + 1))" \
-        --cert-file server.crt --key-file server.key >"$work/$1.log" 2>&1 &
+start() { # NAME PORT COMMAND...
+    local name=$1 port=$2
+    shift 2
+    "$@" --name "$name" --data-dir "$work/$name.etcd" --enable-v2=true \
+        --listen-client-urls "http://127.0.0.1:$port,https://127.0.0.1:$((port + 2))" \
+        --advertise-client-urls "http://127.0.0.1:$port" --listen-peer-urls "http://127.0.0.1:$((port + 1))" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))" --initial-cluster "$name=http://127.0.0.1:$((port + 1))" \
+        --cert-file server.crt --key-file server.key >"$work/$name.log" 2>&1 &
     pids+=($!)
-    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$3/health" >/dev/null && return; sleep 0.1; done
-    cat "$work/$1.log"
-    die "$1 did not start"
+    for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" >/dev/null && return; sleep 0.1; done
+    cat "$work/$name.log"
+    die "$name did not start"
 }
-start etcd etcd 25810
-start coreos "$coreos" 25820
-if ! curl -sf --cacert ca.crt https://127.0.0.1:25822/health >/dev/null; then
-    echo "note: coreos etcd serves one client URL; the TLS runs use a second member" >&2
-    "$coreos" etcd --name tls --data-dir "$work/tls.etcd" --listen-client-urls https://127.0.0.1:25822 \
-        --advertise-client-urls https://127.0.0.1:25822 --listen-peer-urls http://127.0.0.1:25823 \
-        --cert-file server.crt --key-file server.key >"$work/tls.log" 2>&1 &
-    pids+=($!)
-    for _ in $(seq 100); do curl -sf --cacert ca.crt https://127.0.0.1:25822/health >/dev/null && break; sleep 0.1; done
-    curl -sf --cacert ca.crt -XPOST https://127.0.0.1:25822/v3/kv/put -d '{"key":"YmVuY2g=","value":"dg=="}' >/dev/null
-fi
+start etcd 25810 etcd
+start coreos 25820 "$coreos" etcd
 for port in 25810 25820; do
-    curl -sf -XPOST "http://127.0.0.1:$port/v3/kv/put" -d '{"key":"YmVuY2g=","value":"dg=="}' >/dev/null
+    for _ in $(seq 50); do
+        curl -sf -XPOST "http://127.0.0.1:$port/v3/kv/put" -d '{"key":"YmVuY2g=","value":"dg=="}' >/dev/null && break
+        sleep 0.1
+    done
     curl -sf -XPUT "http://127.0.0.1:$port/v2/keys/k" -d value=v >/dev/null
 done
 echo '{"key":"YmVuY2g="}' >range.json
 
 rate() { # h2load arguments: requests per second, or 0 when requests failed
-    h2load "$@" 2>&1 | awk '/^finished in/ { gsub(",", "", $4); rate = $4 } /^requests:/ { failed = $8 } END { print (failed == 0 ? rate : 0) }'
+    h2load "$@" 2>&1 | awk '/^finished in/ { rate = $4 } /^status codes:/ { ok = ($5 == 0 && $7 == 0 && $9 == 0) } END { print (ok ? rate : 0) }'
 }
 median() { sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }'; }
 measure() { # LABEL PORT-ETCD PORT-COREOS SCHEME PATH [h2load options]

@@ -41,12 +41,14 @@ struct V2KeysAPI {
             if form.quorum, !(await node.linearizableBarrier()) {
                 return Self.errorResponse(V2Error(.raftInternal, cause: "etcdserver: request timed out", index: await node.v2.currentIndex))
             }
+            // One hop to the node for the store and the Raft position; the read runs here.
+            let (store, raftIndex, raftTerm) = await node.v2ReadView()
             do throws(V2Error) {
-                let event = try await node.v2.get(key, recursive: form.recursive, sorted: form.sorted, now: StoreNode.v2Now)
-                await node.countV2Get(succeeded: true)
-                return await eventResponse(event, index: event.index, created: false)
+                let event = try store.get(key, recursive: form.recursive, sorted: form.sorted, now: StoreNode.v2Now)
+                node.countV2Get(succeeded: true)
+                return Self.eventResponse(event, index: event.index, created: false, raftIndex: raftIndex, raftTerm: raftTerm)
             } catch {
-                await node.countV2Get(succeeded: false)
+                node.countV2Get(succeeded: false)
                 return Self.errorResponse(error)
             }
         default:
@@ -72,11 +74,15 @@ struct V2KeysAPI {
     }
 
     private func eventResponse(_ event: V2Event, index: UInt64, created: Bool) async -> HTTPResponse {
+        let (_, raftIndex, raftTerm) = await node.v2ReadView()
+        return Self.eventResponse(event, index: index, created: created, raftIndex: raftIndex, raftTerm: raftTerm)
+    }
+
+    private static func eventResponse(_ event: V2Event, index: UInt64, created: Bool, raftIndex: UInt64, raftTerm: UInt64)
+        -> HTTPResponse
+    {
         var response = HTTPResponse(created ? .created : .ok, contentType: "application/json", body: V2JSON.event(event))
-        response.headers += [
-            ("X-Etcd-Index", String(index)), ("X-Raft-Index", String(await node.raftIndex)),
-            ("X-Raft-Term", String(await node.raftTerm)),
-        ]
+        response.headers += [("X-Etcd-Index", String(index)), ("X-Raft-Index", String(raftIndex)), ("X-Raft-Term", String(raftTerm))]
         return response
     }
 

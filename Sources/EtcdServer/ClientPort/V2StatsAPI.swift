@@ -54,7 +54,8 @@ struct V2StatsAPI {
     }
 
     private func storeStats() async -> String {
-        let counts = await node.v2Stats
+        var counts = await node.v2Stats
+        (counts.getsSuccess, counts.getsFail) = node.v2GetCounts.withLock { ($0.success, $0.failure) }
         let watchers = await node.waitingV2Watchers
         let fields: [(String, UInt64)] = [
             ("getsSuccess", counts.getsSuccess), ("getsFail", counts.getsFail), ("setsSuccess", counts.setsSuccess),
