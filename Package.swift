@@ -72,6 +72,10 @@ let package = Package(
         .target(name: "BoltDB", dependencies: ["Checksums"], swiftSettings: strictSettings),
         // etcd's v2 keys store: a pure value the server replicates through Raft.
         .target(name: "EtcdV2Store", dependencies: ["GoFormat"], swiftSettings: strictSettings),
+        // fleet's unit model and scheduler: pure, driven by the fleet daemon and tests.
+        .target(
+            name: "Fleet", dependencies: ["UnitFile", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strictSettings),
         // etcd's users, roles, permissions and bcrypt: a pure value the server replicates.
         .target(name: "EtcdAuth", swiftSettings: strictSettings),
         // Go's text formats that clients compare byte for byte (JSON string escaping).
@@ -185,6 +189,7 @@ let package = Package(
         ),
         .testTarget(name: "EtcdV2StoreTests", dependencies: ["EtcdV2Store"], swiftSettings: strictSettings),
         .testTarget(name: "EtcdAuthTests", dependencies: ["EtcdAuth"], swiftSettings: strictSettings),
+        .testTarget(name: "FleetTests", dependencies: ["Fleet", "UnitFile"], swiftSettings: strictSettings),
         .testTarget(name: "GoFormatTests", dependencies: ["GoFormat"], swiftSettings: strictSettings),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"], swiftSettings: strictSettings),
         .testTarget(
