@@ -76,6 +76,11 @@ let package = Package(
         .target(
             name: "Fleet", dependencies: ["UnitFile", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings),
+        // fleet's state in etcd v3 (Documentation/fleet.md).
+        .target(
+            name: "FleetRegistry",
+            dependencies: ["Fleet", "EtcdClient", "EtcdAPI", "UnitFile", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            swiftSettings: strictSettings),
         // etcd's users, roles, permissions and bcrypt: a pure value the server replicates.
         .target(name: "EtcdAuth", swiftSettings: strictSettings),
         // Go's text formats that clients compare byte for byte (JSON string escaping).
@@ -190,6 +195,9 @@ let package = Package(
         .testTarget(name: "EtcdV2StoreTests", dependencies: ["EtcdV2Store"], swiftSettings: strictSettings),
         .testTarget(name: "EtcdAuthTests", dependencies: ["EtcdAuth"], swiftSettings: strictSettings),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "UnitFile"], swiftSettings: strictSettings),
+        .testTarget(
+            name: "FleetRegistryTests", dependencies: ["FleetRegistry", "Fleet", "EtcdClient", "EtcdAPI", "TestSupport"],
+            swiftSettings: strictSettings),
         .testTarget(name: "GoFormatTests", dependencies: ["GoFormat"], swiftSettings: strictSettings),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"], swiftSettings: strictSettings),
         .testTarget(

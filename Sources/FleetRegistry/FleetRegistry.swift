@@ -1,0 +1,266 @@
+public import EtcdClient
+import EtcdAPI
+public import Fleet
+import Foundation
+import SwiftProtobuf
+import UnitFile
+
+/// fleet's state in etcd v3 (layout: Documentation/fleet.md). Every write is one
+/// transaction, so concurrent fleetctl, API and engine calls cannot leave half a change.
+public struct FleetRegistry: Sendable {
+    public let client: EtcdClient
+    /// `etcd_key_prefix`, ending in `/`.
+    public let prefix: String
+
+    public init(client: EtcdClient, prefix: String = "/_coreos.com/fleet/") {
+        self.client = client
+        self.prefix = prefix.hasSuffix("/") ? prefix : prefix + "/"
+    }
+
+    /// A unit's record: its body's hash and its desired state.
+    public struct UnitRecord: Sendable, Hashable, Codable {
+        public var name: String
+        public var hash: String
+        public var desired: String
+
+        public var desiredState: DesiredState { DesiredState(rawValue: desired) ?? .inactive }
+    }
+
+    /// An entry of a machine's schedule: what to run and how far.
+    public struct ScheduleEntry: Sendable, Hashable, Codable {
+        public var hash: String
+        public var desired: String
+    }
+
+    /// A machine's presence record.
+    public struct MachineRecord: Sendable, Hashable, Codable {
+        public var id: String
+        public var publicIP: String
+        public var metadata: [String: String]
+        public var version: String
+    }
+
+    /// A unit's systemd state on one machine, as its agent publishes it.
+    public struct UnitStateRecord: Sendable, Hashable, Codable {
+        public var loadState: String
+        public var activeState: String
+        public var subState: String
+        public var hash: String
+    }
+
+    public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
+        case unitExists(String)
+        case unitNotFound(String)
+        case differentContent(String)
+        case corrupt(key: String)
+
+        public var description: String {
+            switch self {
+            case .unitExists(let name): "unit \(name) already exists"
+            case .unitNotFound(let name): "unit \(name) not found"
+            case .differentContent(let name): "unit \(name) exists with different content (use --replace)"
+            case .corrupt(let key): "unreadable record at \(key)"
+            }
+        }
+    }
+
+    // MARK: Keys
+
+    func unitKey(_ name: String) -> String { prefix + "unit/" + name }
+    func bodyKey(_ hash: String) -> String { prefix + "body/" + hash }
+    func referenceKey(_ hash: String, _ name: String) -> String { prefix + "bodyref/" + hash + "/" + name }
+    func scheduleKey(_ machine: String, _ name: String) -> String { prefix + "schedule/" + machine + "/" + name }
+    public func schedulePrefix(_ machine: String) -> String { prefix + "schedule/" + machine + "/" }
+    func machineKey(_ id: String) -> String { prefix + "machine/" + id }
+    func stateKey(_ name: String, _ machine: String) -> String { prefix + "state/" + name + "/" + machine }
+
+    private static func json<Value: Encodable>(_ value: Value) -> String {
+        String(decoding: (try? JSONEncoder.sorted.encode(value)) ?? Data(), as: UTF8.self)
+    }
+
+    private func decode<Value: Decodable>(_ type: Value.Type, _ kv: Mvccpb_KeyValue) throws(Failure) -> Value {
+        do {
+            return try JSONDecoder().decode(type, from: kv.value)
+        } catch {
+            throw .corrupt(key: String(decoding: kv.key, as: UTF8.self))
+        }
+    }
+
+    // MARK: Units
+
+    /// Stores a unit with a desired state. The same content again is not an error (fleetctl
+    /// submits what is there already); different content is, unless `replace`.
+    public func submit(_ unit: FleetUnit, desired: DesiredState, replace: Bool = false) async throws {
+        let name = unit.name.name
+        let hash = unit.hash
+        // The unit, its reference and its body in one transaction: a collection racing
+        // with this submit sees either no reference and no new body, or both. (The body is
+        // written even when a twin unit stored it already: the same bytes under the same key.)
+        let record = UnitRecord(name: name, hash: hash, desired: desired.rawValue)
+        let created = try await client.txn(
+            .with {
+                $0.compare = [.createRevision(unitKey(name), .equal, 0)]
+                $0.success = [
+                    .put(unitKey(name), Self.json(record)), .put(referenceKey(hash, name), ""), .put(bodyKey(hash), unit.text),
+                ]
+                $0.failure = [.get(unitKey(name))]
+            })
+        if created.succeeded { return }
+        guard case .responseRange(let range) = created.responses.first?.response, let existing = range.kvs.first else {
+            return try await submit(unit, desired: desired, replace: replace)  // deleted meanwhile: try again
+        }
+        let old = try decode(UnitRecord.self, existing)
+        if old.hash == hash { return }
+        guard replace else { throw Failure.differentContent(name) }
+        // Swap the content in place (the desired state stays), then collect the old body.
+        let swapped = try await client.txn(
+            .with {
+                $0.compare = [.modRevision(unitKey(name), .equal, existing.modRevision)]
+                $0.success = [
+                    .put(unitKey(name), Self.json(UnitRecord(name: name, hash: hash, desired: old.desired))),
+                    .put(referenceKey(hash, name), ""), .put(bodyKey(hash), unit.text), .delete(referenceKey(old.hash, name)),
+                ]
+            })
+        if !swapped.succeeded { return try await submit(unit, desired: desired, replace: replace) }
+        try await collect(old.hash)
+    }
+
+    /// Sets what the user wants of a unit.
+    public func setDesired(_ name: String, _ state: DesiredState) async throws {
+        while true {
+            let response = try await client.get(unitKey(name))
+            guard let kv = response.kvs.first else { throw Failure.unitNotFound(name) }
+            var record = try decode(UnitRecord.self, kv)
+            if record.desired == state.rawValue { return }
+            record.desired = state.rawValue
+            let written = try await client.txn(
+                .with {
+                    $0.compare = [.modRevision(unitKey(name), .equal, kv.modRevision)]
+                    $0.success = [.put(unitKey(name), Self.json(record))]
+                })
+            if written.succeeded { return }
+        }
+    }
+
+    /// Deletes a unit and, when it was the last to use it, its body.
+    public func destroy(_ name: String) async throws {
+        let response = try await client.get(unitKey(name))
+        guard let kv = response.kvs.first else { throw Failure.unitNotFound(name) }
+        let record = try decode(UnitRecord.self, kv)
+        let deleted = try await client.txn(
+            .with {
+                $0.compare = [.modRevision(unitKey(name), .equal, kv.modRevision)]
+                $0.success = [.delete(unitKey(name)), .delete(referenceKey(record.hash, name))]
+            })
+        if !deleted.succeeded { return try await destroy(name) }
+        try await collect(record.hash)
+    }
+
+    /// Deletes a body no unit refers to: the whole reference range must be empty at the
+    /// moment of the delete, so a submit adding a reference at the same time keeps it.
+    func collect(_ hash: String) async throws {
+        let references = Data((prefix + "bodyref/" + hash + "/").utf8)
+        var none = Etcdserverpb_Compare()
+        none.key = references
+        none.rangeEnd = EtcdKeyRange.prefixEnd(of: references)
+        none.target = .create
+        none.result = .equal
+        none.createRevision = 0
+        _ = try await client.txn(
+            .with {
+                $0.compare = [none]
+                $0.success = [.delete(bodyKey(hash))]
+            })
+    }
+
+    /// Every unit record, by name.
+    public func units() async throws -> [String: UnitRecord] {
+        let response = try await client.get(prefix + "unit/", prefix: true)
+        var records: [String: UnitRecord] = [:]
+        for kv in response.kvs {
+            let record = try decode(UnitRecord.self, kv)
+            records[record.name] = record
+        }
+        return records
+    }
+
+    /// A unit body by hash, nil when it is gone.
+    public func body(_ hash: String) async throws -> String? {
+        try await client.get(bodyKey(hash)).kvs.first.map { String(decoding: $0.value, as: UTF8.self) }
+    }
+
+    /// The hashes of every stored body (to check collection).
+    public func bodyHashes() async throws -> [String] {
+        let bodies = prefix + "body/"
+        return try await client.get(bodies, prefix: true).kvs.map { String(String(decoding: $0.key, as: UTF8.self).dropFirst(bodies.count)) }
+    }
+
+    // MARK: Machines
+
+    /// Publishes a machine's presence on its lease (kept alive by the agent).
+    public func register(_ machine: MachineRecord, lease: Int64) async throws {
+        _ = try await client.put(machineKey(machine.id), Self.json(machine), lease: lease)
+    }
+
+    /// The machines present now.
+    public func machines() async throws -> [MachineRecord] {
+        try await client.get(prefix + "machine/", prefix: true).kvs.map { kv throws(Failure) in try decode(MachineRecord.self, kv) }
+    }
+
+    // MARK: Schedules and states
+
+    /// The engine places a unit on a machine (or updates how far it should go there).
+    public func schedule(_ name: String, on machine: String, _ entry: ScheduleEntry) async throws {
+        _ = try await client.put(scheduleKey(machine, name), Self.json(entry))
+    }
+
+    public func unschedule(_ name: String, from machine: String) async throws {
+        _ = try await client.delete(scheduleKey(machine, name))
+    }
+
+    /// One machine's schedule: what its agent runs.
+    public func schedule(of machine: String) async throws -> [String: ScheduleEntry] {
+        let machinePrefix = schedulePrefix(machine)
+        var entries: [String: ScheduleEntry] = [:]
+        for kv in try await client.get(machinePrefix, prefix: true).kvs {
+            entries[String(String(decoding: kv.key, as: UTF8.self).dropFirst(machinePrefix.count))] = try decode(ScheduleEntry.self, kv)
+        }
+        return entries
+    }
+
+    /// The whole schedule, unit → machine (the engine's view).
+    public func fullSchedule() async throws -> [String: String] {
+        let schedules = prefix + "schedule/"
+        var result: [String: String] = [:]
+        for kv in try await client.get(schedules, prefix: true).kvs {
+            let path = String(decoding: kv.key, as: UTF8.self).dropFirst(schedules.count)
+            let parts = path.split(separator: "/", maxSplits: 1)
+            if parts.count == 2 { result[String(parts[1])] = String(parts[0]) }
+        }
+        return result
+    }
+
+    /// An agent publishes a unit's systemd state on its machine's lease.
+    public func publishState(_ name: String, machine: String, _ state: UnitStateRecord, lease: Int64) async throws {
+        _ = try await client.put(stateKey(name, machine), Self.json(state), lease: lease)
+    }
+
+    /// Every published unit state, as (unit, machine, state).
+    public func states() async throws -> [(unit: String, machine: String, state: UnitStateRecord)] {
+        let states = prefix + "state/"
+        return try await client.get(states, prefix: true).kvs.compactMap { kv throws(Failure) in
+            let path = String(decoding: kv.key, as: UTF8.self).dropFirst(states.count)
+            guard let slash = path.lastIndex(of: "/") else { return nil }
+            return (String(path[..<slash]), String(path[path.index(after: slash)...]), try decode(UnitStateRecord.self, kv))
+        }
+    }
+}
+
+extension JSONEncoder {
+    /// Keys sorted: the same record is the same bytes (and the same revision-free value).
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}
