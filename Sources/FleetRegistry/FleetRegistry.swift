@@ -230,14 +230,7 @@ public struct FleetRegistry: Sendable {
 
     /// The whole schedule, unit → machine (the engine's view).
     public func fullSchedule() async throws -> [String: String] {
-        let schedules = prefix + "schedule/"
-        var result: [String: String] = [:]
-        for kv in try await client.get(schedules, prefix: true).kvs {
-            let path = String(decoding: kv.key, as: UTF8.self).dropFirst(schedules.count)
-            let parts = path.split(separator: "/", maxSplits: 1)
-            if parts.count == 2 { result[String(parts[1])] = String(parts[0]) }
-        }
-        return result
+        try await scheduleEntries().mapValues(\.machine)
     }
 
     /// An agent publishes a unit's systemd state on its machine's lease.
