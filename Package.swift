@@ -76,6 +76,8 @@ let package = Package(
         .target(
             name: "Fleet", dependencies: ["UnitFile", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings),
+        // The embedded service supervisor (fleet's agent where systemd is not PID 1).
+        .target(name: "Supervisor", dependencies: ["UnitFile"], swiftSettings: strictSettings),
         // fleet's state in etcd v3 (Documentation/fleet.md).
         .target(
             name: "FleetRegistry",
@@ -195,6 +197,7 @@ let package = Package(
         .testTarget(name: "EtcdV2StoreTests", dependencies: ["EtcdV2Store"], swiftSettings: strictSettings),
         .testTarget(name: "EtcdAuthTests", dependencies: ["EtcdAuth"], swiftSettings: strictSettings),
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "UnitFile"], swiftSettings: strictSettings),
+        .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "UnitFile"], swiftSettings: strictSettings),
         .testTarget(
             name: "FleetRegistryTests", dependencies: ["FleetRegistry", "Fleet", "EtcdClient", "EtcdAPI", "TestSupport"],
             swiftSettings: strictSettings),
