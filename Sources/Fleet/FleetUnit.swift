@@ -150,24 +150,8 @@ public struct FleetRequirements: Sendable, Hashable {
         return output
     }
 
-    /// Space-separated words; double quotes group (`"region=us east" "disk=ssd"`).
-    static func words(_ value: String) -> [String] {
-        var words: [String] = []
-        var current = ""
-        var quoted = false
-        for character in value {
-            if character == "\"" {
-                quoted.toggle()
-            } else if character == " " || character == "\t", !quoted {
-                if !current.isEmpty { words.append(current) }
-                current = ""
-            } else {
-                current.append(character)
-            }
-        }
-        if !current.isEmpty { words.append(current) }
-        return words
-    }
+    /// Space-separated words; quotes group (`"region=us east" "disk=ssd"`).
+    static func words(_ value: String) -> [String] { QuotedWords.split(value).words }
 
     static func boolean(_ value: String) -> Bool? {
         switch value.trimmingCharacters(in: .whitespaces).lowercased() {

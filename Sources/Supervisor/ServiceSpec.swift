@@ -113,7 +113,7 @@ public struct ServiceSpec: Sendable, Hashable {
                 if value.isEmpty {
                     environment = []
                 } else {
-                    for assignment in Self.quotedWords(value) {
+                    for assignment in QuotedWords.split(value).words {
                         guard let equals = assignment.firstIndex(of: "="), equals != assignment.startIndex else {
                             throw fail("Environment= wants NAME=VALUE, got \"\(assignment)\"")
                         }
@@ -143,32 +143,6 @@ public struct ServiceSpec: Sendable, Hashable {
         if execStart.count > 1 && type != .oneshot {
             throw ServiceSpecError(unit: unit, line: nil, message: "Service has more than one ExecStart= setting, which is only allowed for Type=oneshot services")
         }
-    }
-
-    /// Words as systemd splits `Environment=`: whitespace separates, double or single
-    /// quotes group (the quotes dropped).
-    static func quotedWords(_ value: String) -> [String] {
-        var words: [String] = []
-        var current = ""
-        var quote: Character?
-        var inWord = false
-        for character in value {
-            if let open = quote {
-                if character == open { quote = nil } else { current.append(character) }
-            } else if character == "\"" || character == "'" {
-                quote = character
-                inWord = true
-            } else if character == " " || character == "\t" {
-                if inWord { words.append(current) }
-                current = ""
-                inWord = false
-            } else {
-                current.append(character)
-                inWord = true
-            }
-        }
-        if inWord { words.append(current) }
-        return words
     }
 }
 

@@ -3,6 +3,7 @@ import EtcdAPI
 import EtcdClient
 import Glibc
 import SwiftProtobuf
+import UnitFile
 
 #if canImport(FoundationEssentials)
     import FoundationEssentials
@@ -305,29 +306,8 @@ enum ShellWords {
     struct Unterminated: Error {}
 
     static func split(_ line: String) throws(Unterminated) -> [String] {
-        var words: [String] = []
-        var current = ""
-        var inWord = false
-        var quote: Character? = nil
-        for character in line {
-            if let open = quote {
-                if character == open { quote = nil } else { current.append(character) }
-                continue
-            }
-            if character == "\"" || character == "'" {
-                quote = character
-                inWord = true
-            } else if character == " " || character == "\t" {
-                if inWord { words.append(current) }
-                current = ""
-                inWord = false
-            } else {
-                current.append(character)
-                inWord = true
-            }
-        }
-        if quote != nil { throw Unterminated() }
-        if inWord { words.append(current) }
+        let (words, unterminated) = QuotedWords.split(line)
+        if unterminated { throw Unterminated() }
         return words
     }
 }
