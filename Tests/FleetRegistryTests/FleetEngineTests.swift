@@ -15,7 +15,9 @@ struct FleetEngineTests {
     @Test(arguments: [EtcdCluster.Server.etcd, .coreos])
     func schedulesFollowsStatesAndWaitsOutTheGrace(server: EtcdCluster.Server) async throws {
         let cluster = try EtcdCluster(size: 1, basePort: 26520 + server.portOffset, server: server)
-        let configuration = EtcdClientConfiguration(endpoints: try cluster.endpoints.map { try EtcdEndpoint(parsing: $0) })
+        // Generous deadlines: the suite runs beside every other one, and a loaded etcd syncs slowly.
+        let configuration = EtcdClientConfiguration(
+            endpoints: try cluster.endpoints.map { try EtcdEndpoint(parsing: $0) }, dialTimeout: .seconds(10), requestTimeout: .seconds(60))
         try await EtcdClient.withClient(configuration) { client in
             let registry = FleetRegistry(client: client, prefix: "/engine-test/")
             var leases: [String: Int64] = [:]

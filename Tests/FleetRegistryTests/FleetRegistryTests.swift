@@ -14,7 +14,9 @@ import Testing
 struct FleetRegistryTests {
     private func withRegistry(_ server: EtcdCluster.Server, _ body: (FleetRegistry) async throws -> Void) async throws {
         let cluster = try EtcdCluster(size: 1, basePort: 26500 + server.portOffset, server: server)
-        let configuration = EtcdClientConfiguration(endpoints: try cluster.endpoints.map { try EtcdEndpoint(parsing: $0) })
+        // Generous deadlines: the suite runs beside every other one, and a loaded etcd syncs slowly.
+        let configuration = EtcdClientConfiguration(
+            endpoints: try cluster.endpoints.map { try EtcdEndpoint(parsing: $0) }, dialTimeout: .seconds(10), requestTimeout: .seconds(60))
         try await EtcdClient.withClient(configuration) { client in
             try await body(FleetRegistry(client: client, prefix: "/test-fleet/"))
         }
