@@ -184,6 +184,29 @@ extension EtcdClient {
         try await range(Self.firstCreated(name + "/")).kvs.first
     }
 
+    /// Follows the leader of `name`: `body` gets the range answer whenever the leader's key
+    /// or value (mod revision) changed, the first time too, and returns whether to go on.
+    /// Between changes it waits on a watch of `name/`, not by polling.
+    public func observeLeader(
+        _ name: String, _ body: (Etcdserverpb_RangeResponse, Mvccpb_KeyValue) async throws -> Bool
+    ) async throws {
+        var last: (key: Data, modRevision: Int64)?
+        while !Task.isCancelled {
+            let current = try await range(Self.firstCreated(name + "/"))
+            if let leader = current.kvs.first, last.map({ $0.key != leader.key || $0.modRevision != leader.modRevision }) ?? true {
+                last = (leader.key, leader.modRevision)
+                guard try await body(current, leader) else { return }
+            }
+            var request = Etcdserverpb_WatchCreateRequest()
+            request.key = Data((name + "/").utf8)
+            request.rangeEnd = EtcdKeyRange.prefixEnd(of: request.key)
+            request.startRevision = current.header.revision + 1
+            try await watch(request) { responses in
+                for try await response in responses where !response.events.isEmpty { return }
+            }
+        }
+    }
+
     // MARK: Shared
 
     /// The oldest key under `prefix` (sorted by create revision, limit 1).

@@ -124,24 +124,12 @@ final class LockElectionService: Sendable {
         guard let first else { return }
         let name = Self.name(first.name)
         try await asCaller(caller) { client in
-            var last: (key: Data, modRevision: Int64)?
-            while !Task.isCancelled {
-                let current = try await client.range(EtcdClient.firstCreated(name + "/"))
-                if let kv = current.kvs.first, last.map({ $0.key != kv.key || $0.modRevision != kv.modRevision }) ?? true {
-                    var answer = V3electionpb_LeaderResponse()
-                    answer.header = current.header
-                    answer.kv = kv
-                    try await response.write(answer)
-                    last = (kv.key, kv.modRevision)
-                }
-                // Wait for the next change under the name.
-                var watch = Etcdserverpb_WatchCreateRequest()
-                watch.key = Data((name + "/").utf8)
-                watch.rangeEnd = EtcdKeyRange.prefixEnd(of: watch.key)
-                watch.startRevision = current.header.revision + 1
-                try await client.watch(watch) { responses in
-                    for try await update in responses where !update.events.isEmpty { return }
-                }
+            try await client.observeLeader(name) { current, leader in
+                var answer = V3electionpb_LeaderResponse()
+                answer.header = current.header
+                answer.kv = leader
+                try await response.write(answer)
+                return true
             }
         }
     }

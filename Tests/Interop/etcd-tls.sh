@@ -25,20 +25,7 @@ certificate alice ca.crt ca.key "extendedKeyUsage=clientAuth\n"
 certificate root ca.crt ca.key "extendedKeyUsage=clientAuth\n"
 certificate mallory other-ca.crt other-ca.key "extendedKeyUsage=clientAuth\n"
 
-passed=0
-failed=0
-check() { # description expected-status command...
-    local description="$1" expected="$2"
-    shift 2
-    "$@" >out 2>err
-    local status=$?
-    if [ "$status" = "$expected" ]; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAILED: $description (exit $status, wanted $expected): $(cat out err | grep -v '^{"level"' | head -3)"
-    fi
-}
+. "$repo/Tests/Interop/lib/checks.sh"
 wait_for() { # command...
     for _ in $(seq 100); do "$@" >/dev/null 2>&1 && return 0; sleep 0.1; done
     return 1

@@ -37,20 +37,7 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 
-passed=0
-failed=0
-check() { # description expected-status command...
-    local description="$1" expected="$2"
-    shift 2
-    "$@" >out 2>err
-    local status=$?
-    if [ "$status" = "$expected" ]; then
-        passed=$((passed + 1))
-    else
-        failed=$((failed + 1))
-        echo "FAILED: $description (exit $status, wanted $expected): $(cat out err | head -3)"
-    fi
-}
+. "$repo/Tests/Interop/lib/checks.sh"
 check "ours puts over mutual TLS" 0 ./etcdctl $tls put secure yes
 check "Debian's etcdctl reads it" 0 etcdctl $tls get secure
 [ "$(sed -n 2p out)" = yes ] || { failed=$((failed + 1)); echo "FAILED: value over TLS: $(cat out)"; }

@@ -96,27 +96,14 @@ enum EtcdctlRecipeCommands {
 
     /// Prints the leader, then every new leader, until interrupted.
     static func observe(_ client: EtcdClient, _ name: String, _ printer: EtcdctlPrinter) async throws {
+        // etcdctl prints a new leader, not a new value of the same one.
         var lastKey: Data? = nil
-        while Termination.signal == nil {
-            let current = try await client.range(
-                .with {
-                    $0.key = Data((name + "/").utf8)
-                    $0.rangeEnd = EtcdKeyRange.prefixEnd(of: $0.key)
-                    $0.sortTarget = .create
-                    $0.sortOrder = .ascend
-                    $0.limit = 1
-                })
-            if let leader = current.kvs.first, leader.key != lastKey || lastKey == nil {
+        try await client.observeLeader(name) { _, leader in
+            if leader.key != lastKey {
                 lastKey = leader.key
                 printer.get(.with { $0.kvs = [leader] })
             }
-            var request = Etcdserverpb_WatchCreateRequest()
-            request.key = Data((name + "/").utf8)
-            request.rangeEnd = EtcdKeyRange.prefixEnd(of: request.key)
-            request.startRevision = current.header.revision + 1
-            try await client.watch(request) { responses in
-                for try await response in responses where !response.events.isEmpty { return }
-            }
+            return Termination.signal == nil
         }
     }
 }

@@ -11,6 +11,8 @@ struct CORSResponder: HTTPResponder {
         ("Access-Control-Allow-Origin", "*"),
     ]
 
+    private static let names = Set(headers.map { $0.0.lowercased() })
+
     func respond(to request: HTTPRequest) async -> HTTPResponse {
         var response: HTTPResponse
         if request.method == .OPTIONS {
@@ -19,8 +21,7 @@ struct CORSResponder: HTTPResponder {
         } else {
             response = await wrapped.respond(to: request)
         }
-        let names = Set(Self.headers.map { $0.0.lowercased() })
-        response.headers = Self.headers + response.headers.filter { !names.contains($0.0.lowercased()) }
+        response.headers = Self.headers + response.headers.filter { !Self.names.contains($0.0.lowercased()) }
         return response
     }
 }

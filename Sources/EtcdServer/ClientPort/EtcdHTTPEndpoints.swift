@@ -25,8 +25,7 @@ struct EtcdHTTPEndpoints: HTTPResponder {
             // Prometheus's handler serves any method.
             response = HTTPResponse(.ok, contentType: "text/plain; version=0.0.4; charset=utf-8", body: await metrics())
         case (_, "/version"), (_, "/health"):
-            response = HTTPResponse(.methodNotAllowed, contentType: "text/plain; charset=utf-8", body: "Method Not Allowed\n")
-            response.headers += [("Allow", "GET"), ("X-Content-Type-Options", "nosniff")]
+            response = .methodNotAllowed(allow: "GET", nosniff: true)
         case (_, let path) where enableV2 && (path == "/v2/keys" || path.hasPrefix("/v2/keys/")):
             response = await V2KeysAPI(node: node).respond(to: request)
         case (_, let path) where enableV2 && path.hasPrefix("/v2/stats/"):

@@ -51,6 +51,15 @@ struct HTTPResponse: Sendable {
         self.sniffedType = sniffedType
     }
 
+    /// Go's `http.Error(w, "Method Not Allowed", 405)` with the `Allow` header when given;
+    /// `nosniff` where the handler's Go version adds `X-Content-Type-Options`.
+    static func methodNotAllowed(allow: String? = nil, nosniff: Bool = false) -> HTTPResponse {
+        var response = HTTPResponse(.methodNotAllowed, contentType: "text/plain; charset=utf-8", body: "Method Not Allowed\n")
+        if let allow { response.headers.append(("Allow", allow)) }
+        if nosniff { response.headers.append(("X-Content-Type-Options", "nosniff")) }
+        return response
+    }
+
     /// Go's `http.NotFound`.
     static var notFound: HTTPResponse {
         var response = HTTPResponse(.notFound, contentType: "text/plain; charset=utf-8", body: "404 page not found\n")

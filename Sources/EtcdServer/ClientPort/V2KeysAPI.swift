@@ -18,9 +18,7 @@ struct V2KeysAPI {
 
     private func answer(_ request: HTTPRequest) async -> HTTPResponse {
         guard [.GET, .HEAD, .PUT, .POST, .DELETE].contains(request.method) else {
-            var refused = HTTPResponse(.methodNotAllowed, contentType: "text/plain; charset=utf-8", body: "Method Not Allowed\n")
-            refused.headers.append(("Allow", "GET, HEAD, POST, PUT, DELETE"))
-            return refused
+            return .methodNotAllowed(allow: "GET, HEAD, POST, PUT, DELETE")
         }
         let form: V2Form
         do throws(V2Error) {

@@ -101,11 +101,7 @@ struct V2MembersAPI {
         json(status, "{\"message\":" + GoJSONString.quote(text) + "}")
     }
 
-    static func methodNotAllowed(_ allowed: String) -> HTTPResponse {
-        var response = HTTPResponse(.methodNotAllowed, contentType: "text/plain; charset=utf-8", body: "Method Not Allowed\n")
-        response.headers.append(("Allow", allowed))
-        return response
-    }
+    static func methodNotAllowed(_ allowed: String) -> HTTPResponse { .methodNotAllowed(allow: allowed) }
 
     /// `{"peerURLs": [...]}`, each a URL with a scheme, host and port.
     static func peerURLs(_ body: [UInt8]) -> [String]? {

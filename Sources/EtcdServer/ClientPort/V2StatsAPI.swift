@@ -10,9 +10,7 @@ struct V2StatsAPI {
 
     func respond(to request: HTTPRequest) async -> HTTPResponse {
         guard request.method == .GET || request.method == .HEAD else {
-            var response = HTTPResponse(.methodNotAllowed, contentType: "text/plain; charset=utf-8", body: "Method Not Allowed\n")
-            response.headers += [("Allow", "GET"), ("X-Content-Type-Options", "nosniff")]
-            return response
+            return .methodNotAllowed(allow: "GET", nosniff: true)
         }
         switch request.path {
         case "/v2/stats/self": return HTTPResponse(.ok, contentType: "application/json", body: await selfStats())

@@ -79,7 +79,7 @@ struct DiscoveryResponder: HTTPResponder {
             case .DELETE:
                 return try await delete(key)
             default:
-                return HTTPResponse(.methodNotAllowed, contentType: "text/plain; charset=utf-8", body: "Method Not Allowed\n")
+                return .methodNotAllowed()
             }
         } catch {
             return Self.v2Error(503, code: 300, message: "Raft Internal Error", cause: "\(error)", index: 0)
