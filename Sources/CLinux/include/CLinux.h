@@ -103,6 +103,32 @@ int coreos_clone_new_pid(void);
 int coreos_clone_new_net(void);
 int coreos_clone_new_cgroup(void);
 
+/// Starts a service process: a new session (its process group is its PID), signals reset,
+/// the given descriptors as stdin/stdout/stderr, every other descriptor closed on exec,
+/// then `directory`, the group and the user (each skipped when NULL or negative), then
+/// execve. Returns the PID, or -1 with `*error_number` set when fork or any step in the
+/// child failed (the child reports its errno through a close-on-exec pipe).
+int coreos_spawn_service(const char *path, char *const argv[], char *const envp[], const char *directory,
+                         int uid, int gid, int stdin_fd, int stdout_fd, int stderr_fd, int *error_number);
+
+/// pidfd_open(2): a descriptor that becomes readable when the process exits.
+int coreos_pidfd_open(int pid);
+
+/// waitpid(pid, WNOHANG): 0 while it runs; the PID once reaped, with `*exited` 1 and
+/// `*code` the exit status, or `*exited` 0 and `*code` the terminating signal.
+int coreos_reap(int pid, int *exited, int *code);
+
+/// epoll for the supervisor's watcher thread (struct epoll_event is packed on x86-64,
+/// which Swift does not import): create, watch for input or hang-up, unwatch, and wait
+/// (no timeout) filling `fds` with up to `capacity` (at most 64) ready descriptors.
+int coreos_epoll_create(void);
+int coreos_epoll_watch(int epoll, int fd);
+int coreos_epoll_unwatch(int epoll, int fd);
+int coreos_epoll_wait(int epoll, int *fds, int capacity);
+
+/// pipe2(fds, O_CLOEXEC).
+int coreos_pipe_cloexec(int fds[2]);
+
 #ifdef __cplusplus
 }
 #endif
