@@ -46,6 +46,14 @@ let package = Package(
             name: "Platform", dependencies: ["CSystemd", "CYAML", "CArchive", "CDynamicLibraries", "CLinux"],
             swiftSettings: strictSettings),
         .target(name: "CLI", swiftSettings: strictSettings),
+        // HTTP/1.1 serving over SwiftNIO: etcd's HTTP endpoints, discovery, fleetd's API.
+        .target(
+            name: "HTTPServer",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings),
         .target(
             name: "Runtime",
             dependencies: [
@@ -117,7 +125,7 @@ let package = Package(
         .target(
             name: "EtcdServer",
             dependencies: [
-                "CLinux", "Checksums", "EtcdAPI", "EtcdAuth", "EtcdClient", "EtcdV2Store", "MVCC", "Net", "Raft", "RaftCoding", "RaftTransport", "Storage",
+                "CLinux", "Checksums", "EtcdAPI", "EtcdAuth", "EtcdClient", "EtcdV2Store", "HTTPServer", "MVCC", "Net", "Raft", "RaftCoding", "RaftTransport", "Storage",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

@@ -1,3 +1,4 @@
+import HTTPServer
 import NIOHTTP1
 
 /// etcd wraps its whole client-port HTTP handler in CORS: every answer carries these

@@ -1,3 +1,4 @@
+import HTTPServer
 import NIOCore
 import NIOPosix
 import NIOSSL

@@ -1,3 +1,4 @@
+import HTTPServer
 import Foundation
 import NIOHTTP1
 import Storage

@@ -1,3 +1,4 @@
+import HTTPServer
 import GRPCCore
 import NIOCore
 import NIOHPACK

@@ -1,3 +1,4 @@
+import HTTPServer
 import EtcdV2Store
 import Foundation
 import NIOHTTP1

@@ -1,3 +1,4 @@
+import HTTPServer
 import EtcdClient
 import Foundation
 import GoFormat

@@ -1,3 +1,4 @@
+import HTTPServer
 import EtcdAPI
 import Foundation
 import GoFormat

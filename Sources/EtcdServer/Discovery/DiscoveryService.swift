@@ -1,3 +1,4 @@
+import HTTPServer
 import EtcdAPI
 public import EtcdClient
 import Foundation
@@ -288,25 +289,5 @@ private extension UInt8 {
     var isAlphanumeric: Bool {
         (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self) || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
             || (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self)
-    }
-}
-
-/// A plain HTTP/1.1 listener for a responder (the discovery service and the v2 proxy).
-struct HTTP1Listener {
-    let host: String
-    let port: Int
-    let responder: any HTTPResponder
-
-    func run(ready: @Sendable (SocketAddress) -> Void) async throws {
-        let responder = self.responder
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
-                    try channel.pipeline.syncOperations.addHandler(HTTP1Endpoint(responder: responder))
-                }
-            }
-            .bind(host: host, port: port).get()
-        try await ClientPortListener.serve(server, ready: ready)
     }
 }

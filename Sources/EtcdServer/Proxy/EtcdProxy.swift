@@ -1,3 +1,4 @@
+import HTTPServer
 import EtcdAPI
 public import EtcdClient
 import Foundation

@@ -1,50 +1,58 @@
 import Glibc
-import NIOCore
-import NIOHTTP1
+public import NIOCore
+public import NIOHTTP1
 
 /// An HTTP/1.1 request as the responder sees it.
-struct HTTPRequest: Sendable {
-    var method: HTTPMethod
-    var uri: String
-    var headers: HTTPHeaders
-    var body: [UInt8]
+public struct HTTPRequest: Sendable {
+    public var method: HTTPMethod
+    public var uri: String
+    public var headers: HTTPHeaders
+    public var body: [UInt8]
     /// The common name of the client's verified TLS certificate.
-    var certificateCommonName: String? = nil
+    public var certificateCommonName: String? = nil
+
+    public init(method: HTTPMethod, uri: String, headers: HTTPHeaders, body: [UInt8], certificateCommonName: String? = nil) {
+        self.method = method
+        self.uri = uri
+        self.headers = headers
+        self.body = body
+        self.certificateCommonName = certificateCommonName
+    }
 
     /// The path without the query.
-    var path: Substring { uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0] }
+    public var path: Substring { uri.split(separator: "?", maxSplits: 1, omittingEmptySubsequences: false)[0] }
 }
 
 /// A response as Go's net/http writes it: the handler's headers sorted by name, then
 /// `Date` and `Content-Length`, then a `Content-Type` the server guessed when the handler
 /// set none (`sniffedType`). Clients compare such bytes, so the order is kept.
-struct HTTPResponse: Sendable {
-    var status: HTTPResponseStatus
-    var headers: [(String, String)]
-    var body: [UInt8]
-    var sniffedType: String?
+public struct HTTPResponse: Sendable {
+    public var status: HTTPResponseStatus
+    public var headers: [(String, String)]
+    public var body: [UInt8]
+    public var sniffedType: String?
     /// A body written as it is produced, in chunks (`Transfer-Encoding: chunked`), instead
     /// of `body`: the JSON gateway's streams.
-    var stream: HTTPBodyStream?
+    public var stream: HTTPBodyStream?
     /// Trailers after a streamed body (announced in a `Trailer` header by the handler).
-    var trailers: [(String, String)] = []
+    public var trailers: [(String, String)] = []
 
     /// A response whose handler set its content type.
-    init(_ status: HTTPResponseStatus, contentType: String, body: String) {
+    public init(_ status: HTTPResponseStatus, contentType: String, body: String) {
         self.status = status
         headers = [("Content-Type", contentType)]
         self.body = Array(body.utf8)
     }
 
     /// A response with a body of bytes.
-    init(_ status: HTTPResponseStatus, contentType: String, bytes: [UInt8]) {
+    public init(_ status: HTTPResponseStatus, contentType: String, bytes: [UInt8]) {
         self.status = status
         headers = [("Content-Type", contentType)]
         body = bytes
     }
 
     /// A response whose content type the server guesses (Go: `DetectContentType`).
-    init(_ status: HTTPResponseStatus, sniffedType: String, body: String) {
+    public init(_ status: HTTPResponseStatus, sniffedType: String, body: String) {
         self.status = status
         headers = []
         self.body = Array(body.utf8)
@@ -53,7 +61,7 @@ struct HTTPResponse: Sendable {
 
     /// Go's `http.Error(w, "Method Not Allowed", 405)` with the `Allow` header when given;
     /// `nosniff` where the handler's Go version adds `X-Content-Type-Options`.
-    static func methodNotAllowed(allow: String? = nil, nosniff: Bool = false) -> HTTPResponse {
+    public static func methodNotAllowed(allow: String? = nil, nosniff: Bool = false) -> HTTPResponse {
         var response = HTTPResponse(.methodNotAllowed, contentType: "text/plain; charset=utf-8", body: "Method Not Allowed\n")
         if let allow { response.headers.append(("Allow", allow)) }
         if nosniff { response.headers.append(("X-Content-Type-Options", "nosniff")) }
@@ -61,7 +69,7 @@ struct HTTPResponse: Sendable {
     }
 
     /// Go's `http.NotFound`.
-    static var notFound: HTTPResponse {
+    public static var notFound: HTTPResponse {
         var response = HTTPResponse(.notFound, contentType: "text/plain; charset=utf-8", body: "404 page not found\n")
         response.headers.append(("X-Content-Type-Options", "nosniff"))
         return response
@@ -70,31 +78,35 @@ struct HTTPResponse: Sendable {
 
 /// A response body produced over time. `produce` writes chunks until it returns; it is
 /// cancelled when the client goes away.
-struct HTTPBodyStream: Sendable {
-    let produce: @Sendable (HTTPChunkWriter) async -> Void
+public struct HTTPBodyStream: Sendable {
+    public let produce: @Sendable (HTTPChunkWriter) async -> Void
+
+    public init(produce: @escaping @Sendable (HTTPChunkWriter) async -> Void) { self.produce = produce }
 }
 
 /// Writes one chunk of a streamed body and waits until the connection took it, so a
 /// client that stops reading holds the producer back. Throws once the connection is gone.
-struct HTTPChunkWriter: Sendable {
-    let write: @Sendable ([UInt8]) async throws -> Void
+public struct HTTPChunkWriter: Sendable {
+    public let write: @Sendable ([UInt8]) async throws -> Void
 
-    func write(_ bytes: [UInt8]) async throws { try await write(bytes) }
+    public init(write: @escaping @Sendable ([UInt8]) async throws -> Void) { self.write = write }
+
+    public func write(_ bytes: [UInt8]) async throws { try await write(bytes) }
 }
 
-/// Answers HTTP/1.1 requests on the client port.
-protocol HTTPResponder: Sendable {
+/// Answers HTTP/1.1 requests.
+public protocol HTTPResponder: Sendable {
     func respond(to request: HTTPRequest) async -> HTTPResponse
 }
 
 /// Collects one request at a time (body up to a limit), asks the responder, writes the
 /// answer; keep-alive as HTTP/1.1 has it. Requests pipelined behind wait their turn.
-final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
-    typealias InboundIn = HTTPServerRequestPart
-    typealias OutboundOut = HTTPServerResponsePart
+public final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
+    public typealias InboundIn = HTTPServerRequestPart
+    public typealias OutboundOut = HTTPServerResponsePart
 
     /// Bodies larger than this are refused with 413 (the v2 API's largest values fit).
-    static let maxBody = 4 << 20
+    public static let maxBody = 4 << 20
     private let responder: any HTTPResponder
     private var current: HTTPRequest?
     /// Complete requests waiting their turn; `tooLarge` ones are answered 413 unread.
@@ -107,12 +119,12 @@ final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
 
     private let certificateCommonName: String?
 
-    init(responder: any HTTPResponder, certificateCommonName: String? = nil) {
+    public init(responder: any HTTPResponder, certificateCommonName: String? = nil) {
         self.responder = responder
         self.certificateCommonName = certificateCommonName
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    public func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
             current = HTTPRequest(
@@ -170,7 +182,7 @@ final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    public func channelInactive(context: ChannelHandlerContext) {
         running?.cancel()
         running = nil
         queued = []
@@ -217,7 +229,7 @@ final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
     }
 
     /// RFC 7231's IMF-fixdate, as the Date header carries it.
-    static func httpDate() -> String {
+    public static func httpDate() -> String {
         var now = time(nil)
         var parts = tm()
         gmtime_r(&now, &parts)
@@ -226,7 +238,7 @@ final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler {
         return String(decoding: buffer.prefix(length).map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+    public func errorCaught(context: ChannelHandlerContext, error: any Error) {
         // A request the decoder cannot parse: answer 400 and close, as Go's server does.
         let head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: ["Connection": "close", "Content-Length": "0"])
         context.write(wrapOutboundOut(.head(head)), promise: nil)

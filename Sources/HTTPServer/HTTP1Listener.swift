@@ -1,0 +1,60 @@
+import Glibc
+public import NIOCore
+import NIOHTTP1
+import NIOPosix
+
+/// A plain HTTP/1.1 listener for a responder, on TCP or a unix socket (the discovery
+/// service, the v2 proxy, fleetd's API).
+public struct HTTP1Listener: Sendable {
+    public enum Address: Sendable, Hashable, CustomStringConvertible {
+        case tcp(host: String, port: Int)
+        /// A unix socket path; a stale socket file is replaced.
+        case unix(path: String)
+
+        public var description: String {
+            switch self {
+            case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            case .unix(let path): "unix://" + path
+            }
+        }
+    }
+
+    public let address: Address
+    public let responder: any HTTPResponder
+
+    public init(address: Address, responder: any HTTPResponder) {
+        self.address = address
+        self.responder = responder
+    }
+
+    public init(host: String, port: Int, responder: any HTTPResponder) {
+        self.init(address: .tcp(host: host, port: port), responder: responder)
+    }
+
+    /// Serves until cancelled; `ready` gets the bound address first.
+    public func run(ready: @Sendable (SocketAddress) -> Void) async throws {
+        let responder = self.responder
+        let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                    try channel.pipeline.syncOperations.addHandler(HTTP1Endpoint(responder: responder))
+                }
+            }
+        let server: any Channel
+        switch address {
+        case .tcp(let host, let port):
+            server = try await bootstrap.bind(host: host, port: port).get()
+        case .unix(let path):
+            var status = stat()
+            if lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
+            server = try await bootstrap.bind(unixDomainSocketPath: path).get()
+        }
+        if let bound = server.localAddress { ready(bound) }
+        try await withTaskCancellationHandler {
+            try await server.closeFuture.get()
+        } onCancel: {
+            server.close(promise: nil)
+        }
+    }
+}
