@@ -91,6 +91,16 @@ let package = Package(
             name: "FleetRegistry",
             dependencies: ["Fleet", "EtcdClient", "EtcdAPI", "UnitFile", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: strictSettings),
+        // fleetd: agent, engine election and watch loop, unit managers, HTTP API v1.
+        .target(
+            name: "FleetDaemon",
+            dependencies: [
+                "Fleet", "FleetRegistry", "Supervisor", "HTTPServer", "EtcdClient", "EtcdAPI", "UnitFile",
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings),
+        // fleetctl's two drivers: fleetd's HTTP API and the registry in etcd.
+        .target(name: "FleetClient", dependencies: ["FleetRegistry", "EtcdClient"], swiftSettings: strictSettings),
         // etcd's users, roles, permissions and bcrypt: a pure value the server replicates.
         .target(name: "EtcdAuth", swiftSettings: strictSettings),
         // Go's text formats that clients compare byte for byte (JSON string escaping).
@@ -160,7 +170,7 @@ let package = Package(
         .target(
             name: "Applets",
             dependencies: [
-                "CLI", "Platform", "UnitFile", "CloudInit", "Runtime", "EtcdClient", "GoFormat", "EtcdAPI", "EtcdBenchmark", "BoltDB", "EtcdServer", "Journal",
+                "CLI", "Platform", "UnitFile", "CloudInit", "Runtime", "EtcdClient", "GoFormat", "EtcdAPI", "EtcdBenchmark", "BoltDB", "EtcdServer", "Journal", "Fleet", "FleetRegistry", "FleetDaemon", "FleetClient",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strictSettings

@@ -15,6 +15,10 @@ public enum AppletTable {
                 "journal", aliases: ["journalctl"], summary: "query the systemd journal (journalctl 252 compatible)",
                 run: JournalCommand.main),
             Applet(
+                "fleet", aliases: ["fleetd"], summary: "fleet 1.0-compatible cluster scheduler daemon (agent, engine, API v1)",
+                run: FleetCommand.main),
+            Applet("fleetctl", summary: "command line client for fleet (fleetctl 1.0 compatible)", run: Fleetctl.main),
+            Applet(
                 "run", aliases: ["rkt"],
                 summary: "daemonless container runtime (rkt compatible): ACI, OCI and registry images, pods",
                 run: RunCommand.main),

@@ -1,4 +1,4 @@
-import EtcdAPI
+public import EtcdAPI
 import EtcdClient
 public import Fleet
 import Foundation
@@ -31,7 +31,9 @@ public actor FleetEngine {
         public var nextDeadline: ContinuousClock.Instant?
     }
 
-    public func reconcile(now: ContinuousClock.Instant = .now) async throws -> Pass {
+    /// One pass. `fence` (the engine's leadership key and revision) guards every write:
+    /// an engine that lost its election while deciding writes nothing.
+    public func reconcile(now: ContinuousClock.Instant = .now, fence: Etcdserverpb_Compare? = nil) async throws -> Pass {
         let records = try await registry.units()
         let alive = try await registry.machines().map { FleetMachine(id: $0.id, publicIP: $0.publicIP, metadata: $0.metadata) }
         let present = presence.observe(alive, at: now)
@@ -50,14 +52,16 @@ public actor FleetEngine {
         let readable = schedule.filter { jobs[$0.key] != nil || records[$0.key] == nil }
         let decisions = Scheduler.reconcile(jobs: jobs, machines: present, schedule: readable)
         var final = schedule
+        var operations: [Etcdserverpb_RequestOp] = []
         for decision in decisions {
             switch decision {
             case .schedule(let unit, let machine):
                 guard let record = records[unit] else { continue }
-                try await registry.schedule(unit, on: machine, .init(hash: record.hash, desired: record.desired))
+                if let previous = final[unit], previous != machine { operations.append(registry.unscheduleOperation(unit, from: previous)) }
+                operations.append(registry.scheduleOperation(unit, on: machine, .init(hash: record.hash, desired: record.desired)))
                 final[unit] = machine
             case .unschedule(let unit, let machine, _):
-                try await registry.unschedule(unit, from: machine)
+                operations.append(registry.unscheduleOperation(unit, from: machine))
                 final[unit] = nil
             }
         }
@@ -67,14 +71,19 @@ public actor FleetEngine {
             guard let record = records[unit], let current = entries[unit], current.machine == machine else { continue }
             let wanted = FleetRegistry.ScheduleEntry(hash: record.hash, desired: record.desired)
             if current.entry != wanted {
-                try await registry.schedule(unit, on: machine, wanted)
+                operations.append(registry.scheduleOperation(unit, on: machine, wanted))
                 updated.append(unit)
             }
         }
+        try await registry.apply(operations, fence: fence)
+        passes += 1
         return Pass(
             decisions: decisions, updatedEntries: updated, unreadable: unreadable,
             nextDeadline: presence.nextExpiry(after: now, alive: Set(alive.map(\.id))))
     }
+
+    /// Passes made so far (`/metrics`).
+    public private(set) var passes = 0
 
     private func unit(name: String, hash: String) async throws -> FleetUnit {
         if let cached = parsed[hash + "/" + name] { return cached }

@@ -1,5 +1,5 @@
 public import EtcdClient
-import EtcdAPI
+public import EtcdAPI
 public import Fleet
 import Foundation
 import SwiftProtobuf
@@ -24,12 +24,23 @@ public struct FleetRegistry: Sendable {
         public var desired: String
 
         public var desiredState: DesiredState { DesiredState(rawValue: desired) ?? .inactive }
+
+        public init(name: String, hash: String, desired: String) {
+            self.name = name
+            self.hash = hash
+            self.desired = desired
+        }
     }
 
     /// An entry of a machine's schedule: what to run and how far.
     public struct ScheduleEntry: Sendable, Hashable, Codable {
         public var hash: String
         public var desired: String
+
+        public init(hash: String, desired: String) {
+            self.hash = hash
+            self.desired = desired
+        }
     }
 
     /// A machine's presence record.
@@ -38,6 +49,17 @@ public struct FleetRegistry: Sendable {
         public var publicIP: String
         public var metadata: [String: String]
         public var version: String
+        /// Where this machine's fleetd answers (`unix:///…` or `http://…`): `fleetctl status`
+        /// and `journal` ask it about the units it runs.
+        public var endpoint: String?
+
+        public init(id: String, publicIP: String, metadata: [String: String], version: String, endpoint: String? = nil) {
+            self.id = id
+            self.publicIP = publicIP
+            self.metadata = metadata
+            self.version = version
+            self.endpoint = endpoint
+        }
     }
 
     /// A unit's systemd state on one machine, as its agent publishes it.
@@ -46,6 +68,16 @@ public struct FleetRegistry: Sendable {
         public var activeState: String
         public var subState: String
         public var hash: String
+        /// How far the agent took the unit: `loaded` or `launched` (fleet's current state).
+        public var current: String?
+
+        public init(loadState: String, activeState: String, subState: String, hash: String, current: String? = nil) {
+            self.loadState = loadState
+            self.activeState = activeState
+            self.subState = subState
+            self.hash = hash
+            self.current = current
+        }
     }
 
     public enum Failure: Error, Sendable, Hashable, CustomStringConvertible {
@@ -53,6 +85,8 @@ public struct FleetRegistry: Sendable {
         case unitNotFound(String)
         case differentContent(String)
         case corrupt(key: String)
+        /// A fenced write found that this engine no longer leads.
+        case notLeader
 
         public var description: String {
             switch self {
@@ -60,6 +94,7 @@ public struct FleetRegistry: Sendable {
             case .unitNotFound(let name): "unit \(name) not found"
             case .differentContent(let name): "unit \(name) exists with different content (use --replace)"
             case .corrupt(let key): "unreadable record at \(key)"
+            case .notLeader: "engine leadership lost"
             }
         }
     }
@@ -73,6 +108,13 @@ public struct FleetRegistry: Sendable {
     public func schedulePrefix(_ machine: String) -> String { prefix + "schedule/" + machine + "/" }
     func machineKey(_ id: String) -> String { prefix + "machine/" + id }
     func stateKey(_ name: String, _ machine: String) -> String { prefix + "state/" + name + "/" + machine }
+    func globalKey(_ name: String) -> String { prefix + "global/" + name }
+    func metadataKey(_ machine: String, _ key: String) -> String { prefix + "machine-metadata/" + machine + "/" + key }
+    public var globalPrefix: String { prefix + "global/" }
+    public var unitPrefix: String { prefix + "unit/" }
+    public var machinePrefix: String { prefix + "machine/" }
+    public func metadataPrefix(_ machine: String) -> String { prefix + "machine-metadata/" + machine + "/" }
+    public var enginePrefix: String { prefix + "engine" }
 
     private static func json<Value: Encodable>(_ value: Value) -> String {
         String(decoding: (try? JSONEncoder.sorted.encode(value)) ?? Data(), as: UTF8.self)
@@ -97,12 +139,15 @@ public struct FleetRegistry: Sendable {
         // with this submit sees either no reference and no new body, or both. (The body is
         // written even when a twin unit stored it already: the same bytes under the same key.)
         let record = UnitRecord(name: name, hash: hash, desired: desired.rawValue)
+        // Global units are also indexed under `global/`, which agents watch (few keys)
+        // instead of every unit record.
+        let index: [Etcdserverpb_RequestOp] = unit.isGlobal ? [.put(globalKey(name), Self.json(record))] : []
         let created = try await client.txn(
             .with {
                 $0.compare = [.createRevision(unitKey(name), .equal, 0)]
                 $0.success = [
                     .put(unitKey(name), Self.json(record)), .put(referenceKey(hash, name), ""), .put(bodyKey(hash), unit.text),
-                ]
+                ] + index
                 $0.failure = [.get(unitKey(name))]
             })
         if created.succeeded { return }
@@ -113,12 +158,14 @@ public struct FleetRegistry: Sendable {
         if old.hash == hash { return }
         guard replace else { throw Failure.differentContent(name) }
         // Swap the content in place (the desired state stays), then collect the old body.
+        let swappedRecord = UnitRecord(name: name, hash: hash, desired: old.desired)
         let swapped = try await client.txn(
             .with {
                 $0.compare = [.modRevision(unitKey(name), .equal, existing.modRevision)]
                 $0.success = [
-                    .put(unitKey(name), Self.json(UnitRecord(name: name, hash: hash, desired: old.desired))),
+                    .put(unitKey(name), Self.json(swappedRecord)),
                     .put(referenceKey(hash, name), ""), .put(bodyKey(hash), unit.text), .delete(referenceKey(old.hash, name)),
+                    unit.isGlobal ? .put(globalKey(name), Self.json(swappedRecord)) : .delete(globalKey(name)),
                 ]
             })
         if !swapped.succeeded { return try await submit(unit, desired: desired, replace: replace) }
@@ -133,10 +180,11 @@ public struct FleetRegistry: Sendable {
             var record = try decode(UnitRecord.self, kv)
             if record.desired == state.rawValue { return }
             record.desired = state.rawValue
+            let global = try await client.get(globalKey(name)).kvs.isEmpty == false
             let written = try await client.txn(
                 .with {
                     $0.compare = [.modRevision(unitKey(name), .equal, kv.modRevision)]
-                    $0.success = [.put(unitKey(name), Self.json(record))]
+                    $0.success = [.put(unitKey(name), Self.json(record))] + (global ? [.put(globalKey(name), Self.json(record))] : [])
                 })
             if written.succeeded { return }
         }
@@ -150,7 +198,7 @@ public struct FleetRegistry: Sendable {
         let deleted = try await client.txn(
             .with {
                 $0.compare = [.modRevision(unitKey(name), .equal, kv.modRevision)]
-                $0.success = [.delete(unitKey(name)), .delete(referenceKey(record.hash, name))]
+                $0.success = [.delete(unitKey(name)), .delete(referenceKey(record.hash, name)), .delete(globalKey(name))]
             })
         if !deleted.succeeded { return try await destroy(name) }
         try await collect(record.hash)
@@ -171,6 +219,12 @@ public struct FleetRegistry: Sendable {
                 $0.compare = [none]
                 $0.success = [.delete(bodyKey(hash))]
             })
+    }
+
+    /// One unit's record, nil when there is none.
+    public func unit(_ name: String) async throws -> UnitRecord? {
+        guard let kv = try await client.get(unitKey(name)).kvs.first else { return nil }
+        return try decode(UnitRecord.self, kv)
     }
 
     /// Every unit record, by name.
@@ -218,6 +272,20 @@ public struct FleetRegistry: Sendable {
         _ = try await client.delete(scheduleKey(machine, name))
     }
 
+    /// The operation that places a unit (for fenced batches).
+    public func scheduleOperation(_ name: String, on machine: String, _ entry: ScheduleEntry) -> Etcdserverpb_RequestOp {
+        .put(scheduleKey(machine, name), Self.json(entry))
+    }
+
+    public func unscheduleOperation(_ name: String, from machine: String) -> Etcdserverpb_RequestOp {
+        .delete(scheduleKey(machine, name))
+    }
+
+    /// Decodes a record read elsewhere (watch events).
+    public func decodeRecord<Value: Decodable>(_ type: Value.Type, _ kv: Mvccpb_KeyValue) throws(Failure) -> Value {
+        try decode(type, kv)
+    }
+
     /// One machine's schedule: what its agent runs.
     public func schedule(of machine: String) async throws -> [String: ScheduleEntry] {
         let machinePrefix = schedulePrefix(machine)
@@ -236,6 +304,59 @@ public struct FleetRegistry: Sendable {
     /// An agent publishes a unit's systemd state on its machine's lease.
     public func publishState(_ name: String, machine: String, _ state: UnitStateRecord, lease: Int64) async throws {
         _ = try await client.put(stateKey(name, machine), Self.json(state), lease: lease)
+    }
+
+    /// An agent withdraws a unit's state (the unit left its machine).
+    public func withdrawState(_ name: String, machine: String) async throws {
+        _ = try await client.delete(stateKey(name, machine))
+    }
+
+    /// Writes states in as few transactions as etcd allows (128 operations each): an
+    /// agent publishing many changes at once makes few requests.
+    public func publishStates(_ changes: [(unit: String, state: UnitStateRecord?)], machine: String, lease: Int64) async throws {
+        let operations = changes.map { change -> Etcdserverpb_RequestOp in
+            if let state = change.state { return .put(stateKey(change.unit, machine), Self.json(state), lease: lease) }
+            return .delete(stateKey(change.unit, machine))
+        }
+        try await apply(operations, fence: nil)
+    }
+
+    /// Runs operations in transactions of at most 128; each checks `fence` (the engine's
+    /// leadership) first and throws ``Failure/notLeader`` when it no longer holds.
+    public func apply(_ operations: [Etcdserverpb_RequestOp], fence: Etcdserverpb_Compare?) async throws {
+        var start = 0
+        while start < operations.count {
+            let batch = Array(operations[start..<min(start + 128, operations.count)])
+            let response = try await client.txn(
+                .with {
+                    $0.compare = fence.map { [$0] } ?? []
+                    $0.success = batch
+                })
+            if !response.succeeded { throw Failure.notLeader }
+            start += batch.count
+        }
+    }
+
+    // MARK: Machine metadata (PATCH /fleet/v1/machines)
+
+    /// Metadata set through the API, merged over the machine's configured metadata.
+    public func metadataOverrides(_ machine: String) async throws -> [String: String?] {
+        let keyPrefix = metadataPrefix(machine)
+        var result: [String: String?] = [:]
+        for kv in try await client.get(keyPrefix, prefix: true).kvs {
+            let key = String(String(decoding: kv.key, as: UTF8.self).dropFirst(keyPrefix.count))
+            // An empty marker value means "removed": the configured value is hidden too.
+            result[key] = kv.value.isEmpty ? String?.none : String(decoding: kv.value.dropFirst(), as: UTF8.self)
+        }
+        return result
+    }
+
+    /// Sets (or, with nil, removes) one metadata key of a machine, in one transaction with
+    /// the others of a PATCH.
+    public func patchMetadata(_ changes: [(machine: String, key: String, value: String?)]) async throws {
+        // A set value is stored with a leading "=" so that an empty string stays distinct
+        // from the removal marker.
+        try await apply(changes.map { .put(metadataKey($0.machine, $0.key), $0.value.map { "=" + $0 } ?? "") }, fence: nil)
     }
 
     /// Every published unit state, as (unit, machine, state).

@@ -91,13 +91,14 @@ public enum HTTP1Failure: Error, Sendable, CustomStringConvertible {
 
 /// One request on its own connection (`Connection: close`). The v2 API, discovery and
 /// health checks make few requests, so a pool would buy nothing; a long-poll watch needs
-/// its own connection anyway.
+/// its own connection anyway. `unixSocket` dials that path instead of the URL's host
+/// (fleetd's API socket); the URL still names the Host header.
 public enum HTTP1Exchange {
     public static func perform(
         _ method: String, url: HTTPURL, pathAndQuery: String, headers: [(String, String)] = [],
         body: [UInt8]? = nil, tls: EtcdTLSConfiguration? = nil, dialTimeout: Duration = .seconds(30),
         headerTimeout: Duration? = nil, maxBodyBytes: Int = 64 << 20,
-        bodySink: (@Sendable ([UInt8]) -> Bool)? = nil
+        bodySink: (@Sendable ([UInt8]) -> Bool)? = nil, unixSocket: String? = nil
     ) async throws(HTTP1Failure) -> HTTP1Response {
         let group = MultiThreadedEventLoopGroup.singleton
         let loop = group.next()
@@ -130,9 +131,14 @@ public enum HTTP1Exchange {
             }
         let channel: any Channel
         do {
-            channel = try await bootstrap.connect(host: url.host, port: url.port).get()
+            if let unixSocket {
+                channel = try await bootstrap.connect(unixDomainSocketPath: unixSocket).get()
+            } else {
+                channel = try await bootstrap.connect(host: url.host, port: url.port).get()
+            }
         } catch {
-            let failure = HTTP1Failure.dial("dial tcp \(url.hostPort): \(describeDialError(error))")
+            let failure = HTTP1Failure.dial(
+                unixSocket.map { "dial unix \($0): \(describeDialError(error))" } ?? "dial tcp \(url.hostPort): \(describeDialError(error))")
             headPromise.fail(failure)
             donePromise.fail(failure)
             throw failure

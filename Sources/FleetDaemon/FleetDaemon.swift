@@ -1,0 +1,100 @@
+import EtcdClient
+import FleetRegistry
+import Foundation
+import HTTPServer
+import Synchronization
+
+/// fleetd: the agent, the engine (unless disabled) and the API listeners of one machine,
+/// over one etcd connection.
+public enum FleetDaemon {
+    /// Runs until cancelled (SIGINT/SIGTERM), then stops the units it runs.
+    public static func run(_ configuration: FleetConfiguration, ready: @escaping @Sendable ([String]) -> Void = { _ in }) async throws {
+        FleetLog.verbosity = configuration.verbosity
+        var endpoints: [EtcdEndpoint] = []
+        for server in configuration.etcdServers { endpoints.append(try EtcdEndpoint(parsing: server)) }
+        var tls: EtcdTLSConfiguration?
+        if configuration.etcdCAFile != nil || configuration.etcdCertFile != nil {
+            tls = EtcdTLSConfiguration(
+                trustedCAFile: configuration.etcdCAFile, certificateFile: configuration.etcdCertFile, keyFile: configuration.etcdKeyFile)
+        }
+        let etcd = EtcdClientConfiguration(endpoints: endpoints, requestTimeout: configuration.etcdRequestTimeout, tls: tls)
+        try await EtcdClient.withClient(etcd) { client in
+            let registry = FleetRegistry(client: client, prefix: configuration.etcdKeyPrefix)
+            let machineID = configuration.machineID
+            let agent = FleetAgent(
+                registry: registry,
+                identity: .init(
+                    machineID: machineID, publicIP: configuration.publicIP, metadata: configuration.metadata,
+                    endpoint: configuration.listen.first, ttl: configuration.agentTTL))
+            let manager = try makeManager(configuration, agent: agent)
+            await agent.attach(manager)
+            let engine =
+                configuration.disableEngine
+                ? nil
+                : EngineLoop(
+                    registry: registry, machineID: machineID, interval: configuration.engineReconcileInterval,
+                    grace: configuration.machineGrace, ttl: configuration.agentTTL)
+            let api = FleetAPI(registry: registry, agent: agent, manager: manager, engine: engine, machineID: machineID)
+            var listeners: [HTTP1Listener] = []
+            for address in configuration.listen { listeners.append(HTTP1Listener(address: try listenAddress(address), responder: api)) }
+            let bound = BoundAddresses(expected: listeners.count, ready: ready)
+            try await withTaskCancellationHandler {
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    for listener in listeners {
+                        group.addTask {
+                            try await listener.run { address in bound.add(listener.address.description) }
+                        }
+                    }
+                    group.addTask { await agent.run() }
+                    if let engine { group.addTask { await engine.run() } }
+                    try await group.next()
+                    group.cancelAll()
+                }
+            } onCancel: {}
+            await agent.shutdown()
+            for address in configuration.listen where address.hasPrefix("unix://") { unlink(String(address.dropFirst(7))) }
+        }
+    }
+
+    static func makeManager(_ configuration: FleetConfiguration, agent: FleetAgent) throws -> any UnitManager {
+        let systemdRuns = FileManager.default.fileExists(atPath: "/run/systemd/system") && getppid() >= 0
+            && (try? String(contentsOfFile: "/proc/1/comm", encoding: .utf8))?.hasPrefix("systemd") == true
+        if configuration.unitManager == "systemd" || (configuration.unitManager == "auto" && systemdRuns) {
+            throw FleetConfiguration.Failure(
+                message: "the systemd unit manager is not built yet; run with unit_manager=embedded (FLEET_UNIT_MANAGER=embedded)")
+        }
+        let machine = configuration.machineID
+        return EmbeddedUnitManager(
+            logDirectory: configuration.logDirectory + "/" + machine, runtimeDirectory: configuration.runtimeDirectory + "/" + machine
+        ) { name in Task { await agent.unitChanged(name) } }
+    }
+
+    static func listenAddress(_ text: String) throws -> HTTP1Listener.Address {
+        if text.hasPrefix("unix://") { return .unix(path: String(text.dropFirst(7))) }
+        if text.hasPrefix("/") { return .unix(path: text) }
+        let url = try HTTPURL(parsing: text)
+        guard !url.secure else { throw FleetConfiguration.Failure(message: "listen: https is not supported, use http:// or unix://") }
+        return .tcp(host: url.host, port: url.port)
+    }
+}
+
+/// Calls `ready` once every listener is bound.
+private final class BoundAddresses: Sendable {
+    private let state: Mutex<[String]>
+    private let expected: Int
+    private let ready: @Sendable ([String]) -> Void
+
+    init(expected: Int, ready: @escaping @Sendable ([String]) -> Void) {
+        self.expected = expected
+        self.ready = ready
+        state = Mutex([])
+    }
+
+    func add(_ address: String) {
+        let all: [String]? = state.withLock {
+            $0.append(address)
+            return $0.count == expected ? $0 : nil
+        }
+        if let all { ready(all) }
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import Supervisor
+import UnitFile
+
+/// A unit's state as systemd reports it (`LoadState`, `ActiveState`, `SubState`).
+public struct UnitStatus: Sendable, Hashable {
+    public var load: String
+    public var active: String
+    public var sub: String
+    public var mainPID: Int32?
+
+    public init(load: String, active: String, sub: String, mainPID: Int32? = nil) {
+        self.load = load
+        self.active = active
+        self.sub = sub
+        self.mainPID = mainPID
+    }
+}
+
+/// What the agent needs of whatever runs units on its machine: systemd over D-Bus, or
+/// the embedded supervisor. Changes are reported through the `onChange` given at creation.
+public protocol UnitManager: Sendable {
+    /// Writes and loads a unit (replacing an older definition of the same name).
+    func load(_ name: String, text: String) async throws
+    /// Stops (if running) and removes a unit.
+    func unload(_ name: String) async
+    func start(_ name: String) async
+    /// Stops and waits until the unit is inactive or failed.
+    func stop(_ name: String) async
+    func status(_ name: String) async -> UnitStatus?
+    /// The unit's recent output, newest last (`fleetctl journal`).
+    func journal(_ name: String, lines: Int) async -> [String]
+    /// Where the unit's output is appended, for following it.
+    func journalPath(_ name: String) -> String?
+    /// Stops everything on shutdown.
+    func shutdown() async
+}
+
+/// Units run by the embedded supervisor (where systemd is not PID 1). `.service` units
+/// run as systemd would run them; `.target` units only group (active while started); other
+/// unit types need systemd and report `LoadState=error`.
+public actor EmbeddedUnitManager: UnitManager {
+    private let services: ServiceManager
+    private let logDirectory: String
+    private let unitDirectory: String
+    private var targets: [String: Bool] = [:]
+    private var unsupported: Set<String> = []
+    private let onChange: @Sendable (String) -> Void
+
+    public init(logDirectory: String, runtimeDirectory: String, onChange: @escaping @Sendable (String) -> Void) {
+        self.logDirectory = logDirectory
+        unitDirectory = runtimeDirectory + "/units"
+        self.onChange = onChange
+        services = ServiceManager(
+            options: .init(logDirectory: logDirectory, runtimeDirectory: runtimeDirectory + "/notify"),
+            onChange: { name, _ in onChange(name) })
+        try? FileManager.default.createDirectory(atPath: unitDirectory, withIntermediateDirectories: true)
+    }
+
+    public func load(_ name: String, text: String) async throws {
+        // The file is kept where fleet keeps it under systemd, for people who look.
+        try? text.write(toFile: unitDirectory + "/" + name, atomically: true, encoding: .utf8)
+        if name.hasSuffix(".service") {
+            try await services.load(name, text: text)
+        } else if name.hasSuffix(".target") {
+            if targets[name] == nil { targets[name] = false }
+        } else {
+            unsupported.insert(name)
+        }
+        onChange(name)
+    }
+
+    public func unload(_ name: String) async {
+        await services.unload(name)
+        targets[name] = nil
+        unsupported.remove(name)
+        try? FileManager.default.removeItem(atPath: unitDirectory + "/" + name)
+        onChange(name)
+    }
+
+    public func start(_ name: String) async {
+        if targets[name] != nil {
+            targets[name] = true
+            onChange(name)
+        } else {
+            await services.start(name)
+        }
+    }
+
+    public func stop(_ name: String) async {
+        if targets[name] != nil {
+            targets[name] = false
+            onChange(name)
+        } else {
+            await services.stop(name)
+        }
+    }
+
+    public func status(_ name: String) async -> UnitStatus? {
+        if let active = targets[name] { return UnitStatus(load: "loaded", active: active ? "active" : "inactive", sub: active ? "active" : "dead") }
+        if unsupported.contains(name) { return UnitStatus(load: "error", active: "inactive", sub: "dead") }
+        guard let state = await services.state(name) else { return nil }
+        return UnitStatus(load: "loaded", active: state.active, sub: state.sub, mainPID: await services.mainPID(name))
+    }
+
+    public func journal(_ name: String, lines: Int) async -> [String] {
+        guard let path = journalPath(name), let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
+        return Array(text.split(separator: "\n").suffix(lines).map(String.init))
+    }
+
+    public nonisolated func journalPath(_ name: String) -> String? { logDirectory + "/" + name + ".log" }
+
+    public func shutdown() async { await services.stopAll() }
+}
