@@ -285,6 +285,15 @@ public struct MachinePresence: Sendable {
         return lastSeen.values.map(\.machine).sorted { $0.id < $1.id }
     }
 
+    /// Machines that hold units but were never seen by this engine (it was just elected
+    /// while they were away): their grace starts now.
+    public mutating func adopt(_ machines: [FleetMachine], at now: ContinuousClock.Instant) {
+        for machine in machines where lastSeen[machine.id] == nil { lastSeen[machine.id] = (machine, now) }
+    }
+
+    /// Whether a machine is counted (present, or missing within its grace).
+    public func counts(_ id: String) -> Bool { lastSeen[id] != nil }
+
     /// When the next missing machine's grace runs out (the engine reconciles then).
     public func nextExpiry(after now: ContinuousClock.Instant, alive: Set<String>) -> ContinuousClock.Instant? {
         lastSeen.filter { !alive.contains($0.key) }.map { $0.value.at + grace }.filter { $0 > now }.min()

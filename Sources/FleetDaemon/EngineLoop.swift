@@ -15,7 +15,10 @@ public actor EngineLoop {
     let machineID: String
     let interval: Duration
     let ttl: Int64
-    let engine: FleetEngine
+    let grace: Duration
+    /// A fresh engine each term: what it knows of machines' presence starts at election.
+    private var engine: FleetEngine
+    private var earlierPasses = 0
     public private(set) var isLeader = false
     public private(set) var lastPassDecisions = 0
 
@@ -24,10 +27,11 @@ public actor EngineLoop {
         self.machineID = machineID
         self.interval = interval
         self.ttl = max(Int64(ttl.components.seconds), 2)
+        self.grace = grace
         engine = FleetEngine(registry: registry, grace: grace)
     }
 
-    public var passes: Int { get async { await engine.passes } }
+    public var passes: Int { get async { await earlierPasses + engine.passes } }
 
     public func run() async {
         while !Task.isCancelled {
@@ -48,6 +52,9 @@ public actor EngineLoop {
     }
 
     private func lead(_ leadership: EtcdLeadership) async throws {
+        earlierPasses += await engine.passes
+        let engine = FleetEngine(registry: registry, grace: grace)
+        self.engine = engine
         isLeader = true
         FleetLog.info("engine \(machineID): leading")
         defer { isLeader = false }
@@ -73,7 +80,7 @@ public actor EngineLoop {
                 for await _ in triggers {
                     // Let a burst of changes (a fleetctl start of many units) settle.
                     try await Task.sleep(for: .milliseconds(50))
-                    let pass = try await self.engine.reconcile(fence: fence)
+                    let pass = try await engine.reconcile(fence: fence)
                     await self.record(pass)
                     deadlineTask?.cancel()
                     if let deadline = pass.nextDeadline {

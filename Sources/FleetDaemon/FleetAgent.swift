@@ -72,23 +72,36 @@ public actor FleetAgent {
 
     public var currentMetadata: [String: String] { metadata }
 
-    /// Runs until cancelled; a lost lease or a broken etcd connection starts over.
+    /// Runs until cancelled. The machine's lease is kept across broken connections: when
+    /// keep-alives fail for a while (an etcd leader election, a partition) the agent asks
+    /// whether the lease still lives before granting a new one, so its keys, and what the
+    /// engine knows of the machine, survive a blip.
     public func run() async {
         var backoff = Duration.milliseconds(200)
+        var current: Int64?
+        let ttl = max(Int64(identity.ttl.components.seconds), 2)
         while !Task.isCancelled {
             do {
-                let ttl = max(Int64(identity.ttl.components.seconds), 2)
-                try await registry.client.withSession(ttl: ttl) { session in
-                    try await self.serve(lease: session.leaseID)
+                if let lease = current, (try? await registry.client.leaseTimeToLive(id: lease).ttl) ?? 0 > 0 {
+                    FleetLog.info("agent \(identity.machineID): lease \(String(lease, radix: 16)) still alive")
+                } else {
+                    current = try await registry.client.leaseGrant(ttl: ttl).id
                 }
+                let lease = current!
+                try await registry.client.withLeaseKeepAlive(id: lease) { try await self.serve(lease: lease) }
             } catch is CancellationError {
-                return
+                break
             } catch {
-                if Task.isCancelled { return }
+                if Task.isCancelled { break }
                 FleetLog.warning("agent \(identity.machineID): \(error); reconnecting")
             }
             try? await Task.sleep(for: backoff)
-            backoff = min(backoff * 2, .seconds(5))
+            backoff = min(backoff * 2, .seconds(2))
+        }
+        // A clean exit withdraws the machine at once rather than after its TTL.
+        if let lease = current {
+            let client = registry.client
+            await Task { _ = try? await client.leaseRevoke(id: lease) }.value
         }
     }
 

@@ -14,6 +14,8 @@ public actor FleetEngine {
     /// Parsed units by content hash and name (specifiers depend on the name): bodies never
     /// change, so each is read and parsed once.
     private var parsed: [String: FleetUnit] = [:]
+    /// Whether the first pass took over the machines that were away at election.
+    private var adopted = false
 
     public init(registry: FleetRegistry, grace: Duration) {
         self.registry = registry
@@ -36,8 +38,20 @@ public actor FleetEngine {
     public func reconcile(now: ContinuousClock.Instant = .now, fence: Etcdserverpb_Compare? = nil) async throws -> Pass {
         let records = try await registry.units()
         let alive = try await registry.machines().map { FleetMachine(id: $0.id, publicIP: $0.publicIP, metadata: $0.metadata) }
-        let present = presence.observe(alive, at: now)
         let entries = try await registry.scheduleEntries()
+        let aliveIDs = Set(alive.map(\.id))
+        if !adopted {
+            // First pass of this engine: machines that hold units but are away now get
+            // their grace from now, with the metadata they last registered.
+            let away = Set(entries.values.map(\.machine)).subtracting(aliveIDs)
+            if !away.isEmpty {
+                let known = try await registry.knownMachines()
+                presence.adopt(
+                    away.compactMap { known[$0] }.map { FleetMachine(id: $0.id, publicIP: $0.publicIP, metadata: $0.metadata) }, at: now)
+            }
+            adopted = true
+        }
+        let present = presence.observe(alive, at: now)
         var jobs: [String: FleetJob] = [:]
         var unreadable: [String: String] = [:]
         for (name, record) in records {
@@ -77,6 +91,13 @@ public actor FleetEngine {
         }
         try await registry.apply(operations, fence: fence)
         passes += 1
+        // Machines whose grace ran out and whose units have moved are forgotten.
+        if passes % 30 == 1 {
+            let held = Set(final.values)
+            for (id, _) in try await registry.knownMachines() where !aliveIDs.contains(id) && !held.contains(id) && !presence.counts(id) {
+                try await registry.forgetMachine(id)
+            }
+        }
         return Pass(
             decisions: decisions, updatedEntries: updated, unreadable: unreadable,
             nextDeadline: presence.nextExpiry(after: now, alive: Set(alive.map(\.id))))

@@ -252,8 +252,29 @@ public struct FleetRegistry: Sendable {
     // MARK: Machines
 
     /// Publishes a machine's presence on its lease (kept alive by the agent).
+    /// Also keeps a copy without a lease (`machine-info/<id>`): an engine elected while a
+    /// machine is briefly away still knows its metadata and gives it its grace period.
     public func register(_ machine: MachineRecord, lease: Int64) async throws {
-        _ = try await client.put(machineKey(machine.id), Self.json(machine), lease: lease)
+        let record = Self.json(machine)
+        _ = try await client.txn(
+            .with {
+                $0.success = [.put(machineKey(machine.id), record, lease: lease), .put(prefix + "machine-info/" + machine.id, record)]
+            })
+    }
+
+    /// The last record every machine registered, present or not.
+    public func knownMachines() async throws -> [String: MachineRecord] {
+        var result: [String: MachineRecord] = [:]
+        for kv in try await client.get(prefix + "machine-info/", prefix: true).kvs {
+            let record = try decode(MachineRecord.self, kv)
+            result[record.id] = record
+        }
+        return result
+    }
+
+    /// Forgets a machine that is gone for good (its grace ran out and its units moved).
+    public func forgetMachine(_ id: String) async throws {
+        _ = try await client.delete(prefix + "machine-info/" + id)
     }
 
     /// The machines present now.

@@ -404,7 +404,12 @@ private struct RunLoop {
             let executable = try ServiceProcess.resolve(command)
             let identifier = (arguments.first.map { ($0 as NSString).lastPathComponent }) ?? name
             let box = PIDBox()
-            let writer = try output!.pipe { "\(identifier)[\(box.pid)]" }
+            let writer = try output!.pipe {
+                // The first line can be read before fork's caller stored the PID; it will
+                // in a moment.
+                for _ in 0..<1000 where box.pid == 0 { usleep(10) }
+                return "\(identifier)[\(box.pid)]"
+            }
             defer { close(writer) }
             let identity = command.prefixes.contains(.fullPrivileges) ? nil : self.identity
             let pid = try ServiceProcess.spawn(
