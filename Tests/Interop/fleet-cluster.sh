@@ -108,8 +108,7 @@ scenario() { # BACKEND BASE-PORT
         start worker.service pinned.service follower.service either.service both.service apart-a.service apart-b.service \
         spread@1.service spread@2.service spread@3.service spread@4.service everywhere-core.service )
     check "$backend: an unknown [X-Fleet] key is refused" 1 fleetctl submit "$work/units/bad.service"
-    cp err "$work/bad.err"
-    check "$backend: ... with the key and line named" 0 grep -q "bad.service:8: unrecognized requirement MachineOfTypo" "$work/bad.err"
+    check "$backend: ... with the key and line named" 0 grep -q "bad.service:8: unrecognized requirement MachineOfTypo" last.err
     placement >"$work/placement"
     check "$backend: MachineMetadata=role=worker lands on a worker" 0 grep -Eq "^worker.service m[34]$" "$work/placement"
     check "$backend: MachineID lands on that machine" 0 grep -q "^pinned.service m2$" "$work/placement"
