@@ -217,9 +217,10 @@ let package = Package(
         .testTarget(name: "FleetTests", dependencies: ["Fleet", "UnitFile"], swiftSettings: strictSettings),
         .testTarget(name: "SupervisorTests", dependencies: ["Supervisor", "UnitFile"], swiftSettings: strictSettings),
         .testTarget(
-            name: "FleetRegistryTests", dependencies: ["FleetRegistry", "Fleet", "EtcdClient", "EtcdAPI", "TestSupport"],
+            name: "FleetRegistryTests", dependencies: ["FleetRegistry", "Fleet", "EtcdClient", "EtcdAPI", "TestSupport", "UnitFile"],
             swiftSettings: strictSettings),
         .testTarget(name: "GoFormatTests", dependencies: ["GoFormat"], swiftSettings: strictSettings),
+        .testTarget(name: "FleetDaemonTests", dependencies: ["FleetDaemon"], swiftSettings: strictSettings),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"], swiftSettings: strictSettings),
         .testTarget(
             name: "IntegrationTests",

@@ -163,7 +163,7 @@ public struct EtcdFleetClient: FleetClient {
     public func unitText(_ name: String, _ what: UnitTextKind, machine: String?, sink: @escaping @Sendable (String) -> Void) async throws {
         // The machine's own fleetd answers; its endpoint is in its machine record.
         var target = machine
-        if target == nil { target = try await registry.scheduleEntries()[name]?.machine }
+        if target == nil { target = try await registry.placement(of: name) }
         guard let target else { throw FleetClientError(status: 404, message: "unit \(name) is not scheduled on any machine") }
         guard let record = try await registry.machines().first(where: { $0.id == target }), let endpoint = record.endpoint else {
             throw FleetClientError(status: 502, message: "machine \(target) publishes no endpoint")

@@ -247,7 +247,7 @@ public struct FleetAPI: HTTPResponder {
     private func forward(_ name: String, _ request: HTTPRequest, machine wanted: String?) async -> HTTPResponse {
         do {
             var machine = wanted
-            if machine == nil { machine = try await registry.scheduleEntries()[name]?.machine }
+            if machine == nil { machine = try await registry.placement(of: name) }
             guard let machine else { return error(404, "unit \(name) is not scheduled on any machine") }
             guard machine != machineID else { return error(404, "unit \(name) is not loaded on machine \(machineID)") }
             guard let record = try await registry.machines().first(where: { $0.id == machine }), let endpoint = record.endpoint else {

@@ -71,11 +71,11 @@ public actor FleetEngine {
             switch decision {
             case .schedule(let unit, let machine):
                 guard let record = records[unit] else { continue }
-                if let previous = final[unit], previous != machine { operations.append(registry.unscheduleOperation(unit, from: previous)) }
-                operations.append(registry.scheduleOperation(unit, on: machine, .init(hash: record.hash, desired: record.desired)))
+                if let previous = final[unit], previous != machine { operations += registry.unscheduleOperations(unit, from: previous) }
+                operations += registry.scheduleOperations(unit, on: machine, .init(hash: record.hash, desired: record.desired))
                 final[unit] = machine
             case .unschedule(let unit, let machine, _):
-                operations.append(registry.unscheduleOperation(unit, from: machine))
+                operations += registry.unscheduleOperations(unit, from: machine)
                 final[unit] = nil
             }
         }
@@ -85,7 +85,7 @@ public actor FleetEngine {
             guard let record = records[unit], let current = entries[unit], current.machine == machine else { continue }
             let wanted = FleetRegistry.ScheduleEntry(hash: record.hash, desired: record.desired)
             if current.entry != wanted {
-                operations.append(registry.scheduleOperation(unit, on: machine, wanted))
+                operations.append(registry.scheduleOperations(unit, on: machine, wanted)[0])
                 updated.append(unit)
             }
         }

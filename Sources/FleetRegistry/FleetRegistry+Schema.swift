@@ -37,7 +37,7 @@ extension FleetRegistry {
 
     public func schemaUnit(_ name: String) async throws -> FleetSchema.Unit? {
         guard let record = try await unit(name) else { return nil }
-        let machine = try await scheduleEntries()[name]?.machine
+        let machine = try await placement(of: name)
         return try await schemaUnit(record, machine: machine, states: try await states(of: name))
     }
 

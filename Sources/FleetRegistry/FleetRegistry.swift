@@ -293,13 +293,22 @@ public struct FleetRegistry: Sendable {
         _ = try await client.delete(scheduleKey(machine, name))
     }
 
-    /// The operation that places a unit (for fenced batches).
-    public func scheduleOperation(_ name: String, on machine: String, _ entry: ScheduleEntry) -> Etcdserverpb_RequestOp {
-        .put(scheduleKey(machine, name), Self.json(entry))
+    /// The operations that place a unit (for fenced batches): its entry in the machine's
+    /// schedule, and `placement/<unit>` naming the machine, so one unit's machine is one
+    /// key read rather than a scan of every schedule.
+    public func scheduleOperations(_ name: String, on machine: String, _ entry: ScheduleEntry) -> [Etcdserverpb_RequestOp] {
+        [.put(scheduleKey(machine, name), Self.json(entry)), .put(placementKey(name), machine)]
     }
 
-    public func unscheduleOperation(_ name: String, from machine: String) -> Etcdserverpb_RequestOp {
-        .delete(scheduleKey(machine, name))
+    public func unscheduleOperations(_ name: String, from machine: String) -> [Etcdserverpb_RequestOp] {
+        [.delete(scheduleKey(machine, name)), .delete(placementKey(name))]
+    }
+
+    func placementKey(_ name: String) -> String { prefix + "placement/" + name }
+
+    /// The machine a unit is scheduled on, nil when none.
+    public func placement(of name: String) async throws -> String? {
+        try await client.get(placementKey(name)).kvs.first.map { String(decoding: $0.value, as: UTF8.self) }
     }
 
     /// Decodes a record read elsewhere (watch events).
@@ -345,6 +354,11 @@ public struct FleetRegistry: Sendable {
     /// Runs operations in transactions of at most 128; each checks `fence` (the engine's
     /// leadership) first and throws ``Failure/notLeader`` when it no longer holds.
     public func apply(_ operations: [Etcdserverpb_RequestOp], fence: Etcdserverpb_Compare?) async throws {
+        // etcd refuses a transaction that touches a key twice: the last operation on a key
+        // wins (a unit moved in one pass deletes and puts its placement).
+        var last: [Data: Int] = [:]
+        for (index, operation) in operations.enumerated() { last[operation.key] = index }
+        let operations = operations.enumerated().filter { last[$0.element.key] == $0.offset }.map(\.element)
         var start = 0
         while start < operations.count {
             let batch = Array(operations[start..<min(start + 128, operations.count)])
@@ -397,5 +411,17 @@ extension JSONEncoder {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return encoder
+    }
+}
+
+extension Etcdserverpb_RequestOp {
+    /// The key a put or delete acts on.
+    fileprivate var key: Data {
+        switch request {
+        case .requestPut(let put): put.key
+        case .requestDeleteRange(let delete): delete.key
+        case .requestRange(let range): range.key
+        default: Data()
+        }
     }
 }

@@ -156,7 +156,7 @@ public enum FleetSchema {
         }
     }
 
-    public struct TokenError: Error, Sendable, CustomStringConvertible {
+    public struct TokenError: Error, Sendable, Hashable, CustomStringConvertible {
         public var message: String
         public var description: String { message }
         public init(message: String) { self.message = message }
