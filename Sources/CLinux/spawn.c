@@ -6,7 +6,9 @@
 #include <grp.h>
 #include <signal.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,8 +17,61 @@
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
 
-// The child runs only async-signal-safe calls between fork and exec: the parent is
-// multithreaded (SwiftNIO, Swift concurrency), so nothing that may take a lock.
+struct spawn_request {
+    const char *path;
+    char *const *argv;
+    char *const *envp;
+    const char *directory;
+    int uid, gid, stdin_fd, stdout_fd, stderr_fd;
+    int report;
+};
+
+// dup2 as a raw call (aarch64 has only dup3, which refuses equal descriptors).
+static long duplicate(int from, int to) {
+    if (from == to) return to;
+    return syscall(SYS_dup3, from, to, 0);
+}
+
+// The child of a CLONE_VM|CLONE_VFORK clone: it shares the parent's memory (the parent is
+// suspended until exec or exit), so it makes raw system calls only. glibc's setuid and
+// friends would try to synchronise the credentials of every thread of what glibc thinks
+// is its process (the parent's threads); the raw calls change this task alone.
+static int spawn_child(void *argument) {
+    struct spawn_request *request = argument;
+    int failure = 0;
+    sigset_t all;
+    sigemptyset(&all);
+    syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof(unsigned long));
+    struct sigaction standard = {.sa_handler = SIG_DFL};
+    for (int signal_number = 1; signal_number < 65; signal_number++) {
+        if (signal_number != SIGKILL && signal_number != SIGSTOP)
+            syscall(SYS_rt_sigaction, signal_number, &standard, NULL, sizeof(unsigned long));
+    }
+    if (syscall(SYS_setsid) < 0) failure = errno;
+    if (!failure && duplicate(request->stdin_fd, 0) < 0) failure = errno;
+    if (!failure && duplicate(request->stdout_fd, 1) < 0) failure = errno;
+    if (!failure && duplicate(request->stderr_fd, 2) < 0) failure = errno;
+    if (!failure) syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+    if (!failure && request->directory != NULL && syscall(SYS_chdir, request->directory) != 0) failure = errno;
+    if (!failure && request->gid >= 0) {
+        gid_t group = (gid_t)request->gid;
+        if (syscall(SYS_setgroups, 1, &group) != 0 || syscall(SYS_setresgid, group, group, group) != 0) failure = errno;
+    }
+    if (!failure && request->uid >= 0) {
+        uid_t user = (uid_t)request->uid;
+        if (syscall(SYS_setresuid, user, user, user) != 0) failure = errno;
+    }
+    if (!failure) {
+        syscall(SYS_execve, request->path, request->argv, request->envp);
+        failure = errno;
+    }
+    syscall(SYS_write, request->report, &failure, sizeof failure);
+    syscall(SYS_exit_group, 127);
+    return 127;
+}
+
+// A CLONE_VM|CLONE_VFORK clone rather than fork: no copy of the parent's page tables,
+// which for a daemon with thousands of units (and a big heap) is most of a fork's cost.
 int coreos_spawn_service(const char *path, char *const argv[], char *const envp[], const char *directory,
                          int uid, int gid, int stdin_fd, int stdout_fd, int stderr_fd, int *error_number) {
     int report[2];
@@ -24,41 +79,24 @@ int coreos_spawn_service(const char *path, char *const argv[], char *const envp[
         *error_number = errno;
         return -1;
     }
-    pid_t pid = fork();
-    if (pid < 0) {
+    struct spawn_request request = {path, argv, envp, directory, uid, gid, stdin_fd, stdout_fd, stderr_fd, report[1]};
+    size_t stack_size = 64 * 1024;
+    char *stack = mmap(NULL, stack_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
         *error_number = errno;
         close(report[0]);
         close(report[1]);
         return -1;
     }
-    if (pid == 0) {
-        int failure = 0;
-        sigset_t all;
-        sigemptyset(&all);
-        sigprocmask(SIG_SETMASK, &all, NULL);
-        for (int signal_number = 1; signal_number < NSIG; signal_number++) {
-            if (signal_number != SIGKILL && signal_number != SIGSTOP) signal(signal_number, SIG_DFL);
-        }
-        if (setsid() < 0) failure = errno;
-        if (!failure && dup2(stdin_fd, 0) < 0) failure = errno;
-        if (!failure && dup2(stdout_fd, 1) < 0) failure = errno;
-        if (!failure && dup2(stderr_fd, 2) < 0) failure = errno;
-        if (!failure) syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-        if (!failure && directory != NULL && chdir(directory) != 0) failure = errno;
-        if (!failure && gid >= 0) {
-            gid_t group = (gid_t)gid;
-            if (setgroups(1, &group) != 0 || setgid(group) != 0) failure = errno;
-        }
-        if (!failure && uid >= 0 && setuid((uid_t)uid) != 0) failure = errno;
-        if (!failure) {
-            execve(path, argv, envp);
-            failure = errno;
-        }
-        ssize_t ignored = write(report[1], &failure, sizeof failure);
-        (void)ignored;
-        _exit(127);
-    }
+    pid_t pid = clone(spawn_child, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &request);
+    int clone_error = errno;
+    munmap(stack, stack_size);
     close(report[1]);
+    if (pid < 0) {
+        *error_number = clone_error;
+        close(report[0]);
+        return -1;
+    }
     int failure = 0;
     ssize_t got;
     do {

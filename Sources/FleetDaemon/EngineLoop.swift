@@ -59,34 +59,55 @@ public actor EngineLoop {
         FleetLog.info("engine \(machineID): leading")
         defer { isLeader = false }
         let fence = Etcdserverpb_Compare.createRevision(leadership.key, .equal, leadership.revision)
-        let (triggers, trigger) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        let revision = try await engine.refresh()
+        /// A pass is wanted; `refresh` asks for a full re-read (the safety net).
+        let (triggers, trigger) = AsyncStream<Bool>.makeStream(bufferingPolicy: .bufferingNewest(1))
+        trigger.yield(false)
+        let registry = self.registry
         try await withThrowingTaskGroup(of: Void.self) { group in
-            for prefix in [registry.unitPrefix, registry.machinePrefix] {
-                group.addTask {
-                    try await self.registry.client.watch(prefix, prefix: true) { responses in
-                        trigger.yield()
-                        for try await _ in responses { trigger.yield() }
+            group.addTask {
+                try await registry.client.watch(registry.unitPrefix, prefix: true, fromRevision: revision + 1) { responses in
+                    for try await response in responses {
+                        await engine.apply(unitEvents: response.events)
+                        trigger.yield(false)
                     }
                 }
             }
             group.addTask {
+                try await registry.client.watch(registry.machinePrefix, prefix: true, fromRevision: revision + 1) { responses in
+                    for try await response in responses {
+                        await engine.apply(machineEvents: response.events)
+                        trigger.yield(false)
+                    }
+                }
+            }
+            group.addTask {
+                // The safety net: a pass every interval, and a full re-read every 5th (a
+                // missed watch event costs seconds, not forever).
+                var ticks = 0
                 while true {
                     try await Task.sleep(for: self.interval)
-                    trigger.yield()
+                    ticks += 1
+                    trigger.yield(ticks % 5 == 0)
                 }
             }
             group.addTask {
                 var deadlineTask: Task<Void, Never>?
-                for await _ in triggers {
-                    // Let a burst of changes (a fleetctl start of many units) settle.
-                    try await Task.sleep(for: .milliseconds(50))
-                    let pass = try await engine.reconcile(fence: fence)
+                var settle = Duration.milliseconds(50)
+                for await refresh in triggers {
+                    // Let a burst of changes (a fleetctl start of many units) settle: at
+                    // least as long as the last pass took, so a big cluster under a burst
+                    // spends at most half its engine time deciding.
+                    try await Task.sleep(for: settle)
+                    let started = ContinuousClock.now
+                    let pass = try await engine.reconcile(fence: fence, refresh: refresh)
+                    settle = min(max(.milliseconds(50), ContinuousClock.now - started), .seconds(1))
                     await self.record(pass)
                     deadlineTask?.cancel()
                     if let deadline = pass.nextDeadline {
                         deadlineTask = Task {
                             try? await Task.sleep(until: deadline, clock: .continuous)
-                            if !Task.isCancelled { trigger.yield() }
+                            if !Task.isCancelled { trigger.yield(false) }
                         }
                     }
                 }

@@ -39,6 +39,9 @@ public actor FleetAgent {
     private var manager: (any UnitManager)?
     private var lease: Int64 = 0
     private var scheduled: [String: Target] = [:]
+    /// The newest revision the schedule view reflects (a periodic re-read older than an
+    /// applied watch event is dropped).
+    private var scheduleRevision: Int64 = 0
     private var globalRecords: [String: FleetRegistry.UnitRecord] = [:]
     private var globalUnits: [String: FleetUnit] = [:]
     private var metadata: [String: String]
@@ -118,6 +121,7 @@ public actor FleetAgent {
             group.addTask { try await self.followGlobalUnits() }
             group.addTask { try await self.followMetadata() }
             group.addTask { try await self.publishLoop(signals) }
+            group.addTask { try await self.resynchronize() }
             try await group.next()
             group.cancelAll()
         }
@@ -133,6 +137,19 @@ public actor FleetAgent {
 
     nonisolated private func followSchedule() async throws {
         let prefix = registry.schedulePrefix(identity.machineID)
+        let revision = try await readSchedule()
+        try await registry.client.watch(prefix, prefix: true, fromRevision: revision + 1) { responses in
+            for try await response in responses {
+                await self.applySchedule(response.events, prefix: prefix, revision: response.header.revision)
+            }
+        }
+    }
+
+    /// Reads the whole schedule prefix; applies it unless a watch event newer than the
+    /// read was applied meanwhile. Returns the read's revision.
+    @discardableResult
+    nonisolated private func readSchedule() async throws -> Int64 {
+        let prefix = registry.schedulePrefix(identity.machineID)
         let initial = try await registry.client.get(prefix, prefix: true)
         var entries: [String: Target] = [:]
         for kv in initial.kvs {
@@ -141,20 +158,28 @@ public actor FleetAgent {
                 entries[name] = Target(hash: entry.hash, desired: DesiredState(rawValue: entry.desired) ?? .inactive)
             }
         }
-        await setSchedule(entries)
-        try await registry.client.watch(prefix, prefix: true, fromRevision: initial.header.revision + 1) { responses in
-            for try await response in responses {
-                await self.applySchedule(response.events, prefix: prefix)
-            }
+        await setSchedule(entries, revision: initial.header.revision)
+        return initial.header.revision
+    }
+
+    /// The safety net under the watches: every TTL the agent re-reads its schedule and the
+    /// global units (a few keys), so a missed event costs one period, not forever.
+    nonisolated private func resynchronize() async throws {
+        while true {
+            try await Task.sleep(for: identity.ttl)
+            try await readSchedule()
         }
     }
 
-    private func setSchedule(_ entries: [String: Target]) async {
+    private func setSchedule(_ entries: [String: Target], revision: Int64) async {
+        guard revision >= scheduleRevision else { return }
+        scheduleRevision = revision
         scheduled = entries
         await recompute()
     }
 
-    private func applySchedule(_ events: [Mvccpb_Event], prefix: String) async {
+    private func applySchedule(_ events: [Mvccpb_Event], prefix: String, revision: Int64) async {
+        scheduleRevision = max(scheduleRevision, revision)
         for event in events {
             let name = String(String(decoding: event.kv.key, as: UTF8.self).dropFirst(prefix.count))
             if event.type == .delete {

@@ -42,24 +42,19 @@ public protocol UnitManager: Sendable {
 public actor EmbeddedUnitManager: UnitManager {
     private let services: ServiceManager
     private let logDirectory: String
-    private let unitDirectory: String
     private var targets: [String: Bool] = [:]
     private var unsupported: Set<String> = []
     private let onChange: @Sendable (String) -> Void
 
     public init(logDirectory: String, runtimeDirectory: String, onChange: @escaping @Sendable (String) -> Void) {
         self.logDirectory = logDirectory
-        unitDirectory = runtimeDirectory + "/units"
         self.onChange = onChange
         services = ServiceManager(
             options: .init(logDirectory: logDirectory, runtimeDirectory: runtimeDirectory + "/notify"),
             onChange: { name, _ in onChange(name) })
-        try? FileManager.default.createDirectory(atPath: unitDirectory, withIntermediateDirectories: true)
     }
 
     public func load(_ name: String, text: String) async throws {
-        // The file is kept where fleet keeps it under systemd, for people who look.
-        try? text.write(toFile: unitDirectory + "/" + name, atomically: true, encoding: .utf8)
         if name.hasSuffix(".service") {
             try await services.load(name, text: text)
         } else if name.hasSuffix(".target") {
@@ -74,7 +69,6 @@ public actor EmbeddedUnitManager: UnitManager {
         await services.unload(name)
         targets[name] = nil
         unsupported.remove(name)
-        try? FileManager.default.removeItem(atPath: unitDirectory + "/" + name)
         onChange(name)
     }
 

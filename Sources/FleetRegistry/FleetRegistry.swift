@@ -243,6 +243,23 @@ public struct FleetRegistry: Sendable {
         try await client.get(bodyKey(hash)).kvs.first.map { String(decoding: $0.value, as: UTF8.self) }
     }
 
+    /// Several bodies by hash, 128 reads per request; missing ones are left out.
+    public func bodies(_ hashes: [String]) async throws -> [String: String] {
+        var result: [String: String] = [:]
+        var start = 0
+        while start < hashes.count {
+            let batch = Array(hashes[start..<min(start + 128, hashes.count)])
+            let response = try await client.txn(.with { $0.success = batch.map { .get(bodyKey($0)) } })
+            for (hash, answer) in zip(batch, response.responses) {
+                if case .responseRange(let range) = answer.response, let kv = range.kvs.first {
+                    result[hash] = String(decoding: kv.value, as: UTF8.self)
+                }
+            }
+            start += batch.count
+        }
+        return result
+    }
+
     /// The hashes of every stored body (to check collection).
     public func bodyHashes() async throws -> [String] {
         let bodies = prefix + "body/"

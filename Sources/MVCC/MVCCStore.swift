@@ -157,6 +157,8 @@ public struct MVCCStore: Sendable {
         var revision: Int64
         var sub: Int64 = 0
         var events: [Event] = []
+        /// What each change did, so a failing transaction can take its changes back.
+        var undo: [(key: [UInt8], newKey: Bool, change: Change)] = []
     }
 
     public mutating func put(_ request: PutRequest, leaseExists: (Int64) -> Bool = { _ in true })
@@ -179,17 +181,39 @@ public struct MVCCStore: Sendable {
     {
         try Self.validate(request, maxOperations: maxOperations)
         try checkLeases(request, leaseExists: leaseExists)
-        let snapshot = self
         var context = WriteContext(revision: currentRevision + 1)
         do {
             let result = try apply(request, &context, leaseExists: leaseExists)
             return finish(context, result)
         } catch {
             // A failing operation (ignore_value on a missing key, a future revision)
-            // leaves nothing behind.
-            self = snapshot
+            // leaves nothing behind. (Undone change by change: a copy of the store kept
+            // for the purpose made every transaction copy the whole key index.)
+            rollBack(context)
             throw error
         }
+    }
+
+    /// Takes back a failed transaction's changes, newest first. Values it appended stay in
+    /// the value log unreferenced, as compacted ones do until the log is repacked.
+    private mutating func rollBack(_ context: WriteContext) {
+        var newKeys = Set<[UInt8]>()
+        for entry in context.undo.reversed() {
+            histories[entry.key]?.removeLast()
+            logicalSize -= Self.cost(entry.change, key: entry.key)
+            liveValueBytes -= UInt64(entry.change.stored?.value.count ?? 0)
+            if entry.newKey {
+                histories[entry.key] = nil
+                newKeys.insert(entry.key)
+            }
+        }
+        if !newKeys.isEmpty { keys.removeAll { newKeys.contains($0) } }
+    }
+
+    /// `record` for a write in progress: remembered for `rollBack`.
+    private mutating func record(_ change: Change, for key: [UInt8], _ context: inout WriteContext) {
+        context.undo.append((key, histories[key] == nil, change))
+        record(change, for: key)
     }
 
     private func checkLeases(_ request: TxnRequest, leaseExists: (Int64) -> Bool) throws(MVCCError) {
@@ -224,7 +248,7 @@ public struct MVCCStore: Sendable {
         let stored = Stored(
             createRevision: found?.stored.createRevision ?? context.revision, version: (found?.stored.version ?? 0) + 1,
             lease: lease, value: request.ignoreValue ? found?.stored.value ?? .empty : values.append(value))
-        record(Change(main: context.revision, sub: context.sub, stored: stored), for: request.key)
+        record(Change(main: context.revision, sub: context.sub, stored: stored), for: request.key, &context)
         context.sub += 1
         let written = KeyValue(
             key: request.key, createRevision: stored.createRevision, modRevision: context.revision, version: stored.version,
@@ -238,7 +262,7 @@ public struct MVCCStore: Sendable {
         let doomed = keysIn(request.key, request.rangeEnd).compactMap { key in stored(of: key, at: revision).map { (key, $0) } }
         var previous: [KeyValue] = []
         for (key, found) in doomed {
-            record(Change(main: context.revision, sub: context.sub, stored: nil), for: key)
+            record(Change(main: context.revision, sub: context.sub, stored: nil), for: key, &context)
             context.sub += 1
             let before = request.previousKeyValues || eventsCarryPrevious ? keyValue(key, found.main, found.stored) : nil
             if request.previousKeyValues, let before { previous.append(before) }

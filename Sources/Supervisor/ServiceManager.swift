@@ -210,12 +210,7 @@ private struct RunLoop {
     var name: String { runner.name }
 
     mutating func run() async {
-        do {
-            output = try ServiceOutput(directory: runner.options.logDirectory, unit: name)
-        } catch {
-            await runner.manager.finish(name, result: "resources", failed: true)
-            return
-        }
+        output = ServiceOutput(directory: runner.options.logDirectory, unit: name)
         while true {
             guard await runner.manager.admitStart(name) else {
                 output?.note("\(name): Start request repeated too quickly.")

@@ -8,22 +8,38 @@ import Synchronization
 /// (`Nov 27 15:30:06 host sh[1234]: line`), which is what `fleetctl journal` prints.
 public final class ServiceOutput: Sendable {
     public let path: String
-    private let file: Int32
+    private let directory: String
+    /// Opened at the first line: a unit that prints nothing costs no file (creating
+    /// thousands of files is most of what starting thousands of quiet units costs).
+    private let file = Mutex<Int32>(-1)
     private let hostname: String
     private let partial = Mutex<[Int32: [UInt8]]>([:])
 
-    /// Opens (appending) the unit's log file.
-    public init(directory: String, unit: String) throws(ServiceProcess.Failure) {
-        try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    public init(directory: String, unit: String) {
+        self.directory = directory
         path = directory + "/" + unit + ".log"
-        file = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
-        guard file >= 0 else { throw ServiceProcess.Failure(message: "opening \(path): \(String(cString: strerror(errno)))") }
         var name = [CChar](repeating: 0, count: 256)
         gethostname(&name, name.count)
         hostname = String(decoding: name.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
     }
 
-    deinit { close(file) }
+    deinit {
+        let descriptor = file.withLock { $0 }
+        if descriptor >= 0 { close(descriptor) }
+    }
+
+    private func descriptor() -> Int32 {
+        file.withLock { descriptor in
+            if descriptor < 0 {
+                descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+                if descriptor < 0, errno == ENOENT {
+                    try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                    descriptor = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o640)
+                }
+            }
+            return descriptor
+        }
+    }
 
     /// A pipe for one process: returns the write end for the child (the caller closes it
     /// after the fork) and starts copying what arrives on the read end.
@@ -69,6 +85,8 @@ public final class ServiceOutput: Sendable {
         var stamp = [CChar](repeating: 0, count: 32)
         strftime(&stamp, stamp.count, "%b %d %H:%M:%S", &parts)
         let text = Array("\(String(decoding: stamp.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) \(hostname) \(identifier): ".utf8) + line + [UInt8(ascii: "\n")]
+        let file = descriptor()
+        guard file >= 0 else { return }  // nowhere to write: the output is lost, the unit runs on
         _ = text.withUnsafeBytes { write(file, $0.baseAddress, $0.count) }
     }
 }

@@ -138,5 +138,24 @@ import Testing
         #expect(throws: MVCCError.keyNotFound) { try store.txn(TxnRequest(success: [put("z"), .put(ignoring)])) }
         #expect(store.currentRevision == before)
         #expect(try store.range(RangeRequest(key: Self.bytes("z"))).keyValues.isEmpty)
+        // ... also when it deleted and rewrote existing keys first: each is as it was.
+        _ = try store.put(PutRequest(key: Self.bytes("kept"), value: Self.bytes("1")))
+        let kept = try store.range(RangeRequest(key: Self.bytes("kept"))).keyValues
+        let all = try store.range(RangeRequest(key: [0], rangeEnd: [0])).keyValues
+        let size = store.logicalSize
+        #expect(throws: MVCCError.keyNotFound) {
+            try store.txn(
+                TxnRequest(success: [
+                    .deleteRange(DeleteRangeRequest(key: Self.bytes("kept"))), put("new1"), put("new2"),
+                    .txn(TxnRequest(success: [put("new3"), .put(ignoring)])),
+                ]))
+        }
+        #expect(try store.range(RangeRequest(key: Self.bytes("kept"))).keyValues == kept)
+        #expect(try store.range(RangeRequest(key: [0], rangeEnd: [0])).keyValues == all)
+        #expect(store.logicalSize == size)
+        // And the store goes on writing at the next revision.
+        let next = try store.put(PutRequest(key: Self.bytes("new1"), value: Self.bytes("x")))
+        #expect(next.revision == store.currentRevision)
+        #expect(try store.range(RangeRequest(key: Self.bytes("new1"))).keyValues.first?.createRevision == next.revision)
     }
 }

@@ -175,6 +175,7 @@ import Testing
             try await Task.sleep(for: .milliseconds(100))
             #expect(!isRunning(child))
         }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try await with("process.service", "KillMode=process\n" + service) {
             #expect(await waitFor("process.service", "active", "running"))
             try await Task.sleep(for: .milliseconds(300))
@@ -229,6 +230,13 @@ import Testing
         try await with("noenv.service", "Type=oneshot\nEnvironmentFile=\(directory)/missing\nExecStart=/bin/true\n") {
             #expect(await waitFor("noenv.service", "failed"))
             #expect(log("noenv.service").contains("Failed to load environment files"))
+        }
+    }
+
+    @Test func aQuietUnitCreatesNoLogFile() async throws {
+        try await with("quiet.service", "Type=oneshot\nExecStart=/bin/true\n") {
+            #expect(await waitFor("quiet.service", "inactive", "dead"))
+            #expect(!FileManager.default.fileExists(atPath: directory + "/logs/quiet.service.log"))
         }
     }
 
