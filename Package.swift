@@ -95,7 +95,7 @@ let package = Package(
         .target(
             name: "FleetDaemon",
             dependencies: [
-                "Fleet", "FleetRegistry", "Supervisor", "HTTPServer", "EtcdClient", "EtcdAPI", "UnitFile",
+                "Fleet", "FleetRegistry", "Supervisor", "HTTPServer", "EtcdClient", "EtcdAPI", "UnitFile", "Platform",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strictSettings),

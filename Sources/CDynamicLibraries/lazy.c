@@ -129,6 +129,20 @@ LAZY(systemd_library, int, sd_bus_call,
      (bus, m, usec, ret_error, reply))
 LAZY(systemd_library, sd_bus_message *, sd_bus_message_unref, (sd_bus_message *m), (m))
 LAZY_VOID(systemd_library, sd_bus_error_free, (sd_bus_error *e), (e))
+LAZY(systemd_library, int, sd_bus_message_append_strv, (sd_bus_message *m, char **l), (m, l))
+LAZY(systemd_library, int, sd_bus_message_enter_container, (sd_bus_message *m, char type, const char *contents),
+     (m, type, contents))
+LAZY(systemd_library, int, sd_bus_message_exit_container, (sd_bus_message *m), (m))
+LAZY(systemd_library, int, sd_bus_message_read_basic, (sd_bus_message *m, char type, void *p), (m, type, p))
+LAZY(systemd_library, int, sd_bus_message_skip, (sd_bus_message *m, const char *types), (m, types))
+LAZY(systemd_library, const char *, sd_bus_message_get_path, (sd_bus_message *m), (m))
+LAZY(systemd_library, int, sd_bus_add_match,
+     (sd_bus *bus, sd_bus_slot **slot, const char *match, sd_bus_message_handler_t callback, void *userdata),
+     (bus, slot, match, callback, userdata))
+LAZY(systemd_library, int, sd_bus_process, (sd_bus *bus, sd_bus_message **r), (bus, r))
+LAZY(systemd_library, int, sd_bus_get_fd, (sd_bus *bus), (bus))
+LAZY(systemd_library, int, sd_bus_get_events, (sd_bus *bus), (bus))
+LAZY(systemd_library, int, sd_bus_get_timeout, (sd_bus *bus, uint64_t *timeout_usec), (bus, timeout_usec))
 
 // libyaml
 LAZY(yaml_library, const char *, yaml_get_version_string, (void), ())

@@ -216,7 +216,11 @@ public struct FleetAPI: HTTPResponder {
             return HTTPResponse(.ok, contentType: "text/plain; charset=utf-8", body: text)
         case "journal":
             let recent = await manager.journal(name, lines: lines)
-            guard query["follow"] == "true" || query["follow"] == "1", let file = manager.journalPath(name) else {
+            let follow = query["follow"] == "true" || query["follow"] == "1"
+            if follow, manager.journalPath(name) == nil, let arguments = manager.journalFollowArguments(name) {
+                return Self.followProcess(arguments, first: recent)
+            }
+            guard follow, let file = manager.journalPath(name) else {
                 return HTTPResponse(.ok, contentType: "text/plain; charset=utf-8", body: recent.map { $0 + "\n" }.joined())
             }
             var response = HTTPResponse(.ok, contentType: "text/plain; charset=utf-8", body: "")
@@ -240,6 +244,41 @@ public struct FleetAPI: HTTPResponder {
         default:
             return error(404, "")
         }
+    }
+
+    /// Streams what our own binary prints with `arguments` (`journal -u NAME -f`) until the
+    /// client goes away.
+    static func followProcess(_ arguments: [String], first: [String]) -> HTTPResponse {
+        var response = HTTPResponse(.ok, contentType: "text/plain; charset=utf-8", body: "")
+        response.stream = HTTPBodyStream { writer in
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
+            process.arguments = arguments
+            let pipe = Pipe()
+            process.standardOutput = pipe
+            process.standardError = FileHandle.nullDevice
+            guard (try? process.run()) != nil else { return }
+            let (chunks, sink) = AsyncStream<Data>.makeStream()
+            pipe.fileHandleForReading.readabilityHandler = { handle in
+                let data = handle.availableData
+                if data.isEmpty {
+                    handle.readabilityHandler = nil
+                    sink.finish()
+                } else {
+                    sink.yield(data)
+                }
+            }
+            await withTaskCancellationHandler {
+                do {
+                    try await writer.write(Array(first.map { $0 + "\n" }.joined().utf8))
+                    for await chunk in chunks { try await writer.write([UInt8](chunk)) }
+                } catch {}
+            } onCancel: {
+                process.terminate()
+            }
+            if process.isRunning { process.terminate() }
+        }
+        return response
     }
 
     /// Asks the fleetd of the machine that runs `name` (its endpoint is in its machine

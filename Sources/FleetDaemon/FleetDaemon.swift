@@ -26,7 +26,7 @@ public enum FleetDaemon {
                 identity: .init(
                     machineID: machineID, publicIP: configuration.publicIP, metadata: configuration.metadata,
                     endpoint: configuration.listen.first, ttl: configuration.agentTTL))
-            let manager = try makeManager(configuration, agent: agent)
+            let manager = try await makeManager(configuration, agent: agent)
             await agent.attach(manager)
             let engine =
                 configuration.disableEngine
@@ -56,12 +56,19 @@ public enum FleetDaemon {
         }
     }
 
-    static func makeManager(_ configuration: FleetConfiguration, agent: FleetAgent) throws -> any UnitManager {
+    static func makeManager(_ configuration: FleetConfiguration, agent: FleetAgent) async throws -> any UnitManager {
         let systemdRuns = FileManager.default.fileExists(atPath: "/run/systemd/system") && getppid() >= 0
             && (try? String(contentsOfFile: "/proc/1/comm", encoding: .utf8))?.hasPrefix("systemd") == true
         if configuration.unitManager == "systemd" || (configuration.unitManager == "auto" && systemdRuns) {
-            throw FleetConfiguration.Failure(
-                message: "the systemd unit manager is not built yet; run with unit_manager=embedded (FLEET_UNIT_MANAGER=embedded)")
+            let manager = SystemdUnitManager(unitDirectory: configuration.runtimeDirectory + "/units") { name in
+                Task { await agent.unitChanged(name) }
+            }
+            do {
+                try await manager.connect()
+            } catch {
+                throw FleetConfiguration.Failure(message: "cannot reach systemd over D-Bus: \(error) (unit_manager=embedded runs units without it)")
+            }
+            return manager
         }
         let machine = configuration.machineID
         return EmbeddedUnitManager(

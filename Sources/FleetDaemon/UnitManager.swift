@@ -32,6 +32,8 @@ public protocol UnitManager: Sendable {
     func journal(_ name: String, lines: Int) async -> [String]
     /// Where the unit's output is appended, for following it.
     func journalPath(_ name: String) -> String?
+    /// Or: the arguments of our own binary that follow it (`journal -u NAME -f`).
+    func journalFollowArguments(_ name: String) -> [String]?
     /// Stops everything on shutdown.
     func shutdown() async
 }
@@ -103,6 +105,8 @@ public actor EmbeddedUnitManager: UnitManager {
     }
 
     public nonisolated func journalPath(_ name: String) -> String? { logDirectory + "/" + name + ".log" }
+
+    public nonisolated func journalFollowArguments(_ name: String) -> [String]? { nil }
 
     public func shutdown() async { await services.stopAll() }
 }
