@@ -85,7 +85,7 @@ let package = Package(
             name: "Fleet", dependencies: ["UnitFile", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: strictSettings),
         // The embedded service supervisor (fleet's agent where systemd is not PID 1).
-        .target(name: "Supervisor", dependencies: ["UnitFile", "CLinux"], swiftSettings: strictSettings),
+        .target(name: "Supervisor", dependencies: ["UnitFile", "CLinux", "CSystemd", "CDynamicLibraries"], swiftSettings: strictSettings),
         // fleet's state in etcd v3 (Documentation/fleet.md).
         .target(
             name: "FleetRegistry",

@@ -1,9 +1,12 @@
 #define _GNU_SOURCE
+// sd_journal_sendv is our lazily resolved function, not sd-journal.h's location-adding macro.
+#define SD_JOURNAL_SUPPRESS_LOCATION
 #include "CDynamicLibraries.h"
 
 #include <archive.h>
 #include <archive_entry.h>
 #include <dlfcn.h>
+#include <sys/uio.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,6 +118,8 @@ LAZY_VOID(systemd_library, sd_journal_restart_fields, (sd_journal *j), (j))
 LAZY(systemd_library, int, sd_journal_wait, (sd_journal *j, uint64_t timeout_usec), (j, timeout_usec))
 LAZY(systemd_library, int, sd_journal_process, (sd_journal *j), (j))
 LAZY(systemd_library, int, sd_journal_get_catalog, (sd_journal *j, char **text), (j, text))
+// Writing: the embedded supervisor's unit output (native protocol; sd_journal_send is variadic).
+LAZY(systemd_library, int, sd_journal_sendv, (const struct iovec *iov, int n), (iov, n))
 
 // sd-bus: only the non-variadic calls (a variadic function cannot be forwarded).
 LAZY(systemd_library, int, sd_bus_open_system, (sd_bus **ret), (ret))

@@ -100,11 +100,22 @@ public actor SystemdUnitManager: UnitManager {
 
     public func status(_ name: String) async -> UnitStatus? { states[name] }
 
-    /// The journal's last lines for the unit, through our own `journal` applet.
-    public func journal(_ name: String, lines: Int) async -> [String] {
+    public func journal(_ name: String, lines: Int) async -> [String] { UnitJournal.lines(of: name, count: lines) }
+
+    public nonisolated func journalPath(_ name: String) -> String? { nil }
+
+    public nonisolated func journalFollowArguments(_ name: String) -> [String]? { UnitJournal.followArguments(name) }
+
+    public func shutdown() async {}
+}
+
+/// A unit's lines in the journal, read through our own `journal` applet (`-u`: the unit's
+/// own entries, and those a root daemon tagged with `OBJECT_SYSTEMD_UNIT=`).
+enum UnitJournal {
+    static func lines(of unit: String, count: Int) -> [String] {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/proc/self/exe")
-        process.arguments = ["journal", "--no-pager", "-u", name, "-n", String(lines)]
+        process.arguments = ["journal", "--no-pager", "-u", unit, "-n", String(count)]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = FileHandle.nullDevice
@@ -114,11 +125,5 @@ public actor SystemdUnitManager: UnitManager {
         return String(decoding: data, as: UTF8.self).split(separator: "\n").map(String.init).filter { !$0.hasPrefix("-- ") }
     }
 
-    public nonisolated func journalPath(_ name: String) -> String? { nil }
-
-    public nonisolated func journalFollowArguments(_ name: String) -> [String]? {
-        ["journal", "--no-pager", "-u", name, "-f", "-n", "0"]
-    }
-
-    public func shutdown() async {}
+    static func followArguments(_ unit: String) -> [String] { ["journal", "--no-pager", "-u", unit, "-f", "-n", "0"] }
 }

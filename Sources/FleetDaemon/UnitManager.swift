@@ -40,10 +40,12 @@ public protocol UnitManager: Sendable {
 
 /// Units run by the embedded supervisor (where systemd is not PID 1). `.service` units
 /// run as systemd would run them; `.target` units only group (active while started); other
-/// unit types need systemd and report `LoadState=error`.
+/// unit types need systemd and report `LoadState=error`. Their output goes to journald when
+/// it runs (found by `journalctl -u`), else to per-unit log files.
 public actor EmbeddedUnitManager: UnitManager {
     private let services: ServiceManager
     private let logDirectory: String
+    private let toJournal: Bool
     private var targets: [String: Bool] = [:]
     private var unsupported: Set<String> = []
     private let onChange: @Sendable (String) -> Void
@@ -51,9 +53,10 @@ public actor EmbeddedUnitManager: UnitManager {
     public init(logDirectory: String, runtimeDirectory: String, onChange: @escaping @Sendable (String) -> Void) {
         self.logDirectory = logDirectory
         self.onChange = onChange
-        services = ServiceManager(
-            options: .init(logDirectory: logDirectory, runtimeDirectory: runtimeDirectory + "/notify"),
-            onChange: { name, _ in onChange(name) })
+        toJournal = ServiceOutput.journaldRuns
+        var options = ServiceManager.Options(logDirectory: logDirectory, runtimeDirectory: runtimeDirectory + "/notify")
+        options.journal = toJournal
+        services = ServiceManager(options: options, onChange: { name, _ in onChange(name) })
     }
 
     public func load(_ name: String, text: String) async throws {
@@ -100,13 +103,14 @@ public actor EmbeddedUnitManager: UnitManager {
     }
 
     public func journal(_ name: String, lines: Int) async -> [String] {
+        if toJournal { return UnitJournal.lines(of: name, count: lines) }
         guard let path = journalPath(name), let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [] }
         return Array(text.split(separator: "\n").suffix(lines).map(String.init))
     }
 
-    public nonisolated func journalPath(_ name: String) -> String? { logDirectory + "/" + name + ".log" }
+    public nonisolated func journalPath(_ name: String) -> String? { toJournal ? nil : logDirectory + "/" + name + ".log" }
 
-    public nonisolated func journalFollowArguments(_ name: String) -> [String]? { nil }
+    public nonisolated func journalFollowArguments(_ name: String) -> [String]? { toJournal ? UnitJournal.followArguments(name) : nil }
 
     public func shutdown() async { await services.stopAll() }
 }

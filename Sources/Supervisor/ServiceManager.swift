@@ -32,6 +32,8 @@ public actor ServiceManager {
         /// `startLimitInterval` fail the unit (`start-limit-hit`).
         public var startLimitBurst = 5
         public var startLimitInterval = Duration.seconds(10)
+        /// Output to journald rather than to log files (`ServiceOutput.journaldRuns`).
+        public var journal = false
 
         public init(logDirectory: String, runtimeDirectory: String) {
             self.logDirectory = logDirectory
@@ -210,7 +212,7 @@ private struct RunLoop {
     var name: String { runner.name }
 
     mutating func run() async {
-        output = ServiceOutput(directory: runner.options.logDirectory, unit: name)
+        output = ServiceOutput(directory: runner.options.logDirectory, unit: name, journal: runner.options.journal)
         while true {
             guard await runner.manager.admitStart(name) else {
                 output?.note("\(name): Start request repeated too quickly.")
@@ -403,7 +405,7 @@ private struct RunLoop {
                 // The first line can be read before fork's caller stored the PID; it will
                 // in a moment.
                 for _ in 0..<1000 where box.pid == 0 { usleep(10) }
-                return "\(identifier)[\(box.pid)]"
+                return (identifier, box.pid)
             }
             defer { close(writer) }
             let identity = command.prefixes.contains(.fullPrivileges) ? nil : self.identity

@@ -1,13 +1,22 @@
+import CDynamicLibraries
 import CLinux
+import CSystemd
 import Foundation
 import Glibc
 import Synchronization
 
 /// A unit's captured output: each process writes into a pipe of its own, and the watcher
-/// thread appends its lines to `<directory>/<unit>.log` in journalctl's short format
-/// (`Nov 27 15:30:06 host sh[1234]: line`), which is what `fleetctl journal` prints.
+/// thread passes its lines on, to journald when it runs (`journal`), else to
+/// `<directory>/<unit>.log` in journalctl's short format (`Nov 27 15:30:06 host sh[1234]:
+/// line`), which is what `fleetctl journal` prints.
+///
+/// Into the journal each line goes with `SYSLOG_IDENTIFIER` and `SYSLOG_PID` of the process
+/// that wrote it and `OBJECT_SYSTEMD_UNIT=<unit>`: journald trusts that field from root, so
+/// `journalctl -u <unit>` finds the lines although no systemd put the process in a unit.
 public final class ServiceOutput: Sendable {
     public let path: String
+    private let unit: String
+    private let journal: Bool
     private let directory: String
     /// Opened at the first line: a unit that prints nothing costs no file (creating
     /// thousands of files is most of what starting thousands of quiet units costs).
@@ -15,7 +24,9 @@ public final class ServiceOutput: Sendable {
     private let hostname: String
     private let partial = Mutex<[Int32: [UInt8]]>([:])
 
-    public init(directory: String, unit: String) {
+    public init(directory: String, unit: String, journal: Bool = false) {
+        self.unit = unit
+        self.journal = journal
         self.directory = directory
         path = directory + "/" + unit + ".log"
         var name = [CChar](repeating: 0, count: 256)
@@ -43,7 +54,7 @@ public final class ServiceOutput: Sendable {
 
     /// A pipe for one process: returns the write end for the child (the caller closes it
     /// after the fork) and starts copying what arrives on the read end.
-    func pipe(identifier: @escaping @Sendable () -> String) throws(ServiceProcess.Failure) -> Int32 {
+    func pipe(identifier: @escaping @Sendable () -> (name: String, pid: Int32)) throws(ServiceProcess.Failure) -> Int32 {
         var ends: [Int32] = [0, 0]
         guard coreos_pipe_cloexec(&ends) == 0 else { throw ServiceProcess.Failure(message: "pipe: \(String(cString: strerror(errno)))") }
         let reader = ends[0]
@@ -54,10 +65,16 @@ public final class ServiceOutput: Sendable {
 
     /// A line written by the supervisor itself (systemd's "Started …", "… failed").
     public func note(_ message: String) {
-        append(line: Array(message.utf8), identifier: "fleetd[\(getpid())]")
+        append(line: Array(message.utf8), identifier: ("fleetd", getpid()))
     }
 
-    private func drain(_ fd: Int32, identifier: String) {
+    /// Whether journald takes entries here (its native socket exists).
+    public static var journaldRuns: Bool {
+        var status = stat()
+        return stat("/run/systemd/journal/socket", &status) == 0 && status.st_mode & S_IFMT == S_IFSOCK
+    }
+
+    private func drain(_ fd: Int32, identifier: (name: String, pid: Int32)) {
         var buffer = [UInt8](repeating: 0, count: 65536)
         while true {
             let count = read(fd, &buffer, buffer.count)
@@ -78,16 +95,39 @@ public final class ServiceOutput: Sendable {
         }
     }
 
-    private func append(line: [UInt8], identifier: String) {
+    private func append(line: [UInt8], identifier: (name: String, pid: Int32)) {
+        if journal {
+            send(line: line, identifier: identifier)
+            return
+        }
         var now = time(nil)
         var parts = tm()
         localtime_r(&now, &parts)
         var stamp = [CChar](repeating: 0, count: 32)
         strftime(&stamp, stamp.count, "%b %d %H:%M:%S", &parts)
-        let text = Array("\(String(decoding: stamp.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) \(hostname) \(identifier): ".utf8) + line + [UInt8(ascii: "\n")]
+        let prefix = "\(String(decoding: stamp.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)) \(hostname) \(identifier.name)[\(identifier.pid)]: "
+        let text = Array(prefix.utf8) + line + [UInt8(ascii: "\n")]
         let file = descriptor()
         guard file >= 0 else { return }  // nowhere to write: the output is lost, the unit runs on
         _ = text.withUnsafeBytes { write(file, $0.baseAddress, $0.count) }
+    }
+}
+
+extension ServiceOutput {
+    /// One line as a journal entry (native protocol: the line may hold any bytes but NUL).
+    fileprivate func send(line: [UInt8], identifier: (name: String, pid: Int32)) {
+        let fields: [[UInt8]] = [
+            Array("MESSAGE=".utf8) + line, Array("PRIORITY=6".utf8), Array("SYSLOG_IDENTIFIER=\(identifier.name)".utf8),
+            Array("SYSLOG_PID=\(identifier.pid)".utf8), Array("OBJECT_SYSTEMD_UNIT=\(unit)".utf8),
+        ]
+        let buffers = fields.map { field -> UnsafeMutableRawBufferPointer in
+            let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: field.count, alignment: 1)
+            field.withUnsafeBytes { buffer.copyMemory(from: $0) }
+            return buffer
+        }
+        defer { buffers.forEach { $0.deallocate() } }
+        var vectors = buffers.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
+        _ = sd_journal_sendv(&vectors, Int32(vectors.count))
     }
 }
 

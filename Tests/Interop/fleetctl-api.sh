@@ -9,12 +9,15 @@ cd "$(dirname "$0")/../.."
 . Tests/Interop/lib/checks.sh
 ensure_apt_packages curl openssh-server openssh-client
 ours_binary="${COREOS_BINARY:-$(pwd)/.build/debug/coreos}"
+images=/var/tmp/coreos-runtime-images
+Tests/Interop/tools/runtime-images.sh "$images" || die "building the runtime's test images failed"
 work="$(mktemp -d)"
 declare -A pid=()
 cleanup() {
     for name in "${!pid[@]}"; do kill "${pid[$name]}" 2>/dev/null; done
     wait 2>/dev/null || true
     pkill -f "fleetctl-api-test-unit" 2>/dev/null
+    "$ours_binary" run --dir "$work/pods" gc --grace-period=0s >/dev/null 2>&1
     [ -n "${KEEP:-}" ] && { echo "kept $work"; return; }
     rm -rf "$work"
 }
@@ -151,6 +154,17 @@ check "a changed local file is not taken without --replace" 0 fleetctl submit he
 check "... with a warning" 0 grep -q "WARNING: Unit hello.service in registry differs from local unit file" last.err
 check "--replace takes it" 0 fleetctl submit --replace hello.service
 same "... as cat shows" "$(cat hello.service)" fleetctl cat hello.service
+
+# A unit whose ExecStart is `coreos run …`: a pod under the embedded supervisor.
+printf '[Service]\nExecStart=%s run --dir %s --insecure-options=image run --net=host %s --exec /bin/sh -- -c "while :; do echo from the pod; sleep 0.3; done"\n' \
+    "$ours_binary" "$work/pods" "$images/busybox.aci" >pod.service
+same "a coreos run unit launches" "Unit pod.service launched on 11111111.../127.0.0.1" fleetctl start pod.service
+for _ in $(seq 100); do fleetctl journal --lines 1 pod.service 2>/dev/null | grep -q "from the pod" && break; sleep 0.1; done
+check "... and its pod prints" 0 fleetctl journal --lines 1 pod.service
+check "... into the unit's output" 0 grep -q ": from the pod$" last.out
+check "... with a running pod" 0 bash -c "'$ours_binary' run --dir '$work/pods' list --no-legend | grep -q running"
+same "stop stops the pod" "Unit pod.service loaded on 11111111.../127.0.0.1" fleetctl stop pod.service
+check "... which is no longer running" 1 bash -c "'$ours_binary' run --dir '$work/pods' list --no-legend | grep -q running"
 
 # ssh and --tunnel through a real sshd on loopback, keys in an agent of the test's own.
 mkdir -p /run/sshd "$work/ssh"
