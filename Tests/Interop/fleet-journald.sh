@@ -7,28 +7,20 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . contrib/lib/common.sh
-ours="${COREOS_BINARY:-$(pwd)/.build/debug/coreos}"
-[ -x "$ours" ] || die "build first: $ours is missing"
-[ -x /lib/systemd/systemd-journald ] || die "/lib/systemd/systemd-journald is missing (package systemd)"
-[ "$(id -u)" = 0 ] || die "needs root (mount namespace)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+. Tests/Interop/lib/private-journald.sh
+private_journald_prologue
 
 unshare --mount --propagation private bash -s "$ours" "$work" "$(pwd)" <<'INSIDE'
 set -uo pipefail
 ours=$1
 work=$2
 . "$3/Tests/Interop/lib/checks.sh"
+. "$3/Tests/Interop/lib/private-journald.sh"
 cd "$work" || exit 1
-mount -t tmpfs tmpfs /run
-mkdir -p /var/log/journal
-mount -t tmpfs tmpfs /var/log/journal
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done; }
 trap cleanup EXIT
-/lib/systemd/systemd-journald >journald.log 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do [ -S /run/systemd/journal/socket ] && break; sleep 0.1; done
+start_private_journald journald.log || { echo "journald did not start: $(cat journald.log)"; exit 1; }
 port=27560
 "$ours" etcd --name solo --data-dir etcd --listen-client-urls "http://127.0.0.1:$port" --advertise-client-urls "http://127.0.0.1:$port" \
     --listen-peer-urls "http://127.0.0.1:$((port + 1))" --initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))" \

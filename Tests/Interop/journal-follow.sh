@@ -7,32 +7,19 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 . contrib/lib/common.sh
-
-ours="${COREOS_BINARY:-$(pwd)/.build/debug/coreos}"
-[ -x "$ours" ] || die "build first: $ours is missing"
-[ -x /lib/systemd/systemd-journald ] || die "/lib/systemd/systemd-journald is missing (package systemd)"
-[ "$(id -u)" = 0 ] || die "needs root (mount namespace)"
-work="$(mktemp -d)"
-trap 'rm -rf "$work"' EXIT
+. Tests/Interop/lib/private-journald.sh
+private_journald_prologue
 
 # Everything below runs inside the namespace; its processes are killed by PID on the way out.
-unshare --mount --propagation private bash -s "$ours" "$work" <<'INSIDE'
+unshare --mount --propagation private bash -s "$ours" "$work" "$(pwd)" <<'INSIDE'
 set -uo pipefail
 ours=$1
 work=$2
-mount -t tmpfs tmpfs /run
-mkdir -p /var/log/journal
-mount -t tmpfs tmpfs /var/log/journal
+. "$3/Tests/Interop/lib/private-journald.sh"
 pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; done; }
 trap cleanup EXIT
-/lib/systemd/systemd-journald >"$work/journald.log" 2>&1 &
-pids+=($!)
-for _ in $(seq 50); do
-    [ -S /run/systemd/journal/socket ] && [ -S /run/systemd/journal/stdout ] && break
-    sleep 0.1
-done
-[ -S /run/systemd/journal/socket ] || { echo "journald did not start: $(cat "$work/journald.log")"; exit 1; }
+start_private_journald "$work/journald.log" || { echo "journald did not start: $(cat "$work/journald.log")"; exit 1; }
 
 tag="coreos-follow-$$"
 echo "before the follower" | systemd-cat -t "$tag" -p info
