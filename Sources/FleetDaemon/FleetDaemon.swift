@@ -63,12 +63,21 @@ public enum FleetDaemon {
             let manager = SystemdUnitManager(unitDirectory: configuration.runtimeDirectory + "/units") { name in
                 Task { await agent.unitChanged(name) }
             }
-            do {
-                try await manager.connect()
-            } catch {
-                throw FleetConfiguration.Failure(message: "cannot reach systemd over D-Bus: \(error) (unit_manager=embedded runs units without it)")
+            // Early in boot the bus may not answer yet: try for half a minute.
+            var attempt = 0
+            while true {
+                do {
+                    try await manager.connect()
+                    return manager
+                } catch {
+                    attempt += 1
+                    guard attempt < 60 else {
+                        throw FleetConfiguration.Failure(
+                            message: "cannot reach systemd over D-Bus: \(error) (unit_manager=embedded runs units without it)")
+                    }
+                    try await Task.sleep(for: .milliseconds(500))
+                }
             }
-            return manager
         }
         let machine = configuration.machineID
         return EmbeddedUnitManager(

@@ -24,6 +24,9 @@ public actor FleetEngine {
     private var alive: [String: FleetMachine] = [:]
     private var entries: [String: (machine: String, entry: FleetRegistry.ScheduleEntry)] = [:]
     private var loaded = false
+    /// Events applied while a refresh is in flight: the snapshot may be older than some of
+    /// them, so they are applied again on top of it.
+    private var duringRefresh: [(unit: Bool, event: Mvccpb_Event)]?
 
     public init(registry: FleetRegistry, grace: Duration) {
         self.registry = registry
@@ -47,16 +50,25 @@ public actor FleetEngine {
     /// from the next).
     @discardableResult
     public func refresh() async throws -> Int64 {
+        duringRefresh = []
+        defer { duringRefresh = nil }
         let snapshot = try await registry.snapshot()
         records = snapshot.units
         alive = Dictionary(snapshot.machines.map { ($0.id, FleetMachine(id: $0.id, publicIP: $0.publicIP, metadata: $0.metadata)) }) { a, _ in a }
         entries = snapshot.schedule
         loaded = true
+        // Watch events that arrived while the snapshot was read and are newer than it.
+        let newer = (duringRefresh ?? []).filter { $0.event.kv.modRevision > snapshot.revision }
+        duringRefresh = nil
+        for (unit, event) in newer {
+            if unit { apply(unitEvents: [event]) } else { apply(machineEvents: [event]) }
+        }
         return snapshot.revision
     }
 
     /// Unit records changed (a watch on `unit/`).
     public func apply(unitEvents events: [Mvccpb_Event]) {
+        duringRefresh?.append(contentsOf: events.map { (true, $0) })
         for event in events {
             let name = String(String(decoding: event.kv.key, as: UTF8.self).dropFirst(registry.unitPrefix.count))
             if event.type == .delete {
@@ -69,6 +81,7 @@ public actor FleetEngine {
 
     /// Machines came, changed or went (a watch on `machine/`).
     public func apply(machineEvents events: [Mvccpb_Event]) {
+        duringRefresh?.append(contentsOf: events.map { (false, $0) })
         for event in events {
             let id = String(String(decoding: event.kv.key, as: UTF8.self).dropFirst(registry.machinePrefix.count))
             if event.type == .delete {

@@ -57,6 +57,8 @@ for _ in $(seq 200); do
 done
 [ -n "$leader" ] || die "the container did not start: $(tail -5 "$work/boot.log")"
 inside() { nsenter -t "$leader" -a "$@"; }
+# systemctl needs systemd's own socket, which appears a moment after PID 1 does.
+for _ in $(seq 300); do inside test -S /run/systemd/private 2>/dev/null && break; sleep 0.1; done
 check "systemd boots in the container" 0 timeout 60 nsenter -t "$leader" -a systemctl is-system-running --wait
 check "... as PID 1" 0 test "$(inside cat /proc/1/comm)" = systemd
 
