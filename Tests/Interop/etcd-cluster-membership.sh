@@ -93,8 +93,18 @@ for _ in $(seq 50); do [ "$(started_members)" = 5 ] && break; sleep 0.1; done
 [ "$(started_members)" = 5 ] || fail "the cluster did not reach five started voting members"
 
 # Hand leadership to m4, then remove it: the leader hands over first and m4 stops itself.
-ctl --endpoints="$(client 0),$(client 1),$(client 2),$(client 3),$(client 4)" move-leader "$(member_id 4)" >/dev/null ||
-    fail "move-leader to m4 failed"
+# Under the workload on two cores the election a handover starts can be won by another
+# member (etcd then answers "leader transfer took too long", as we do): up to three tries.
+moved=""
+for _ in 1 2 3; do
+    if ctl --endpoints="$(client 0),$(client 1),$(client 2),$(client 3),$(client 4)" move-leader "$(member_id 4)" >/dev/null 2>&1 &&
+        [ "$(leader_index)" = 4 ]; then
+        moved=yes
+        break
+    fi
+    sleep 1
+done
+[ -n "$moved" ] || fail "move-leader to m4 failed three times"
 [ "$(leader_index)" = 4 ] || fail "m4 is not the leader after move-leader"
 m4=$(member_id 4)
 ctl --endpoints="$(client 0)" member remove "$m4" >/dev/null || fail "removing the leader m4 failed"
