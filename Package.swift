@@ -91,6 +91,8 @@ let package = Package(
             name: "FleetRegistry",
             dependencies: ["Fleet", "EtcdClient", "EtcdAPI", "UnitFile", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             swiftSettings: strictSettings),
+        // flannel's network configuration, subnet leases and subnet.env: pure.
+        .target(name: "Flannel", dependencies: ["Net", "GoFormat"], swiftSettings: strictSettings),
         // fleetd: agent, engine election and watch loop, unit managers, HTTP API v1.
         .target(
             name: "FleetDaemon",
@@ -221,6 +223,7 @@ let package = Package(
             swiftSettings: strictSettings),
         .testTarget(name: "GoFormatTests", dependencies: ["GoFormat"], swiftSettings: strictSettings),
         .testTarget(name: "FleetDaemonTests", dependencies: ["FleetDaemon"], swiftSettings: strictSettings),
+        .testTarget(name: "FlannelTests", dependencies: ["Flannel", "Net"], swiftSettings: strictSettings),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"], swiftSettings: strictSettings),
         .testTarget(
             name: "IntegrationTests",
