@@ -1,7 +1,6 @@
 import EtcdClient
 public import FleetRegistry
 import Foundation
-import Synchronization
 
 /// What fleetctl asks of fleet, whichever way it reaches it: fleetd's HTTP API
 /// (`--driver=api`, the default) or the registry in etcd directly (`--driver=etcd`).
@@ -53,19 +52,18 @@ public struct APIFleetClient: FleetClient {
     }
 
     private func call(_ method: String, _ path: String, body: Data? = nil) async throws -> (Int, Data) {
-        let response: HTTP1ResponseBox
+        let response: HTTP1Response
         do {
-            response = HTTP1ResponseBox(
-                try await endpoint.perform(
-                    method, path, body: body.map { [UInt8]($0) }, contentType: body == nil ? nil : "application/json", timeout: timeout))
+            response = try await endpoint.perform(
+                method, path, body: body.map { [UInt8]($0) }, contentType: body == nil ? nil : "application/json", timeout: timeout)
         } catch {
             throw FleetClientError(status: 0, message: "error fetching from \(endpoint): \(error)")
         }
         if response.status >= 400 {
-            let message = (try? JSONDecoder().decode(FleetSchema.ErrorBody.self, from: response.body))?.error.message ?? ""
+            let message = (try? JSONDecoder().decode(FleetSchema.ErrorBody.self, from: Data(response.body)))?.error.message ?? ""
             throw FleetClientError(status: response.status, message: message.isEmpty ? "HTTP \(response.status)" : message)
         }
-        return (response.status, response.body)
+        return (response.status, Data(response.body))
     }
 
     /// Every page of a paged list.
@@ -170,14 +168,5 @@ public struct EtcdFleetClient: FleetClient {
         }
         try await APIFleetClient(endpoint: try FleetEndpoint(endpoint), timeout: .seconds(10))
             .unitText(name, what, machine: target, sink: sink)
-    }
-}
-
-private struct HTTP1ResponseBox {
-    let status: Int
-    let body: Data
-    init(_ response: HTTP1Response) {
-        status = response.status
-        body = Data(response.body)
     }
 }

@@ -357,21 +357,13 @@ public struct FleetAPI: HTTPResponder {
         return try FleetSchema.PageToken(decoding: value)
     }
 
+    /// A request's query by name; a repeated name keeps its first value.
     static func query(_ uri: String) -> [String: String] {
-        var result: [String: String] = [:]
-        for (key, value) in pairs(uri) where result[key] == nil { result[key] = value }
-        return result
+        Dictionary(HTTPQuery.pairs(inTarget: uri).map { ($0.name, $0.value) }) { first, _ in first }
     }
 
-    static func queryValues(_ uri: String, _ name: String) -> [String] { pairs(uri).filter { $0.0 == name }.map(\.1) }
-
-    private static func pairs(_ uri: String) -> [(String, String)] {
-        guard let question = uri.firstIndex(of: "?") else { return [] }
-        return uri[uri.index(after: question)...].split(separator: "&").map { pair in
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let decode = { (text: Substring) in text.replacingOccurrences(of: "+", with: " ").removingPercentEncoding ?? String(text) }
-            return (decode(parts[0]), parts.count > 1 ? decode(parts[1]) : "")
-        }
+    static func queryValues(_ uri: String, _ name: String) -> [String] {
+        HTTPQuery.pairs(inTarget: uri).filter { $0.name == name }.map(\.value)
     }
 
     private func json<Value: Encodable>(_ status: Int, _ value: Value) -> HTTPResponse {

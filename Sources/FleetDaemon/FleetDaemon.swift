@@ -2,6 +2,7 @@ import EtcdClient
 import FleetRegistry
 import Foundation
 import HTTPServer
+import Platform
 import Synchronization
 
 /// fleetd: the agent, the engine (unless disabled) and the API listeners of one machine,
@@ -57,7 +58,7 @@ public enum FleetDaemon {
     }
 
     static func makeManager(_ configuration: FleetConfiguration, agent: FleetAgent) async throws -> any UnitManager {
-        let systemdRuns = FileManager.default.fileExists(atPath: "/run/systemd/system") && getppid() >= 0
+        let systemdRuns = SystemdBus.isSystemdRunning
             && (try? String(contentsOfFile: "/proc/1/comm", encoding: .utf8))?.hasPrefix("systemd") == true
         if configuration.unitManager == "systemd" || (configuration.unitManager == "auto" && systemdRuns) {
             let manager = SystemdUnitManager(unitDirectory: configuration.runtimeDirectory + "/units") { name in

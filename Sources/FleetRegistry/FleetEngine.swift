@@ -153,7 +153,7 @@ public actor FleetEngine {
             guard let record = records[unit], let current = entries[unit], current.machine == machine else { continue }
             let wanted = FleetRegistry.ScheduleEntry(hash: record.hash, desired: record.desired)
             if current.entry != wanted {
-                operations.append(registry.scheduleOperations(unit, on: machine, wanted)[0])
+                operations += registry.scheduleOperations(unit, on: machine, wanted, placed: false)
                 updated.append(unit)
             }
         }

@@ -313,8 +313,9 @@ public struct FleetRegistry: Sendable {
     /// The operations that place a unit (for fenced batches): its entry in the machine's
     /// schedule, and `placement/<unit>` naming the machine, so one unit's machine is one
     /// key read rather than a scan of every schedule.
-    public func scheduleOperations(_ name: String, on machine: String, _ entry: ScheduleEntry) -> [Etcdserverpb_RequestOp] {
-        [.put(scheduleKey(machine, name), Self.json(entry)), .put(placementKey(name), machine)]
+    /// `placed: false` for a unit that stays where it is (only its entry changes).
+    public func scheduleOperations(_ name: String, on machine: String, _ entry: ScheduleEntry, placed: Bool = true) -> [Etcdserverpb_RequestOp] {
+        [.put(scheduleKey(machine, name), Self.json(entry))] + (placed ? [.put(placementKey(name), machine)] : [])
     }
 
     public func unscheduleOperations(_ name: String, from machine: String) -> [Etcdserverpb_RequestOp] {

@@ -272,16 +272,9 @@ struct DiscoveryResponder: HTTPResponder {
         v2Answer(status, ["errorCode": code, "message": message, "cause": cause, "index": index], index: index)
     }
 
+    /// A request's query (or form body) by name; a repeated name keeps its last value.
     static func query(_ uri: String) -> [String: String] {
-        guard let question = uri.firstIndex(of: "?") else { return [:] }
-        var result: [String: String] = [:]
-        for pair in uri[uri.index(after: question)...].split(separator: "&") {
-            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
-            let name = String(parts[0]).removingPercentEncoding ?? String(parts[0])
-            let value = parts.count > 1 ? String(parts[1]).replacingOccurrences(of: "+", with: " ") : ""
-            result[name] = value.removingPercentEncoding ?? value
-        }
-        return result
+        Dictionary(HTTPQuery.pairs(inTarget: uri).map { ($0.name, $0.value) }) { _, last in last }
     }
 }
 
