@@ -38,7 +38,7 @@ let package = Package(
 
         // MARK: Shared library
         .target(name: "UnitFile", swiftSettings: strictSettings),
-        .target(name: "Net", swiftSettings: strictSettings),
+        .target(name: "Net", dependencies: ["CLinux"], swiftSettings: strictSettings),
         .target(
             name: "Journal", dependencies: ["CSystemd", "CDynamicLibraries"], swiftSettings: strictSettings),
         .target(name: "YAML", dependencies: ["CYAML", "CDynamicLibraries"], swiftSettings: strictSettings),
@@ -93,6 +93,15 @@ let package = Package(
             swiftSettings: strictSettings),
         // flannel's network configuration, subnet leases and subnet.env: pure.
         .target(name: "Flannel", dependencies: ["Net", "GoFormat"], swiftSettings: strictSettings),
+        // flanneld: leases in etcd (v3 or v2), backends over rtnetlink and TUN, masquerade.
+        .target(
+            name: "FlannelDaemon",
+            dependencies: [
+                "Flannel", "Net", "EtcdClient", "EtcdAPI", "HTTPServer", "Platform",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strictSettings),
         // fleetd: agent, engine election and watch loop, unit managers, HTTP API v1.
         .target(
             name: "FleetDaemon",
@@ -172,7 +181,7 @@ let package = Package(
         .target(
             name: "Applets",
             dependencies: [
-                "CLI", "Platform", "UnitFile", "CloudInit", "Runtime", "EtcdClient", "GoFormat", "EtcdAPI", "EtcdBenchmark", "BoltDB", "EtcdServer", "Journal", "Fleet", "FleetRegistry", "FleetDaemon", "FleetClient",
+                "CLI", "Platform", "UnitFile", "CloudInit", "Runtime", "EtcdClient", "GoFormat", "EtcdAPI", "EtcdBenchmark", "BoltDB", "EtcdServer", "Journal", "Fleet", "FleetRegistry", "FleetDaemon", "FleetClient", "Flannel", "FlannelDaemon",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strictSettings
@@ -224,6 +233,7 @@ let package = Package(
         .testTarget(name: "GoFormatTests", dependencies: ["GoFormat"], swiftSettings: strictSettings),
         .testTarget(name: "FleetDaemonTests", dependencies: ["FleetDaemon"], swiftSettings: strictSettings),
         .testTarget(name: "FlannelTests", dependencies: ["Flannel", "Net"], swiftSettings: strictSettings),
+        .testTarget(name: "FlannelDaemonTests", dependencies: ["FlannelDaemon", "Flannel", "Net"], swiftSettings: strictSettings),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"], swiftSettings: strictSettings),
         .testTarget(
             name: "IntegrationTests",

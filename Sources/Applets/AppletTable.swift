@@ -19,6 +19,10 @@ public enum AppletTable {
                 run: FleetCommand.main),
             Applet("fleetctl", summary: "command line client for fleet (fleetctl 1.0 compatible)", run: Fleetctl.main),
             Applet(
+                "flannel", aliases: ["flanneld"],
+                summary: "overlay network daemon (flannel compatible): subnet leases in etcd, vxlan, host-gw and udp backends",
+                run: FlannelCommand.main),
+            Applet(
                 "run", aliases: ["rkt"],
                 summary: "daemonless container runtime (rkt compatible): ACI, OCI and registry images, pods",
                 run: RunCommand.main),

@@ -137,6 +137,7 @@ public struct FlannelConfig: Sendable, Hashable {
             let mask = UInt32.max << UInt32(32 - subnetLength)
             if subnetMin!.bits & mask != subnetMin!.bits { throw Failure("SubnetMin is not on a SubnetLen boundary: \(subnetMin!)") }
             if subnetMax!.bits & mask != subnetMax!.bits { throw Failure("SubnetMax is not on a SubnetLen boundary: \(subnetMax!)") }
+            if subnetMin! > subnetMax! { throw Failure("SubnetMin (\(subnetMin!)) is above SubnetMax (\(subnetMax!)): no subnet to lease") }
         }
         if enableIPv6 {
             guard let network = ipv6Network else { throw Failure("please define a correct IPv6Network parameter in the flannel config") }

@@ -6,11 +6,15 @@ public struct SubnetLeaseView: Sendable, Hashable {
     public var subnet: IPv4Network
     public var publicIP: IPv4Address
     public var isReservation: Bool
+    /// What tells two hosts with one public IP apart: the vxlan VTEP MAC; nil when the
+    /// backend publishes nothing host-specific (host-gw, udp).
+    public var hostIdentity: String?
 
-    public init(subnet: IPv4Network, publicIP: IPv4Address, isReservation: Bool = false) {
+    public init(subnet: IPv4Network, publicIP: IPv4Address, isReservation: Bool = false, hostIdentity: String? = nil) {
         self.subnet = subnet
         self.publicIP = publicIP
         self.isReservation = isReservation
+        self.hostIdentity = hostIdentity
     }
 }
 
@@ -36,12 +40,23 @@ public enum SubnetAllocator {
     /// In flannel's order: this host's lease if it still fits; else the subnet of the
     /// previous `subnet.env` if free and fitting; else a random free one among the first
     /// 100 from `SubnetMin`. `random(n)` returns an index below `n`.
+    ///
+    /// Unlike flannel, a lease with this host's public IP is not taken on that alone when
+    /// it could be another host's (two hosts behind one NAT address, or cloned VMs): it is
+    /// this host's when it holds the previous `subnet.env` subnet, or when its
+    /// `hostIdentity` is `identity`, or (without a previous subnet) when neither side has
+    /// an identity to compare.
     public static func decide(
         config: FlannelConfig, leases: [SubnetLeaseView], publicIP: IPv4Address, previous: IPv4Network?,
-        random: (Int) -> Int
+        identity: String? = nil, random: (Int) -> Int
     ) throws(Failure) -> Decision {
         var incompatible: IPv4Network?
-        if let mine = leases.first(where: { $0.publicIP == publicIP }) {
+        let samePublicIP = leases.filter { $0.publicIP == publicIP }
+        let owned =
+            samePublicIP.first { $0.subnet == previous }
+            ?? samePublicIP.first { identity != nil && $0.hostIdentity == identity }
+            ?? samePublicIP.first { previous == nil && (identity == nil || $0.hostIdentity == nil) }
+        if let mine = owned {
             if fits(mine.subnet, config) { return .reuse(mine) }
             incompatible = mine.subnet
         }

@@ -80,6 +80,64 @@ public struct SubnetLeaseAttributes: Codable, Sendable, Hashable {
         self.backendType = backendType
         self.backendData = backendData
     }
+
+    /// Reads a stored lease value; flannel's lenient decoding (unknown fields ignored).
+    public init(json text: String) throws {
+        self = try JSONDecoder().decode(SubnetLeaseAttributes.self, from: Data(text.utf8))
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        publicIP = try container.decode(String.self, forKey: .publicIP)
+        publicIPv6 = try container.decodeIfPresent(String.self, forKey: .publicIPv6)
+        backendType = try container.decodeIfPresent(String.self, forKey: .backendType) ?? ""
+        backendData = try? container.decodeIfPresent([String: BackendDatum].self, forKey: .backendData)
+        backendV6Data = try? container.decodeIfPresent([String: BackendDatum].self, forKey: .backendV6Data)
+    }
+
+    /// The value as flannel writes it: Go's `json.Marshal` of its `LeaseAttrs`, fields in
+    /// declaration order, `BackendData` as the backend wrote it (`VNI` before `VtepMAC`).
+    public var jsonText: String {
+        var text = "{\"PublicIP\":\(Self.quoted(publicIP)),\"PublicIPv6\":\(publicIPv6.map(Self.quoted) ?? "null")"
+        if !backendType.isEmpty { text += ",\"BackendType\":\(Self.quoted(backendType))" }
+        if let backendData { text += ",\"BackendData\":\(Self.object(backendData))" }
+        text += ",\"BackendV6Data\":\(backendV6Data.map(Self.object) ?? "null")}"
+        return text
+    }
+
+    /// The vxlan backend's VTEP MAC (`BackendData.VtepMAC`).
+    public var vtepMAC: String? {
+        if case .string(let mac)? = backendData?["VtepMAC"] { return mac }
+        return nil
+    }
+
+    private static func object(_ fields: [String: BackendDatum]) -> String {
+        let order = ["VNI": 0, "VtepMAC": 1]
+        let keys = fields.keys.sorted { (order[$0] ?? 2, $0) < (order[$1] ?? 2, $1) }
+        let members = keys.map { key -> String in
+            switch fields[key] {
+            case .number(let number)?: return "\(quoted(key)):\(number)"
+            case .string(let text)?: return "\(quoted(key)):\(quoted(text))"
+            case nil: return "\(quoted(key)):null"
+            }
+        }
+        return "{" + members.joined(separator: ",") + "}"
+    }
+
+    private static func quoted(_ text: String) -> String {
+        var output = "\""
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\"": output += "\\\""
+            case "\\": output += "\\\\"
+            case _ where scalar.value < 0x20 || scalar == "<" || scalar == ">" || scalar == "&":
+                let hex = String(scalar.value, radix: 16)
+                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: output.unicodeScalars.append(scalar)
+            }
+        }
+        return output + "\""
+    }
 }
 
 /// `subnet.env`, the file container runtimes source: `FLANNEL_NETWORK`, `FLANNEL_SUBNET`
