@@ -44,8 +44,8 @@ public enum SubnetAllocator {
     /// Unlike flannel, a lease with this host's public IP is not taken on that alone when
     /// it could be another host's (two hosts behind one NAT address, or cloned VMs): it is
     /// this host's when it holds the previous `subnet.env` subnet, or when its
-    /// `hostIdentity` is `identity`, or (without a previous subnet) when neither side has
-    /// an identity to compare.
+    /// `hostIdentity` is `identity`, or when one side has no identity to compare (then,
+    /// as in flannel, the public IP decides).
     public static func decide(
         config: FlannelConfig, leases: [SubnetLeaseView], publicIP: IPv4Address, previous: IPv4Network?,
         identity: String? = nil, random: (Int) -> Int
@@ -55,7 +55,7 @@ public enum SubnetAllocator {
         let owned =
             samePublicIP.first { $0.subnet == previous }
             ?? samePublicIP.first { identity != nil && $0.hostIdentity == identity }
-            ?? samePublicIP.first { previous == nil && (identity == nil || $0.hostIdentity == nil) }
+            ?? samePublicIP.first { identity == nil || $0.hostIdentity == nil }
         if let mine = owned {
             if fits(mine.subnet, config) { return .reuse(mine) }
             incompatible = mine.subnet

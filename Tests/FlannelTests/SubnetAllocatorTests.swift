@@ -53,3 +53,35 @@ import Testing
         }
     }
 }
+
+@Suite struct SubnetOwnershipTests {
+    let config: FlannelConfig
+    let sharedIP = IPv4Address(192, 168, 0, 1)
+
+    init() throws { config = try FlannelConfig(json: #"{"Network": "10.5.0.0/16"}"#) }
+
+    @Test func aLeaseWithMyPublicIPButAnotherVTEPIsNotMine() throws {
+        let other = SubnetLeaseView(subnet: try IPv4Network(parsing: "10.5.7.0/24"), publicIP: sharedIP, hostIdentity: "0a:00:00:00:00:01")
+        let decision = try SubnetAllocator.decide(
+            config: config, leases: [other], publicIP: sharedIP, previous: nil, identity: "0a:00:00:00:00:02", random: { _ in 0 })
+        #expect(decision == .create(try IPv4Network(parsing: "10.5.1.0/24"), deleteFirst: nil))
+    }
+
+    @Test func myVTEPFindsMyLeaseAfterAReboot() throws {
+        let other = SubnetLeaseView(subnet: try IPv4Network(parsing: "10.5.7.0/24"), publicIP: sharedIP, hostIdentity: "0a:00:00:00:00:01")
+        let mine = SubnetLeaseView(subnet: try IPv4Network(parsing: "10.5.9.0/24"), publicIP: sharedIP, hostIdentity: "0a:00:00:00:00:02")
+        let decision = try SubnetAllocator.decide(
+            config: config, leases: [other, mine], publicIP: sharedIP, previous: nil, identity: "0a:00:00:00:00:02",
+            random: { _ in 0 })
+        #expect(decision == .reuse(mine))
+    }
+
+    @Test func thePreviousSubnetWinsOverAnotherLeaseWithMyPublicIP() throws {
+        let first = SubnetLeaseView(subnet: try IPv4Network(parsing: "10.5.7.0/24"), publicIP: sharedIP)
+        let second = SubnetLeaseView(subnet: try IPv4Network(parsing: "10.5.9.0/24"), publicIP: sharedIP)
+        let decision = try SubnetAllocator.decide(
+            config: config, leases: [first, second], publicIP: sharedIP, previous: try IPv4Network(parsing: "10.5.9.0/24"),
+            random: { _ in 0 })
+        #expect(decision == .reuse(second))
+    }
+}
