@@ -225,16 +225,16 @@ bad_configs() {
     local label="$1/bad-config"
     api_flag="--etcd-api=v3"
     etcdctl_hub del --prefix /coreos.com/network/ >/dev/null
-    check "$label: overlapping SubnetMin/SubnetMax refused" 1 "$ours" flannel network create --etcd-endpoints "$endpoints" \
+    check "$label: overlapping SubnetMin/SubnetMax refused" 1 lab_ns "$lab_hub" "$ours" flannel network create --etcd-endpoints "$endpoints" \
         '{"Network":"10.77.0.0/16","SubnetMin":"10.77.9.0","SubnetMax":"10.77.3.0","Backend":{"Type":"vxlan"}}'
     check "$label: … with the reason" 0 grep -q "SubnetMin (10.77.9.0) is above SubnetMax" last.err
-    check "$label: SubnetLen out of range refused" 1 "$ours" flannel network create --etcd-endpoints "$endpoints" \
+    check "$label: SubnetLen out of range refused" 1 lab_ns "$lab_hub" "$ours" flannel network create --etcd-endpoints "$endpoints" \
         '{"Network":"10.77.0.0/16","SubnetLen":31,"Backend":{"Type":"vxlan"}}'
     check "$label: … with the reason" 0 grep -q "SubnetLen must be less than /31" last.err
-    check "$label: unknown backend refused" 1 "$ours" flannel network create --etcd-endpoints "$endpoints" \
+    check "$label: unknown backend refused" 1 lab_ns "$lab_hub" "$ours" flannel network create --etcd-endpoints "$endpoints" \
         '{"Network":"10.77.0.0/16","Backend":{"Type":"wireguard"}}'
     check "$label: … with the reason" 0 grep -q "unknown backend type: wireguard" last.err
-    check "$label: malformed JSON refused" 1 "$ours" flannel network create --etcd-endpoints "$endpoints" '{"Network":'
+    check "$label: malformed JSON refused" 1 lab_ns "$lab_hub" "$ours" flannel network create --etcd-endpoints "$endpoints" '{"Network":'
     lab_add_host 1
     local config
     for config in '{"Network":"10.77.0.0/16","Backend":{"Type":"wireguard"}}' \
