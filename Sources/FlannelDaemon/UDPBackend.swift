@@ -84,14 +84,20 @@ final class UDPForwarder: Sendable {
         self.port = port
         let descriptor = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard descriptor >= 0 else { throw NetlinkError("open the udp backend's socket", errno: errno) }
+        // Bursts from a TCP window arrive faster than one thread writes them to the TUN
+        // device: a deep receive queue turns drops into delay. As root the FORCE variants
+        // pass net.core.rmem_max; otherwise the plain ones take what the limit allows.
         var size: Int32 = 4 << 20
-        _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        _ = setsockopt(descriptor, SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
-        var local = Self.socketAddress(address, port)
-        let bound = withUnsafePointer(to: &local) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                Glibc.bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-            }
+        let length = socklen_t(MemoryLayout<Int32>.size)
+        if setsockopt(descriptor, SOL_SOCKET, SO_RCVBUFFORCE, &size, length) != 0 {
+            _ = setsockopt(descriptor, SOL_SOCKET, SO_RCVBUF, &size, length)
+        }
+        if setsockopt(descriptor, SOL_SOCKET, SO_SNDBUFFORCE, &size, length) != 0 {
+            _ = setsockopt(descriptor, SOL_SOCKET, SO_SNDBUF, &size, length)
+        }
+        let local = Self.socketAddress(address, port)
+        let bound = local.withUnsafeBytes {
+            Glibc.bind(descriptor, $0.baseAddress?.assumingMemoryBound(to: sockaddr.self), socklen_t($0.count))
         }
         guard bound == 0 else {
             let failure = errno
@@ -125,7 +131,7 @@ final class UDPForwarder: Sendable {
         let capacity = 65536
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
         defer { buffer.deallocate() }
-        var table: [(network: UInt32, mask: UInt32, address: sockaddr_in)] = []
+        var table: [(network: UInt32, mask: UInt32, address: [UInt8])] = []
         var seen = -1
         while true {
             let length = read(tun, buffer, capacity)
@@ -143,11 +149,10 @@ final class UDPForwarder: Sendable {
             guard length >= 20, Self.decrementTTL(buffer) else { continue }
             let destination = UInt32(bigEndian: buffer.loadUnaligned(fromByteOffset: 16, as: UInt32.self))
             guard let entry = table.first(where: { destination & $0.mask == $0.network }) else { continue }
-            var peer = entry.address
-            _ = withUnsafePointer(to: &peer) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    sendto(socketDescriptor, buffer, length, 0, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
-                }
+            _ = entry.address.withUnsafeBytes {
+                sendto(
+                    socketDescriptor, buffer, length, 0, $0.baseAddress?.assumingMemoryBound(to: sockaddr.self),
+                    socklen_t($0.count))
             }
         }
     }
@@ -181,11 +186,10 @@ final class UDPForwarder: Sendable {
         return true
     }
 
-    static func socketAddress(_ address: IPv4Address, _ port: UInt16) -> sockaddr_in {
-        var value = sockaddr_in()
-        value.sin_family = sa_family_t(AF_INET)
-        value.sin_port = port.bigEndian
-        value.sin_addr.s_addr = address.bits.bigEndian
-        return value
+    /// A `struct sockaddr_in` as bytes: family (host order), port and address (network
+    /// order), eight bytes of zero.
+    static func socketAddress(_ address: IPv4Address, _ port: UInt16) -> [UInt8] {
+        withUnsafeBytes(of: UInt16(AF_INET)) { Array($0) } + [UInt8(port >> 8), UInt8(port & 0xFF)] + address.octets
+            + [UInt8](repeating: 0, count: 8)
     }
 }
