@@ -45,7 +45,7 @@ public enum MasqueradeRules {
             add table ip flannel
             delete table ip flannel
             table ip flannel {
-              chain postrtg {
+              chain FLANNEL_POSTRTG {
                 type nat hook postrouting priority srcnat; policy accept;
                 ip saddr \(n) ip daddr \(n) return
                 ip saddr \(n) ip daddr != 224.0.0.0/4 masquerade
@@ -56,7 +56,7 @@ public enum MasqueradeRules {
             """
         if forwardRules {
             script += """
-                  chain fwd {
+                  chain FLANNEL_FWD {
                     type filter hook forward priority filter; policy accept;
                     ip saddr \(n) accept
                     ip daddr \(n) accept

@@ -28,6 +28,19 @@ public struct ExternalInterface: Sendable, Hashable {
 public struct ReconcileResult: Sendable, Hashable {
     public var added = 0
     public var removed = 0
+    /// Entries the kernel refused or that cannot be made (one peer's bad lease must not
+    /// cut the others off): logged, tried again at the next reconciliation.
+    public var failures: [String] = []
+
+    mutating func attempt(_ body: () throws(NetlinkError) -> Void) -> Bool {
+        do {
+            try body()
+            return true
+        } catch {
+            failures.append(error.description)
+            return false
+        }
+    }
 }
 
 /// A flannel backend: prepares its device before the lease is taken (the lease carries
@@ -58,14 +71,16 @@ enum RouteReconciler {
         let presentSet = Set(present.map(key))
         let wantedKeys = Set(wanted.map(key))
         for route in wanted where !presentSet.contains(key(route)) {
-            try netlink.replaceRoute(route)
-            result.added += 1
+            if result.attempt({ () throws(NetlinkError) in try netlink.replaceRoute(route) }) { result.added += 1 }
         }
         for route in present where owned(route) && !wantedKeys.contains(key(route)) {
             do {
                 try netlink.deleteRoute(route)
                 result.removed += 1
-            } catch let error where error.notFound {}
+            } catch let error where error.notFound {
+            } catch {
+                result.failures.append(error.description)
+            }
         }
         return result
     }
@@ -101,17 +116,25 @@ final class HostGatewayBackend: NetworkBackend {
 
     func reconcile(_ leases: [SubnetLeaseRecord]) throws(NetlinkError) -> ReconcileResult {
         guard let network, let ownSubnet else { return ReconcileResult() }
+        var unreachable: [String] = []
         let wanted = leases.compactMap { lease -> Route? in
             guard lease.attributes.backendType == "host-gw", let subnet = lease.key.ipv4, subnet != ownSubnet,
                 let gateway = try? IPv4Address(parsing: lease.attributes.publicIP), gateway != external.publicIP
             else { return nil }
+            guard external.sharesSubnet(with: gateway) else {
+                unreachable.append(
+                    "host-gw: \(lease.key) via \(gateway) skipped: not on \(external.link.name)'s subnet (host-gw needs the hosts on one layer-2 segment)")
+                return nil
+            }
             return Route(destination: subnet, gateway: gateway, outputInterface: external.link.index)
         }
         let index = external.link.index
-        return try RouteReconciler.apply(netlink, wanted: wanted) { route in
+        var result = try RouteReconciler.apply(netlink, wanted: wanted) { route in
             route.outputInterface == index && route.gateway != nil && network.contains(route.destination)
                 && route.destination != ownSubnet
         }
+        result.failures += unreachable
+        return result
     }
 }
 
@@ -196,14 +219,16 @@ final class VXLANBackend: NetworkBackend {
         let presentNeighbours = try netlink.neighbours(index: device.index)
         for (address, mac) in neighbours
         where !presentNeighbours.contains(where: { $0.address == address && $0.hardwareAddress == mac && $0.isPermanent }) {
-            try netlink.replaceNeighbour(index: device.index, address: address, hardwareAddress: mac)
-            result.added += 1
+            if result.attempt({ () throws(NetlinkError) in
+                try netlink.replaceNeighbour(index: device.index, address: address, hardwareAddress: mac)
+            }) { result.added += 1 }
         }
         let presentForwarding = try netlink.forwardingEntries(index: device.index)
         for (mac, peer) in forwarding
         where !presentForwarding.contains(where: { $0.hardwareAddress == mac && $0.destination == peer }) {
-            try netlink.replaceForwardingEntry(index: device.index, hardwareAddress: mac, destination: peer)
-            result.added += 1
+            if result.attempt({ () throws(NetlinkError) in
+                try netlink.replaceForwardingEntry(index: device.index, hardwareAddress: mac, destination: peer)
+            }) { result.added += 1 }
         }
         let index = device.index
         let externalIndex = external.link.index
@@ -213,6 +238,7 @@ final class VXLANBackend: NetworkBackend {
         }
         result.added += routed.added
         result.removed += routed.removed
+        result.failures += routed.failures
         // Entries of vanished peers go after their routes.
         for neighbour in presentNeighbours where neighbour.isPermanent && neighbours[neighbour.address] != neighbour.hardwareAddress {
             do {

@@ -119,6 +119,7 @@ actor Overlay {
     private(set) var expiry: ContinuousClock.Instant
     private var leases: [SubnetKey: SubnetLeaseRecord] = [:]
     private var revoked = false
+    private var reportedFailures: Set<String> = []
     private let listedRevision: Int64
 
     private init(
@@ -357,6 +358,10 @@ actor Overlay {
         if options.verbosity > 0 && (result.added > 0 || result.removed > 0) {
             log("Backend: \(result.added) entries added, \(result.removed) removed")
         }
+        // Each distinct failure once, not at every pass.
+        let failures = Set(result.failures)
+        for failure in failures.subtracting(reportedFailures) { log("Failed to program the backend: \(failure)") }
+        reportedFailures = failures
     }
 
     private func renewLoop() async throws {

@@ -6,7 +6,7 @@ COREOS_BUILD_PACKAGES="libsystemd-dev libyaml-dev libarchive-dev zlib1g-dev"
 # What the tests drive for real: systemd-escape (package systemd), real etcd 3.4 and etcdctl
 # (etcd-server, etcd-client) for the interop and differential tests, python3-protobuf for the
 # wire-schema check, systemd-journal-remote to write the journal files the journal tests read.
-COREOS_TEST_PACKAGES="systemd etcd-server etcd-client python3-protobuf openssl systemd-journal-remote busybox-static umoci skopeo docker-registry iptables iproute2 gnupg gpgv procps etcd-discovery dnsmasq-base python3-etcd3 curl openssh-server openssh-client systemd-container debootstrap iperf3"
+COREOS_TEST_PACKAGES="systemd etcd-server etcd-client python3-protobuf openssl systemd-journal-remote busybox-static umoci skopeo docker-registry iptables iproute2 gnupg gpgv procps etcd-discovery dnsmasq-base python3-etcd3 curl openssh-server openssh-client systemd-container debootstrap iperf3 nftables"
 # Where the release binary is built (kept apart from the debug build: switching
 # configurations in one scratch path recompiles everything).
 COREOS_RELEASE_SCRATCH="${COREOS_RELEASE_SCRATCH:-.build-release}"
