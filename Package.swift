@@ -110,6 +110,8 @@ let package = Package(
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
             swiftSettings: strictSettings),
+        // coreos node: a machine's services planned from cloud-config and supervised.
+        .target(name: "Node", swiftSettings: strictSettings),
         // fleetctl's two drivers: fleetd's HTTP API and the registry in etcd.
         .target(name: "FleetClient", dependencies: ["FleetRegistry", "EtcdClient"], swiftSettings: strictSettings),
         // etcd's users, roles, permissions and bcrypt: a pure value the server replicates.
@@ -181,7 +183,7 @@ let package = Package(
         .target(
             name: "Applets",
             dependencies: [
-                "CLI", "Platform", "UnitFile", "CloudInit", "Runtime", "EtcdClient", "GoFormat", "EtcdAPI", "EtcdBenchmark", "BoltDB", "EtcdServer", "Journal", "Fleet", "FleetRegistry", "FleetDaemon", "FleetClient", "Flannel", "FlannelDaemon",
+                "CLI", "Platform", "UnitFile", "CloudInit", "Runtime", "EtcdClient", "GoFormat", "EtcdAPI", "EtcdBenchmark", "BoltDB", "EtcdServer", "Journal", "Fleet", "FleetRegistry", "FleetDaemon", "FleetClient", "Flannel", "FlannelDaemon", "Node", "YAML", "Net",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strictSettings
@@ -233,6 +235,7 @@ let package = Package(
         .testTarget(name: "GoFormatTests", dependencies: ["GoFormat"], swiftSettings: strictSettings),
         .testTarget(name: "FleetDaemonTests", dependencies: ["FleetDaemon"], swiftSettings: strictSettings),
         .testTarget(name: "FlannelTests", dependencies: ["Flannel", "Net"], swiftSettings: strictSettings),
+        .testTarget(name: "NodeTests", dependencies: ["Node"], swiftSettings: strictSettings),
         .testTarget(name: "FlannelDaemonTests", dependencies: ["FlannelDaemon", "Flannel", "Net"], swiftSettings: strictSettings),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"], swiftSettings: strictSettings),
         .testTarget(

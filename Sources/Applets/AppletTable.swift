@@ -23,6 +23,9 @@ public enum AppletTable {
                 summary: "overlay network daemon (flannel compatible): subnet leases in etcd, vxlan, host-gw and udp backends",
                 run: FlannelCommand.main),
             Applet(
+                "node", summary: "a whole CoreOS machine: cloud-config, then etcd, flannel and fleetd, supervised",
+                run: NodeCommand.main),
+            Applet(
                 "run", aliases: ["rkt"],
                 summary: "daemonless container runtime (rkt compatible): ACI, OCI and registry images, pods",
                 run: RunCommand.main),
