@@ -31,6 +31,8 @@ public struct NodePlan: Sendable, Hashable {
         public var preparation: [[String]] = []
         /// What the user is told about it once it runs.
         public var summary: String
+        /// The node goes on without it when it is not ready in time (it keeps being retried).
+        public var optional = false
     }
 
     public struct Inputs: Sendable, Hashable {
@@ -104,7 +106,7 @@ public struct NodePlan: Sendable, Hashable {
                 Service(
                     name: "flannel", arguments: ["flannel"], environment: flannel, readiness: .file(subnetFile),
                     preparation: inputs.role == .core ? [create + [Self.defaultNetworkConfig]] : [],
-                    summary: "flannel, subnet in \(subnetFile)"))
+                    summary: "flannel, subnet in \(subnetFile)", optional: true))
         }
 
         var fleet = inputs.fleet

@@ -37,14 +37,21 @@ public actor NodeSupervisor {
                     }
                     group.addTask { try await self.keepRunning(service) }
                     log("\(service.name): starting")
-                    let deadline = ContinuousClock.now + .seconds(90)
+                    let limit: Duration = service.optional ? .seconds(30) : .seconds(90)
+                    let deadline = ContinuousClock.now + limit
+                    var isReady = true
                     while !(await Self.probe(service.readiness)) {
                         if ContinuousClock.now > deadline {
-                            throw NodePlan.Failure(message: "\(service.name) did not become ready in 90 s (see \(logPath(service.name)))")
+                            guard service.optional else {
+                                throw NodePlan.Failure(message: "\(service.name) did not become ready in \(limit) (see \(logPath(service.name)))")
+                            }
+                            log("\(service.name): not ready after \(limit); going on without it, still retrying (see \(logPath(service.name)))")
+                            isReady = false
+                            break
                         }
                         try await Task.sleep(for: .milliseconds(100))
                     }
-                    log("\(service.name): ready — \(service.summary)")
+                    if isReady { log("\(service.name): ready — \(service.summary)") }
                 }
                 ready()
                 try await group.next()
