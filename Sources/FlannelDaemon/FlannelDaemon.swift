@@ -163,7 +163,9 @@ actor Overlay {
         var config: FlannelConfig?
         var attempts = 0
         while config == nil {
-            config = try await FlannelDaemon.loadConfig(registry, prefix: options.etcdPrefix)
+            config = try await retryingStore("fetch network config", log: log) {
+                try await FlannelDaemon.loadConfig(registry, prefix: options.etcdPrefix)
+            }
             if config == nil {
                 if attempts % 10 == 0 {
                     log("Couldn't fetch network config: \(EtcdV3SubnetRegistry.configKey(options.etcdPrefix)) not found "
@@ -194,8 +196,9 @@ actor Overlay {
             backend = try UDPBackend(settings: settings, external: external, netlink: netlink)
         }
 
-        let lease = try await acquire(
-            options: options, registry: registry, config: config, external: external, backend: backend, log: log)
+        let lease = try await retryingStore("acquire a subnet lease", log: log) {
+            try await acquire(options: options, registry: registry, config: config, external: external, backend: backend, log: log)
+        }
         guard let subnet = lease.key.ipv4 else { throw FlannelError("the lease \(lease.key) has no IPv4 subnet") }
         log("Allocated lease (ip: \(subnet)) to current node (\(external.publicIP))")
         try backend.configure(subnet: subnet, network: network)
@@ -218,6 +221,28 @@ actor Overlay {
         try await overlay.reconcile()
         log("Running backend.")
         return overlay
+    }
+
+    /// Runs `body` until it succeeds or fails for a reason retrying cannot change (a bad
+    /// configuration, no free subnet, the kernel): an etcd that is starting, electing a
+    /// leader or briefly unreachable is waited for, as flannel waits for it.
+    static func retryingStore<Result: Sendable>(
+        _ what: String, log: FlannelDaemon.Log, _ body: () async throws -> Result
+    ) async throws -> Result {
+        var delay = Duration.milliseconds(500)
+        while true {
+            do {
+                return try await body()
+            } catch let error where error is FlannelError || error is SubnetAllocator.Failure || error is NetlinkError
+                || error is CancellationError
+            {
+                throw error
+            } catch {
+                log("Failed to \(what) (retrying in \(delay)): \(error)")
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
     }
 
     /// flannel's acquisition: decide, then create-if-absent; another host winning the race
