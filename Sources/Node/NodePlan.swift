@@ -111,7 +111,7 @@ public struct NodePlan: Sendable, Hashable {
 
         var fleet = inputs.fleet
         fleet["FLEET_ETCD_SERVERS"] = fleet["FLEET_ETCD_SERVERS"] ?? endpoint
-        fleet["FLEET_MACHINE_ID"] = fleet["FLEET_MACHINE_ID"] ?? inputs.machineID
+        if fleet["FLEET_MACHINE_ID"] == nil && !inputs.machineID.isEmpty { fleet["FLEET_MACHINE_ID"] = inputs.machineID }
         fleet["FLEET_RUNTIME_DIRECTORY"] = fleet["FLEET_RUNTIME_DIRECTORY"] ?? inputs.runDirectory + "/fleet"
         fleet["FLEET_LOG_DIRECTORY"] = fleet["FLEET_LOG_DIRECTORY"] ?? inputs.dataDirectory + "/fleet-logs"
         let socket = inputs.runDirectory + "/fleet.sock"
@@ -120,7 +120,7 @@ public struct NodePlan: Sendable, Hashable {
         services.append(
             Service(
                 name: "fleet", arguments: ["fleet"], environment: fleet, readiness: .unixSocket(socket),
-                summary: "fleetd (machine \(fleet["FLEET_MACHINE_ID"] ?? "")), API on unix://\(socket)"))
+                summary: "fleetd (machine \(fleet["FLEET_MACHINE_ID"] ?? "from /etc/machine-id")), API on unix://\(socket)"))
 
         self.services = services
         self.notes = notes

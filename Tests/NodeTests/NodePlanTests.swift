@@ -50,3 +50,23 @@ import Testing
         #expect(plan.notes.first?.contains("not running as root") == true)
     }
 }
+
+@Suite struct SystemdUnitsTests {
+    @Test func unitsInStartOrderWithSettingsInDropIns() throws {
+        var inputs = NodePlan.Inputs(dataDirectory: "/var/lib/coreos", runDirectory: "/run", machineID: "m1")
+        inputs.fleet = ["FLEET_METADATA": "role=core,name=a b"]
+        let files = SystemdUnits.files(for: try NodePlan(inputs), binary: "/usr/bin/coreos")
+        #expect(files.map(\.path) == [
+            "etcd.service", "etcd.service.d/20-cloudinit.conf", "flanneld.service", "flanneld.service.d/20-cloudinit.conf",
+            "fleet.service", "fleet.service.d/20-cloudinit.conf",
+        ])
+        let flannel = files[2].content
+        #expect(flannel.contains("Type=notify\n") && flannel.contains("After=etcd.service"))
+        #expect(flannel.contains("ExecStartPre=-/usr/bin/coreos flannel network create"))
+        #expect(flannel.contains(#""{\"Network\":\"10.5.0.0/16\",\"Backend\":{\"Type\":\"vxlan\"}}""#))
+        #expect(files[4].content.contains("After=etcd.service flanneld.service\n"))
+        #expect(files[4].content.contains("ExecStart=/usr/bin/coreos fleet\n"))
+        #expect(files[5].content.contains(#"Environment="FLEET_METADATA=role=core,name=a b""#))
+        #expect(files[1].content.contains("Environment=ETCD_DATA_DIR=/var/lib/coreos/etcd\n"))
+    }
+}

@@ -17,6 +17,7 @@ import YAML
 enum NodeCommand {
     static let usage = """
         Usage: coreos node [--config CLOUD-CONFIG] [--role core|worker] [--data-dir DIR] [--run-dir DIR] [--machine-id ID]
+                           [--systemd-units DIR]
 
         Provisions the machine from the cloud-config (the OEM system config
         /usr/share/oem/cloud-config.yml first, then CLOUD-CONFIG), then runs its services as
@@ -31,6 +32,8 @@ enum NodeCommand {
           --data-dir DIR     etcd data and service logs (default /var/lib/coreos as root)
           --run-dir DIR      fleet.sock, flannel/subnet.env, fleet's runtime files (default /run as root)
           --machine-id ID    fleet's machine ID (default /etc/machine-id)
+          --systemd-units DIR  write etcd.service, flanneld.service, fleet.service and their
+                             drop-ins to DIR instead (for hosts where systemd supervises), and exit
 
         """
 
@@ -42,6 +45,7 @@ enum NodeCommand {
         var dataDirectory = root ? "/var/lib/coreos" : home + "/.local/share/coreos"
         var runDirectory: String?
         var machineID: String?
+        var unitDirectory: String?
         var arguments = Array(argv.dropFirst())[...]
         while let word = arguments.popFirst() {
             var name = word
@@ -59,6 +63,7 @@ enum NodeCommand {
             case "--data-dir": if let text = value() { dataDirectory = text }
             case "--run-dir": runDirectory = value()
             case "--machine-id": machineID = value()
+            case "--systemd-units": unitDirectory = value()
             case "--role":
                 guard let text = value(), let parsed = NodePlan.Role(rawValue: text) else {
                     io.error.line("coreos node: --role is core or worker")
@@ -73,9 +78,11 @@ enum NodeCommand {
         let binary = selfPath()
         var inputs = NodePlan.Inputs(
             dataDirectory: dataDirectory, runDirectory: runDirectory ?? (root ? "/run" : dataDirectory + "/run"),
-            machineID: machineID ?? loadMachineID(dataDirectory))
+            machineID: machineID ?? (unitDirectory == nil ? loadMachineID(dataDirectory) : ""))
         inputs.role = role
-        if !root {
+        if unitDirectory != nil {
+            // Units run under systemd as root; whether flannel can run here does not matter.
+        } else if !root {
             inputs.flannelUnavailable = "not running as root (it programs the kernel's routes)"
         } else if (try? RouteNetlink().links()) == nil {
             inputs.flannelUnavailable = "rtnetlink is not available"
@@ -101,6 +108,7 @@ enum NodeCommand {
             for variable in config.etcd2.variables { inputs.etcd[variable.name] = variable.value }
             for variable in config.fleet.variables { inputs.fleet[variable.name] = variable.value }
             for variable in config.flannel.variables { inputs.flannel[variable.name] = variable.value }
+            if unitDirectory != nil { continue }  // writing units provisions nothing
             io.error.line("coreos node: provisioning from \(path)")
             let status = NodeSupervisor.runToCompletion(binary, ["cloudinit", "--from-file", path])
             if status != 0 {
@@ -115,6 +123,22 @@ enum NodeCommand {
         } catch {
             io.error.line("coreos node: \(error)")
             return ExitStatus.failure
+        }
+        if let unitDirectory {
+            // systemd supervises instead: write the units and leave.
+            do {
+                for file in SystemdUnits.files(for: plan, binary: binary) {
+                    let path = unitDirectory + "/" + file.path
+                    let directory = String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+                    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+                    try file.content.write(toFile: path, atomically: true, encoding: .utf8)
+                    io.output.line(path)
+                }
+            } catch {
+                io.error.line("coreos node: --systemd-units \(unitDirectory): \(error)")
+                return ExitStatus.failure
+            }
+            return ExitStatus.success
         }
         Termination.install()
         let supervisor = NodeSupervisor(
