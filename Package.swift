@@ -97,7 +97,7 @@ let package = Package(
         .target(
             name: "FlannelDaemon",
             dependencies: [
-                "Flannel", "Net", "EtcdClient", "EtcdAPI", "HTTPServer", "Platform",
+                "Flannel", "Net", "CLI", "EtcdClient", "EtcdAPI", "HTTPServer", "Platform",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOHTTP1", package: "swift-nio"),
             ],

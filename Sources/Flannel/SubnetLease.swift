@@ -1,4 +1,5 @@
 import Foundation
+import GoFormat
 public import Net
 
 /// The name of a lease under `<prefix>/subnets/`: `10.5.72.0-24`, or for a dual-stack
@@ -98,8 +99,8 @@ public struct SubnetLeaseAttributes: Codable, Sendable, Hashable {
     /// The value as flannel writes it: Go's `json.Marshal` of its `LeaseAttrs`, fields in
     /// declaration order, `BackendData` as the backend wrote it (`VNI` before `VtepMAC`).
     public var jsonText: String {
-        var text = "{\"PublicIP\":\(Self.quoted(publicIP)),\"PublicIPv6\":\(publicIPv6.map(Self.quoted) ?? "null")"
-        if !backendType.isEmpty { text += ",\"BackendType\":\(Self.quoted(backendType))" }
+        var text = "{\"PublicIP\":\(GoJSONString.quote(publicIP)),\"PublicIPv6\":\(publicIPv6.map(GoJSONString.quote) ?? "null")"
+        if !backendType.isEmpty { text += ",\"BackendType\":\(GoJSONString.quote(backendType))" }
         if let backendData { text += ",\"BackendData\":\(Self.object(backendData))" }
         text += ",\"BackendV6Data\":\(backendV6Data.map(Self.object) ?? "null")}"
         return text
@@ -116,27 +117,12 @@ public struct SubnetLeaseAttributes: Codable, Sendable, Hashable {
         let keys = fields.keys.sorted { (order[$0] ?? 2, $0) < (order[$1] ?? 2, $1) }
         let members = keys.map { key -> String in
             switch fields[key] {
-            case .number(let number)?: return "\(quoted(key)):\(number)"
-            case .string(let text)?: return "\(quoted(key)):\(quoted(text))"
-            case nil: return "\(quoted(key)):null"
+            case .number(let number)?: return "\(GoJSONString.quote(key)):\(number)"
+            case .string(let text)?: return "\(GoJSONString.quote(key)):\(GoJSONString.quote(text))"
+            case nil: return "\(GoJSONString.quote(key)):null"
             }
         }
         return "{" + members.joined(separator: ",") + "}"
-    }
-
-    private static func quoted(_ text: String) -> String {
-        var output = "\""
-        for scalar in text.unicodeScalars {
-            switch scalar {
-            case "\"": output += "\\\""
-            case "\\": output += "\\\\"
-            case _ where scalar.value < 0x20 || scalar == "<" || scalar == ">" || scalar == "&":
-                let hex = String(scalar.value, radix: 16)
-                output += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: output.unicodeScalars.append(scalar)
-            }
-        }
-        return output + "\""
     }
 }
 

@@ -1,3 +1,5 @@
+import CLI
+
 #if canImport(FoundationEssentials)
     import FoundationEssentials
 #else
@@ -162,21 +164,11 @@ public struct FlannelOptions: Sendable, Hashable {
             guard number > 0 else { throw FlannelError("--\(flag): must be positive, got \(text)") }
             return .seconds(number * bareUnit)
         }
-        var total: Double = 0
-        var digits = ""
-        var rest = Substring(text)
-        let units: [(String, Double)] = [("ms", 0.001), ("h", 3600), ("m", 60), ("s", 1)]
-        while !rest.isEmpty {
-            digits = String(rest.prefix { $0.isNumber || $0 == "." })
-            rest = rest.dropFirst(digits.count)
-            guard let value = Double(digits), let unit = units.first(where: { rest.hasPrefix($0.0) }) else {
-                throw FlannelError("--\(flag): \(text.debugDescription) is not a duration (like 90s or 1h)")
-            }
-            total += value * unit.1
-            rest = rest.dropFirst(unit.0.count)
+        guard let parsed = GoValues.parseDuration(text) else {
+            throw FlannelError("--\(flag): \(text.debugDescription) is not a duration (like 90s or 1h)")
         }
-        guard total > 0 else { throw FlannelError("--\(flag): must be positive, got \(text)") }
-        return .milliseconds(Int64(total * 1000))
+        guard parsed > .zero else { throw FlannelError("--\(flag): must be positive, got \(text)") }
+        return parsed
     }
 
     static func boolean(_ text: String, flag: String) throws(FlannelError) -> Bool {

@@ -57,12 +57,11 @@ struct MasqueradeManager: Sendable {
             _ = ChildProcess.run(["iptables", "-w", "-t", table, "-F", chain])
         }
         for rule in rules {
-            guard let outcome = ChildProcess.run(["iptables", "-w", "-t", rule.table, "-A", rule.chain] + rule.arguments),
-                outcome.status == 0
-            else {
-                let output = ChildProcess.run(["iptables", "-w", "-t", rule.table, "-A", rule.chain] + rule.arguments)?.output ?? ""
+            let outcome = ChildProcess.run(["iptables", "-w", "-t", rule.table, "-A", rule.chain] + rule.arguments)
+            guard outcome?.status == 0 else {
                 throw FlannelError(
-                    "iptables -t \(rule.table) -A \(rule.chain) \(rule.arguments.joined(separator: " ")): \(output)")
+                    "iptables -t \(rule.table) -A \(rule.chain) \(rule.arguments.joined(separator: " ")): "
+                        + (outcome?.output ?? "cannot run iptables"))
             }
         }
         return true
@@ -80,9 +79,8 @@ struct MasqueradeManager: Sendable {
         fputs(script, file)
         fclose(file)
         defer { unlink(path) }
-        guard let outcome = ChildProcess.run(["nft", "-f", path]), outcome.status == 0 else {
-            throw FlannelError("nft -f: \(ChildProcess.run(["nft", "-f", path])?.output ?? "cannot run nft")")
-        }
+        let outcome = ChildProcess.run(["nft", "-f", path])
+        guard outcome?.status == 0 else { throw FlannelError("nft -f: \(outcome?.output ?? "cannot run nft")") }
         return true
     }
 

@@ -81,33 +81,31 @@ public actor NodeSupervisor {
     /// Runs the service until it exits; returns its status.
     private func runService(_ service: NodePlan.Service) async -> Int32 {
         let process = makeProcess(service.arguments, environment: service.environment, name: service.name)
+        let status = await runAndWait(process, name: service.name) { self.running[service.name] = process }
+        // Cancelled while the child still runs: stopAll stops it, in order.
+        if !process.isRunning { running[service.name] = nil }
+        return status
+    }
+
+    private func runOnce(_ arguments: [String], name: String) async -> Int32 {
+        await runAndWait(makeProcess(arguments, environment: [:], name: name), name: name) {}
+    }
+
+    /// Starts `process` (`started` runs once it has) and waits for its exit: its status,
+    /// 128 + N when signal N killed it, 127 when it could not start, -1 when cancelled first.
+    private func runAndWait(_ process: Process, name: String, started: () -> Void) async -> Int32 {
         let exit = AsyncStream<Int32>.makeStream()
         process.terminationHandler = { finished in
-            exit.continuation.yield(finished.terminationStatus)
+            exit.continuation.yield(finished.terminationReason == .exit ? finished.terminationStatus : 128 + finished.terminationStatus)
             exit.continuation.finish()
         }
         do {
             try process.run()
         } catch {
-            log("\(service.name): cannot start \(binary): \(error)")
+            log("\(name): cannot start \(binary): \(error)")
             return 127
         }
-        running[service.name] = process
-        var status: Int32 = -1
-        for await value in exit.stream { status = value }
-        // Cancelled while the child still runs: stopAll stops it, in order.
-        if !process.isRunning { running[service.name] = nil }
-        return process.isRunning || process.terminationReason == .exit ? status : 128 + status
-    }
-
-    private func runOnce(_ arguments: [String], name: String) async -> Int32 {
-        let process = makeProcess(arguments, environment: [:], name: name)
-        let exit = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { finished in
-            exit.continuation.yield(finished.terminationStatus)
-            exit.continuation.finish()
-        }
-        guard (try? process.run()) != nil else { return 127 }
+        started()
         var status: Int32 = -1
         for await value in exit.stream { status = value }
         return status

@@ -24,14 +24,6 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-wait_for() { # SECONDS COMMAND...
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $deadline ] && return 1
-        sleep 0.1
-    done
-}
 
 endpoint="http://$lab_prefix.254:2379"
 lab_create_hub

@@ -33,14 +33,6 @@ trap cleanup EXIT
 ttl=10 margin=5
 endpoints="http://$lab_prefix.254:2379,http://$lab_prefix.254:2381,http://$lab_prefix.254:2383"
 etcdctl_hub() { ETCDCTL_API=3 lab_ns "$lab_hub" etcdctl --endpoints "$endpoints" "$@"; }
-wait_for() { # SECONDS COMMAND...: until the command succeeds
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $deadline ] && return 1
-        sleep 0.2
-    done
-}
 
 start_store() { # ours|etcd34
     local kind=$1 n cluster="" binary=(etcd)

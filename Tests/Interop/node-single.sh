@@ -22,14 +22,6 @@ cleanup() {
     rm -rf "$work"
 }
 trap cleanup EXIT
-wait_for() { # SECONDS COMMAND...
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $deadline ] && return 1
-        sleep 0.2
-    done
-}
 
 lab_create_hub
 lab_add_host 1

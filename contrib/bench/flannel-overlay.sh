@@ -51,14 +51,6 @@ pid[etcd]=$!
 etcdctl() { ip netns exec "$lab_hub" "$ours" etcdctl --endpoints "$endpoint" "$@"; }
 for _ in $(seq 100); do etcdctl endpoint health >/dev/null 2>&1 && break; sleep 0.1; done
 
-wait_for() { # SECONDS COMMAND...
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $deadline ] && return 1
-        sleep 0.05
-    done
-}
 fake_env() { # FILE SUBNET MTU
     printf 'FLANNEL_NETWORK=10.5.0.0/16\nFLANNEL_SUBNET=%s\nFLANNEL_MTU=%s\nFLANNEL_IPMASQ=false\n' "$2" "$3" >"$1"
 }
