@@ -112,6 +112,8 @@ let package = Package(
             swiftSettings: strictSettings),
         // coreos node: a machine's services planned from cloud-config and supervised.
         .target(name: "Node", swiftSettings: strictSettings),
+        // coreos cluster: a local multi-node cluster's layout, node cloud-configs and status table.
+        .target(name: "Cluster", swiftSettings: strictSettings),
         // fleetctl's two drivers: fleetd's HTTP API and the registry in etcd.
         .target(name: "FleetClient", dependencies: ["FleetRegistry", "EtcdClient"], swiftSettings: strictSettings),
         // etcd's users, roles, permissions and bcrypt: a pure value the server replicates.
@@ -183,7 +185,7 @@ let package = Package(
         .target(
             name: "Applets",
             dependencies: [
-                "CLI", "Platform", "UnitFile", "CloudInit", "Runtime", "EtcdClient", "GoFormat", "EtcdAPI", "EtcdBenchmark", "BoltDB", "EtcdServer", "Journal", "Fleet", "FleetRegistry", "FleetDaemon", "FleetClient", "Flannel", "FlannelDaemon", "Node", "YAML", "Net",
+                "CLI", "Platform", "UnitFile", "CloudInit", "Runtime", "EtcdClient", "GoFormat", "EtcdAPI", "EtcdBenchmark", "BoltDB", "EtcdServer", "Journal", "Fleet", "FleetRegistry", "FleetDaemon", "FleetClient", "Flannel", "FlannelDaemon", "Node", "Cluster", "YAML", "Net",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             swiftSettings: strictSettings
@@ -236,6 +238,7 @@ let package = Package(
         .testTarget(name: "FleetDaemonTests", dependencies: ["FleetDaemon"], swiftSettings: strictSettings),
         .testTarget(name: "FlannelTests", dependencies: ["Flannel", "Net"], swiftSettings: strictSettings),
         .testTarget(name: "NodeTests", dependencies: ["Node"], swiftSettings: strictSettings),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "CloudInit", "YAML", "Node"], swiftSettings: strictSettings),
         .testTarget(name: "FlannelDaemonTests", dependencies: ["FlannelDaemon", "Flannel", "Net"], swiftSettings: strictSettings),
         .testTarget(name: "PlatformTests", dependencies: ["Platform"], swiftSettings: strictSettings),
         .testTarget(

@@ -26,6 +26,9 @@ public enum AppletTable {
                 "node", summary: "a whole CoreOS machine: cloud-config, then etcd, flannel and fleetd, supervised",
                 run: NodeCommand.main),
             Applet(
+                "cluster", summary: "a local multi-node cluster of coreos nodes: up, status, exec, kill, restart, down",
+                run: ClusterCommand.main),
+            Applet(
                 "run", aliases: ["rkt"],
                 summary: "daemonless container runtime (rkt compatible): ACI, OCI and registry images, pods",
                 run: RunCommand.main),

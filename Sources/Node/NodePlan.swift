@@ -46,6 +46,8 @@ public struct NodePlan: Sendable, Hashable {
         public var flannel: [String: String] = [:]
         /// nil when flannel can run; else why not (shown to the user).
         public var flannelUnavailable: String?
+        /// The network a core node creates in etcd when there is none yet.
+        public var flannelNetwork = NodePlan.defaultNetworkConfig
 
         public init(dataDirectory: String, runDirectory: String, machineID: String) {
             self.dataDirectory = dataDirectory
@@ -105,7 +107,7 @@ public struct NodePlan: Sendable, Hashable {
             services.append(
                 Service(
                     name: "flannel", arguments: ["flannel"], environment: flannel, readiness: .file(subnetFile),
-                    preparation: inputs.role == .core ? [create + [Self.defaultNetworkConfig]] : [],
+                    preparation: inputs.role == .core ? [create + [inputs.flannelNetwork]] : [],
                     summary: "flannel, subnet in \(subnetFile)", optional: true))
         }
 

@@ -189,24 +189,47 @@ public actor NodeSupervisor {
 
     /// A plain HTTP/1.0 GET with a 2 s timeout; true on a 200 status line.
     static func httpOK(host: String, port: Int, path: String) -> Bool {
+        httpGet(host: host, port: port, path: path, limit: 64)?.status == 200
+    }
+
+    /// A plain `GET` over HTTP/1.0 with 2 s timeouts: the status and up to `limit` bytes of
+    /// the body; nil when nothing answered like HTTP.
+    public static func httpGet(host: String, port: Int, path: String, limit: Int = 1 << 16) -> (status: Int, body: String)? {
         var hints = addrinfo()
         hints.ai_family = AF_INET
         hints.ai_socktype = Int32(SOCK_STREAM.rawValue)
         var result: UnsafeMutablePointer<addrinfo>?
-        guard getaddrinfo(host, String(port), &hints, &result) == 0, let info = result else { return false }
+        guard getaddrinfo(host, String(port), &hints, &result) == 0, let info = result else { return nil }
         defer { freeaddrinfo(result) }
         let descriptor = socket(info.pointee.ai_family, info.pointee.ai_socktype, 0)
-        guard descriptor >= 0 else { return false }
+        guard descriptor >= 0 else { return nil }
         defer { close(descriptor) }
         var timeout = timeval(tv_sec: 2, tv_usec: 0)
         setsockopt(descriptor, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         setsockopt(descriptor, SOL_SOCKET, SO_SNDTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        guard connect(descriptor, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else { return false }
+        guard connect(descriptor, info.pointee.ai_addr, info.pointee.ai_addrlen) == 0 else { return nil }
         let request = Array("GET \(path) HTTP/1.0\r\nHost: \(host)\r\n\r\n".utf8)
-        guard request.withUnsafeBytes({ send(descriptor, $0.baseAddress, $0.count, 0) }) == request.count else { return false }
-        var buffer = [UInt8](repeating: 0, count: 64)
-        let received = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
-        guard received > 12 else { return false }
-        return String(decoding: buffer[0..<received], as: UTF8.self).hasPrefix("HTTP/1.") && buffer[9...11] == [50, 48, 48][...]
+        guard request.withUnsafeBytes({ send(descriptor, $0.baseAddress, $0.count, 0) }) == request.count else { return nil }
+        var response: [UInt8] = []
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while response.count < limit + 4096 {
+            let received = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+            if received > 0 {
+                response += buffer[0..<received]
+                // A probe needs only the status line.
+                if limit <= 64 && response.count >= 12 { break }
+            } else if received < 0 && errno == EINTR {
+                continue
+            } else {
+                break
+            }
+        }
+        guard response.count >= 12, response.starts(with: Array("HTTP/1.".utf8)), let status = Int(String(decoding: response[9..<12], as: UTF8.self))
+        else { return nil }
+        var body = ""
+        if let end = (0..<max(0, response.count - 3)).first(where: { response[$0..<($0 + 4)] == [13, 10, 13, 10][...] }) {
+            body = String(decoding: response[(end + 4)...].prefix(limit), as: UTF8.self)
+        }
+        return (status, body)
     }
 }

@@ -55,4 +55,30 @@ public enum ChildProcess {
         let exitStatus = status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
         return Outcome(status: exitStatus, output: String(decoding: output, as: UTF8.self))
     }
+
+    /// Starts `arguments[0]` (an absolute path) in a session of its own, stdin from
+    /// /dev/null and stdout and stderr appended to `logPath`, and does not wait: for daemons
+    /// that outlive the command starting them. Returns the PID, nil when it cannot start.
+    public static func spawnDetached(_ arguments: [String], environment: [String], logPath: String) -> Int32? {
+        guard !arguments.isEmpty else { return nil }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, logPath, O_WRONLY | O_CREAT | O_APPEND, 0o644)
+        posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        var attributes = posix_spawnattr_t()
+        posix_spawnattr_init(&attributes)
+        defer { posix_spawnattr_destroy(&attributes) }
+        // A session of its own: the terminal's Ctrl-C and hang-up do not reach it.
+        // POSIX_SPAWN_SETSID (glibc 2.26), not imported by Swift.
+        posix_spawnattr_setflags(&attributes, 0x80)
+        let argv = arguments.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        let envp = environment.map { strdup($0) } + [nil]
+        defer { envp.forEach { free($0) } }
+        var pid: pid_t = 0
+        guard posix_spawn(&pid, arguments[0], &actions, &attributes, argv, envp) == 0 else { return nil }
+        return pid
+    }
 }

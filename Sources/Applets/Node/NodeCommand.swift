@@ -17,7 +17,7 @@ import YAML
 enum NodeCommand {
     static let usage = """
         Usage: coreos node [--config CLOUD-CONFIG] [--role core|worker] [--data-dir DIR] [--run-dir DIR] [--machine-id ID]
-                           [--systemd-units DIR]
+                           [--flannel-network JSON] [--no-provision] [--systemd-units DIR]
 
         Provisions the machine from the cloud-config (the OEM system config
         /usr/share/oem/cloud-config.yml first, then CLOUD-CONFIG), then runs its services as
@@ -32,6 +32,10 @@ enum NodeCommand {
           --data-dir DIR     etcd data and service logs (default /var/lib/coreos as root)
           --run-dir DIR      fleet.sock, flannel/subnet.env, fleet's runtime files (default /run as root)
           --machine-id ID    fleet's machine ID (default /etc/machine-id)
+          --flannel-network JSON  the network a core node creates in etcd when there is none
+                             (default {"Network":"10.5.0.0/16","Backend":{"Type":"vxlan"}})
+          --no-provision     take the services' settings from the config but apply nothing
+                             to this machine (coreos cluster's nodes share the host's files)
           --systemd-units DIR  write etcd.service, flanneld.service, fleet.service and their
                              drop-ins to DIR instead (for hosts where systemd supervises), and exit
 
@@ -46,6 +50,8 @@ enum NodeCommand {
         var runDirectory: String?
         var machineID: String?
         var unitDirectory: String?
+        var flannelNetwork: String?
+        var provision = true
         var arguments = Array(argv.dropFirst())[...]
         while let word = arguments.popFirst() {
             var name = word
@@ -64,6 +70,8 @@ enum NodeCommand {
             case "--run-dir": runDirectory = value()
             case "--machine-id": machineID = value()
             case "--systemd-units": unitDirectory = value()
+            case "--flannel-network": flannelNetwork = value()
+            case "--no-provision": provision = false
             case "--role":
                 guard let text = value(), let parsed = NodePlan.Role(rawValue: text) else {
                     io.error.line("coreos node: --role is core or worker")
@@ -80,6 +88,7 @@ enum NodeCommand {
             dataDirectory: dataDirectory, runDirectory: runDirectory ?? (root ? "/run" : dataDirectory + "/run"),
             machineID: machineID ?? (unitDirectory == nil ? loadMachineID(dataDirectory) : ""))
         inputs.role = role
+        if let flannelNetwork { inputs.flannelNetwork = flannelNetwork }
         if unitDirectory != nil {
             // Units run under systemd as root; whether flannel can run here does not matter.
         } else if !root {
@@ -108,7 +117,7 @@ enum NodeCommand {
             for variable in config.etcd2.variables { inputs.etcd[variable.name] = variable.value }
             for variable in config.fleet.variables { inputs.fleet[variable.name] = variable.value }
             for variable in config.flannel.variables { inputs.flannel[variable.name] = variable.value }
-            if unitDirectory != nil { continue }  // writing units provisions nothing
+            if unitDirectory != nil || !provision { continue }  // writing units provisions nothing
             io.error.line("coreos node: provisioning from \(path)")
             let status = NodeSupervisor.runToCompletion(binary, ["cloudinit", "--from-file", path])
             if status != 0 {
