@@ -35,6 +35,8 @@ public struct ClusterLayout: Codable, Sendable, Hashable {
         /// The host's end of the node's veth (namespaces mode).
         public var hostLink: String
 
+        /// fleetd's HTTP API (other machines ask it for unit journals and states).
+        public var fleetPort: Int { clientPort == 2379 ? 49153 : clientPort + 5 }
         public var clientURL: String { "http://\(address):\(clientPort)" }
         public var peerURL: String { "http://\(address):\(peerPort)" }
     }

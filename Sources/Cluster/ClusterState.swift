@@ -23,7 +23,7 @@ public struct ClusterState: Codable, Sendable, Hashable {
 /// One node as `cluster status` found it.
 public struct NodeObservation: Sendable, Hashable {
     public var processRunning = false
-    /// etcd's view: `leader`, `member`, `proxy`, `-` (not a member or not reachable).
+    /// etcd's view: `leader`, `member`, `down` (listed but not answering), `proxy`, `-` (unknown).
     public var etcd = "-"
     /// Whether fleet lists the node's machine now.
     public var machinePresent = false

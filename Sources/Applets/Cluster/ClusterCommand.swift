@@ -68,14 +68,6 @@ enum ClusterCommand {
 
     @Sendable static func main(_ argv: [String], io: StandardStreams) async -> Int32 {
         var arguments = Array(argv.dropFirst())[...]
-        guard let subcommand = arguments.popFirst() else {
-            io.error.write(usage)
-            return ExitStatus.usage
-        }
-        if ["-h", "--help", "help"].contains(subcommand) {
-            io.output.write(usage)
-            return ExitStatus.success
-        }
         var options = Options()
         while let word = arguments.popFirst() {
             if word == "--" {
@@ -107,11 +99,21 @@ enum ClusterCommand {
                 return ExitStatus.success
             default:
                 guard !word.hasPrefix("-") else {
-                    io.error.line("coreos cluster \(subcommand): unknown flag \(word)")
+                    io.error.line("coreos cluster: unknown flag \(word)")
                     return ExitStatus.usage
                 }
                 options.operands.append(word)
             }
+        }
+        // The command is the first word that is not a flag; flags go before or after it.
+        guard !options.operands.isEmpty else {
+            io.error.write(usage)
+            return ExitStatus.usage
+        }
+        let subcommand = options.operands.removeFirst()
+        if subcommand == "help" {
+            io.output.write(usage)
+            return ExitStatus.success
         }
         let progress = Progress(quiet: options.quiet, sink: io.error)
         do {

@@ -125,6 +125,10 @@ enum ClusterLifecycle {
             "PATH=" + path, "HOME=" + (ProcessInfo.processInfo.environment["HOME"] ?? "/root"), "LANG=C.UTF-8", marker + directory,
         ]
         for (key, value) in state.nodeEnvironment.sorted(by: { $0.key < $1.key }) { environment.append(key + "=" + value) }
+        // fleetd's API also on the node's address, first, so it is the machine's endpoint and
+        // `fleetctl journal|status` on any node reach the unit's machine.
+        let socket = state.layout.mode == .namespaces ? "/run/fleet.sock" : directory + "/nodes/\(node.name)/run/fleet.sock"
+        environment.append("FLEET_LISTEN=http://\(node.address):\(node.fleetPort),unix://\(socket)")
         let log = directory + "/nodes/\(node.name)/node.log"
         guard let pid = Platform.ChildProcess.spawnDetached(arguments, environment: environment, logPath: log) else {
             throw ClusterError("cannot start \(node.name): \(String(cString: strerror(errno)))")
@@ -352,13 +356,14 @@ enum ClusterLifecycle {
             remaining.append("processes")
         }
         for cgroup in cgroups where !ClusterHost.removeCgroup(cgroup) { remaining.append("cgroup \(cgroup)") }
+        // A namespace's veth goes with it, a little later (the kernel frees namespaces
+        // asynchronously): what is left is judged after deleting everything and waiting.
         let prefix = "coreos-\(name)-"
-        for namespace in ClusterHost.namespaces(withPrefix: prefix) {
-            do { try ClusterHost.ip(["netns", "delete", namespace]) } catch { remaining.append("namespace \(namespace): \(error)") }
-        }
-        for link in ClusterHost.links(named: "cos-" + name) {
-            do { try ClusterHost.ip(["link", "delete", link]) } catch { remaining.append("link \(link): \(error)") }
-        }
+        for namespace in ClusterHost.namespaces(withPrefix: prefix) { try? ClusterHost.ip(["netns", "delete", namespace]) }
+        for link in ClusterHost.links(named: "cos-" + name) { try? ClusterHost.ip(["link", "delete", link]) }
+        for _ in 0..<50 where !ClusterHost.links(named: "cos-" + name).isEmpty { usleep(100_000) }
+        remaining += ClusterHost.namespaces(withPrefix: prefix).map { "namespace \($0)" }
+        remaining += ClusterHost.links(named: "cos-" + name).map { "link \($0)" }
         // Nothing should be mounted below the directory; never delete through a mount.
         for point in ClusterHost.mounts(below: directory).reversed() { umount2(point, Int32(MNT_DETACH)) }
         if !ClusterHost.mounts(below: directory).isEmpty {

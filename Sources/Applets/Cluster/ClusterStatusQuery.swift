@@ -70,19 +70,21 @@ enum ClusterStatusQuery {
     static func gather(_ etcd: EtcdClient, layout: ClusterLayout, configuration: EtcdClientConfiguration) async throws -> Facts {
         var facts = Facts()
         let members = try await etcd.memberList().members
+        // Each member is asked itself: one that does not answer is down, whatever the list says.
         var leader: UInt64 = 0
+        var answering = Set<UInt64>()
         for member in members {
             for url in member.clientUrls {
                 guard let endpoint = try? EtcdEndpoint(parsing: url),
                     let status = try? await EtcdClient.withClient(configuration, endpoint: endpoint, { try await $0.status() })
                 else { continue }
-                leader = status.leader
+                if status.leader != 0 { leader = status.leader }
+                answering.insert(member.id)
                 break
             }
-            if leader != 0 { break }
         }
         for member in members where !member.name.isEmpty {
-            facts.members[member.name] = member.id == leader ? "leader" : "member"
+            facts.members[member.name] = !answering.contains(member.id) ? "down" : member.id == leader ? "leader" : "member"
         }
         let registry = FleetRegistry(client: etcd)
         facts.machines = Set(try await registry.machines().map(\.id))

@@ -209,10 +209,19 @@ enum EtcdServerCommand {
         }
         Termination.install()
         if proxyMode != "off" {
-            // etcd's v2-era proxy: the cluster's peer URLs come from --initial-cluster.
+            // etcd's v2-era proxy: the cluster's peer URLs come from --initial-cluster, or
+            // from the discovery token when only --discovery is given.
             let cluster = configuration.initialCluster ?? ""
             proxy.peerURLs = cluster.split(separator: ",").compactMap { item in
                 item.firstIndex(of: "=").map { String(item[item.index(after: $0)...]) }
+            }
+            if cluster.isEmpty, let discovery = configuration.discoveryURL, !discovery.isEmpty {
+                do {
+                    proxy.peerURLs = try await Bootstrap.proxyPeerURLs(discoveryURL: discovery)
+                } catch {
+                    io.error.line("etcd: proxy: \(error)")
+                    return 1
+                }
             }
             return await runProxy(proxy, io: io)
         }

@@ -24,7 +24,8 @@ enum NodeCommand {
         children of this process, each started when the one before is ready and restarted if
         it exits: the etcd member (a local proxy on a worker), flannel (as root), fleetd.
         The config's coreos.etcd2, coreos.fleet and coreos.flannel sections are their
-        ETCD_*, FLEET_* and FLANNELD_* settings, as on CoreOS. With no arguments: a
+        ETCD_*, FLEET_* and FLANNELD_* settings, as on CoreOS (such variables in the
+        environment apply where the config says nothing). With no arguments: a
         single-node stack on loopback. SIGINT or SIGTERM stop everything.
 
           --config PATH      cloud-config to apply and to take the services' settings from
@@ -89,6 +90,12 @@ enum NodeCommand {
             machineID: machineID ?? (unitDirectory == nil ? loadMachineID(dataDirectory) : ""))
         inputs.role = role
         if let flannelNetwork { inputs.flannelNetwork = flannelNetwork }
+        // Settings in this process's environment count as the config's, which overrides them.
+        for (name, value) in ProcessInfo.processInfo.environment {
+            if name.hasPrefix("ETCD_") { inputs.etcd[name] = value }
+            if name.hasPrefix("FLEET_") { inputs.fleet[name] = value }
+            if name.hasPrefix("FLANNELD_") { inputs.flannel[name] = value }
+        }
         if unitDirectory != nil {
             // Units run under systemd as root; whether flannel can run here does not matter.
         } else if !root {

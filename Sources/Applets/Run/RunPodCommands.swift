@@ -212,7 +212,7 @@ enum RunPodCommands {
             return ExitStatus.success
         case "stop":
             let force = words.contains("--force")
-            let operands = words.filter { !$0.hasPrefix("--") }
+            guard let operands = uuidOperands(words, "stop", io) else { return RunCommand.runtimeFailure }
             guard !operands.isEmpty else { return RunCommand.usageError("stop: at least one UUID is required", io) }
             var failed = false
             for operand in operands {
@@ -230,9 +230,10 @@ enum RunPodCommands {
             }
             return failed ? RunCommand.runtimeFailure : ExitStatus.success
         case "rm":
-            guard !words.isEmpty else { return RunCommand.usageError("rm: at least one UUID is required", io) }
+            guard let operands = uuidOperands(words, "rm", io) else { return RunCommand.runtimeFailure }
+            guard !operands.isEmpty else { return RunCommand.usageError("rm: at least one UUID is required", io) }
             var failed = false
-            for operand in words {
+            for operand in operands {
                 do {
                     let pod = try pods.find(operand)
                     guard !PodStore.isAlive(pod) || pod.state == .prepared else { throw RuntimeError("pod \(pod.uuid) is running; stop it first") }
@@ -341,6 +342,33 @@ enum RunPodCommands {
             io.output.line(row.enumerated().map { $0.offset == 6 ? $0.element : $0.element.padding(toLength: widths[$0.offset] + 1, withPad: " ", startingAt: 0) }.joined())
         }
         return ExitStatus.success
+    }
+
+    /// The UUIDs named on the command line and by rkt's `--uuid-file=FILE` (the file
+    /// `run --uuid-file-save` wrote); nil, said, when such a file cannot be read.
+    static func uuidOperands(_ words: [String], _ command: String, _ io: StandardStreams) -> [String]? {
+        var operands: [String] = []
+        var index = 0
+        while index < words.count {
+            let word = words[index]
+            index += 1
+            var file: String?
+            if word.hasPrefix("--uuid-file=") {
+                file = String(word.dropFirst(12))
+            } else if word == "--uuid-file", index < words.count {
+                file = words[index]
+                index += 1
+            } else if !word.hasPrefix("--") {
+                operands.append(word)
+            }
+            guard let file else { continue }
+            guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
+                io.error.line("\(command): cannot read the UUID file \(file)")
+                return nil
+            }
+            operands.append(String(text.filter { !$0.isWhitespace }))
+        }
+        return operands
     }
 
     static func status(_ pod: Pod, pods: PodStore, json: Bool) -> String {

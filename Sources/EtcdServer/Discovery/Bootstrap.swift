@@ -2,7 +2,15 @@ import Foundation
 
 /// How a new member learns its initial cluster when `--initial-cluster` does not say:
 /// a discovery token (`--discovery`) or DNS SRV records (`--discovery-srv`).
-enum Bootstrap {
+public enum Bootstrap {
+    /// A proxy's cluster from a discovery token: the peer URLs of its members, once as many
+    /// registered as the token's size (etcd's proxy does not register itself).
+    public static func proxyPeerURLs(discoveryURL: String) async throws -> [String] {
+        var client = try DiscoveryClient(url: discoveryURL, memberID: 0)
+        client.log = { FileHandle.standardError.write(Data("etcd: \($0)\n".utf8)) }
+        return try await client.clusterPeerURLs()
+    }
+
     enum Discovered: Equatable {
         case initialCluster(String)
         /// The cluster is complete without us and `--discovery-fallback=proxy`: run as a

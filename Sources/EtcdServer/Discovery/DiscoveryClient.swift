@@ -87,6 +87,24 @@ struct DiscoveryClient {
         }
     }
 
+    /// The peer URLs of the cluster under the token once it is complete, without
+    /// registering: what a proxy started with `--discovery` serves.
+    func clusterPeerURLs() async throws -> [String] {
+        let deadline = ContinuousClock.now + timeout
+        let size = try await retrying(until: deadline) { try await self.size() }
+        while true {
+            let (registered, index) = try await retrying(until: deadline) { try await self.registrations() }
+            if registered.count >= size {
+                return Self.initialCluster(registered.prefix(size)).split(separator: ",").compactMap { item in
+                    item.firstIndex(of: "=").map { String(item[item.index(after: $0)...]) }
+                }
+            }
+            log("discovery: found \(registered.count) of \(size) members, waiting for the cluster to be complete")
+            guard ContinuousClock.now < deadline else { throw EtcdServerError("discovery: timed out waiting for \(size) members") }
+            _ = try? await exchange("GET", "?wait=true&recursive=true&waitIndex=\(index + 1)", headerTimeout: .seconds(60))
+        }
+    }
+
     private static func initialCluster(_ registered: ArraySlice<Registration>) -> String {
         registered.compactMap(\.value).joined(separator: ",")
     }

@@ -5,6 +5,8 @@
 # lines in JSON, as etcdctl's warnings, left out).
 # shellcheck shell=bash
 
+. "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
+
 passed=0
 failed=0
 check() { # description expected-status command...

@@ -5,6 +5,8 @@
 # Everything is named with $lab (unique per run) and removed by lab_teardown.
 # shellcheck shell=bash
 
+. "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
+
 lab="fl$$"
 lab_hub="$lab-hub"
 lab_prefix=198.51.100
@@ -13,14 +15,6 @@ lab_prefix=198.51.100
 # itself, so that $! is the program's PID (not a subshell's) and signals reach it.
 lab_ns() { ip netns exec "$@"; }
 
-wait_for() { # SECONDS COMMAND...: until the command succeeds; false if it never did in time
-    local deadline=$((SECONDS + $1))
-    shift
-    until "$@" >/dev/null 2>&1; do
-        [ $SECONDS -ge $deadline ] && return 1
-        sleep 0.1
-    done
-}
 
 lab_create_hub() {
     ip netns add "$lab_hub"
