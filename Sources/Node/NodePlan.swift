@@ -78,6 +78,9 @@ public struct NodePlan: Sendable, Hashable {
         switch inputs.role {
         case .core:
             if etcd["ETCD_DATA_DIR"] == nil { etcd["ETCD_DATA_DIR"] = inputs.dataDirectory + "/etcd" }
+            // As CoreOS's etcd2.service: members are named by machine, so discovery
+            // never sees two called "default".
+            if etcd["ETCD_NAME"] == nil && !inputs.machineID.isEmpty { etcd["ETCD_NAME"] = inputs.machineID }
         case .worker:
             guard etcd["ETCD_INITIAL_CLUSTER"] != nil || etcd["ETCD_DISCOVERY"] != nil else {
                 throw Failure(

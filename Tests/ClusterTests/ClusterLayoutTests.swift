@@ -124,3 +124,39 @@ import YAML
         #expect(lines[5] == "cluster lab: 3/4 nodes running, etcd 2/3 members (leader core1), fleet 3 machines")
     }
 }
+
+/// contrib/examples/cloud-config: every example is valid and gives the node it is meant
+/// for a plan (a master an etcd member, a worker a proxy to the masters).
+@Suite struct ExampleCloudConfigTests {
+    static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("contrib/examples/cloud-config").path
+
+    @Test func everyExampleIsValidAndPlansItsRole() throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: Self.directory).filter { $0.hasSuffix(".yml") }.sorted()
+        #expect(files == ["master-discovery.yml", "master-static.yml", "worker-discovery.yml", "worker-static.yml"])
+        for file in files {
+            let raw = try #require(FileManager.default.contents(atPath: Self.directory + "/" + file))
+            let text = VariableSubstitution.apply(Array(raw), addresses: MetadataAddresses(publicIPv4: "10.0.0.21", privateIPv4: "10.0.0.21"))
+            #expect(CloudConfigValidator.validate(userData: text).isEmpty, "\(file)")
+            #expect(!String(decoding: text, as: UTF8.self).contains("$private_ipv4"))
+            let config = CloudConfig(document: try YAMLParser.parse(text))
+            var inputs = NodePlan.Inputs(dataDirectory: "/var/lib/coreos", runDirectory: "/run", machineID: "0123")
+            inputs.role = file.hasPrefix("worker") ? .worker : .core
+            for variable in config.etcd2.variables { inputs.etcd[variable.name] = variable.value }
+            for variable in config.fleet.variables { inputs.fleet[variable.name] = variable.value }
+            for variable in config.flannel.variables { inputs.flannel[variable.name] = variable.value }
+            let plan = try NodePlan(inputs)
+            let etcd = plan.services[0].environment
+            #expect(plan.services[2].environment["FLEET_PUBLIC_IP"] == "10.0.0.21")
+            #expect(plan.services[1].environment["FLANNELD_IFACE"] == "10.0.0.21")
+            if file.hasPrefix("worker") {
+                #expect(etcd["ETCD_PROXY"] == "on")
+                #expect(plan.services[2].environment["FLEET_METADATA"] == "role=worker")
+            } else {
+                #expect(etcd["ETCD_ADVERTISE_CLIENT_URLS"] == "http://10.0.0.21:2379")
+                #expect(etcd["ETCD_NAME"] == (file.contains("discovery") ? "0123" : "core1"))
+            }
+            #expect((etcd["ETCD_DISCOVERY"] != nil) == file.contains("discovery"))
+        }
+    }
+}

@@ -108,14 +108,29 @@ enum NodeCommand {
         var configs: [String] = []
         if FileManager.default.fileExists(atPath: "/usr/share/oem/cloud-config.yml") { configs.append("/usr/share/oem/cloud-config.yml") }
         if let configPath { configs.append(configPath) }
-        for path in configs {
-            guard let bytes = FileManager.default.contents(atPath: path) else {
+        let addresses = machineAddresses()
+        for var path in configs {
+            guard let raw = FileManager.default.contents(atPath: path) else {
                 io.error.line("coreos node: cannot read \(path)")
                 return ExitStatus.failure
             }
+            // $private_ipv4 and friends, as a datasource would fill them in: this machine's
+            // address on its default route.
+            let bytes = VariableSubstitution.apply(Array(raw), addresses: addresses)
+            if bytes != Array(raw) && unitDirectory == nil && provision {
+                let copy = dataDirectory + "/cloud-config.substituted.yml"
+                do {
+                    try FileManager.default.createDirectory(atPath: dataDirectory, withIntermediateDirectories: true)
+                    try Data(bytes).write(to: URL(fileURLWithPath: copy))
+                } catch {
+                    io.error.line("coreos node: cannot write \(copy): \(error)")
+                    return ExitStatus.failure
+                }
+                path = copy
+            }
             let document: YAMLNode?
             do {
-                document = try YAMLParser.parse(Array(bytes))
+                document = try YAMLParser.parse(bytes)
             } catch {
                 io.error.line("coreos node: \(path): \(error)")
                 return ExitStatus.failure
@@ -185,6 +200,18 @@ enum NodeCommand {
         }
         io.error.line("coreos node: stopped")
         return ExitStatus.success
+    }
+
+    /// The IPv4 address of the interface of the default route (else the first address that
+    /// is not loopback) as both private and public address: what `$private_ipv4` and
+    /// `$public_ipv4` mean on a machine without a metadata service.
+    static func machineAddresses() -> MetadataAddresses {
+        guard let netlink = try? RouteNetlink(), let addresses = try? netlink.addresses() else { return MetadataAddresses() }
+        let defaultInterface = (try? netlink.routes())?.first { $0.destination.prefixLength == 0 }?.outputInterface
+        let usable = addresses.filter { !$0.address.description.hasPrefix("127.") }
+        let chosen = usable.first { $0.index == defaultInterface } ?? usable.first
+        let text = chosen?.address.description
+        return MetadataAddresses(publicIPv4: text, privateIPv4: text)
     }
 
     static func selfPath() -> String {
