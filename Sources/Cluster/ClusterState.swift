@@ -13,6 +13,8 @@ public struct ClusterState: Codable, Sendable, Hashable {
     public var cgroupDirectory: String?
     /// Environment every node gets (fleet's settings the cloud-config has no key for).
     public var nodeEnvironment: [String: String] = [:]
+    /// Directories outside `--dir` that `up` had to create (removed by `down` when empty).
+    public var createdDirectories: [String] = []
 
     public init(layout: ClusterLayout, binary: String) {
         self.layout = layout

@@ -49,6 +49,11 @@ enum ClusterLifecycle {
         let binary = NodeCommand.selfPath()
         var state = ClusterState(layout: layout, binary: binary)
         state.nodeEnvironment = ["FLEET_UNIT_MANAGER": "embedded", "FLEET_MACHINE_GRACE": options.machineGrace]
+        // Bind targets every node needs on the host.
+        if mode == .namespaces && !FileManager.default.fileExists(atPath: "/var/lib/coreos") {
+            try FileManager.default.createDirectory(atPath: "/var/lib/coreos", withIntermediateDirectories: true)
+            state.createdDirectories.append("/var/lib/coreos")
+        }
         try makeDirectories(state, directory)
         try save(state, directory)
 
@@ -102,9 +107,6 @@ enum ClusterLifecycle {
                 try? files.removeItem(atPath: links + "/" + name)
                 try files.createSymbolicLink(atPath: links + "/" + name, withDestinationPath: "coreos")
             }
-        }
-        if state.layout.mode == .namespaces {
-            try files.createDirectory(atPath: "/var/lib/coreos", withIntermediateDirectories: true)
         }
     }
 
@@ -276,7 +278,9 @@ enum ClusterLifecycle {
         var arguments = options.command
         if state.layout.mode == .namespaces {
             guard let nsenter = findExecutable("nsenter") else { throw ClusterError("nsenter (package util-linux) is not installed") }
-            arguments = [nsenter, "--target", String(pid), "--net", "--mount", "--"] + arguments
+            // Entering a mount namespace moves to its root: keep the caller's directory, so
+            // relative paths (`fleetctl start contrib/examples/…`) mean what they say.
+            arguments = [nsenter, "--target", String(pid), "--net", "--mount", "--wd=" + FileManager.default.currentDirectoryPath, "--"] + arguments
         } else {
             let environment = ProcessInfo.processInfo.environment
             setenv("PATH", directory + "/bin:" + (environment["PATH"] ?? standardPath), 1)
@@ -370,6 +374,10 @@ enum ClusterLifecycle {
             remaining.append("mounts below \(directory)")
         } else if FileManager.default.fileExists(atPath: directory + "/" + stateFile) || state != nil {
             do { try FileManager.default.removeItem(atPath: directory) } catch { remaining.append("\(directory): \(error)") }
+            // The default location's parent, and what `up` made outside, when now empty.
+            let parent = String(directory[..<(directory.lastIndex(of: "/") ?? directory.startIndex)])
+            if parent.hasSuffix("/coreos-cluster") { rmdir(parent) }
+            for made in state?.createdDirectories ?? [] { rmdir(made) }
         }
         return remaining
     }

@@ -29,7 +29,8 @@ enum NodeCommand {
         single-node stack on loopback. SIGINT or SIGTERM stop everything.
 
           --config PATH      cloud-config to apply and to take the services' settings from
-          --role core|worker core runs an etcd member (default), worker an etcd proxy
+          --role core|worker core runs an etcd member, worker an etcd proxy (default: worker
+                             when the config's etcd2 section says proxy: on, else core)
           --data-dir DIR     etcd data and service logs (default /var/lib/coreos as root)
           --run-dir DIR      fleet.sock, flannel/subnet.env, fleet's runtime files (default /run as root)
           --machine-id ID    fleet's machine ID (default /etc/machine-id)
@@ -44,7 +45,7 @@ enum NodeCommand {
 
     @Sendable static func main(_ argv: [String], io: StandardStreams) async -> Int32 {
         var configPath: String?
-        var role = NodePlan.Role.core
+        var role: NodePlan.Role?
         let root = geteuid() == 0
         let home = ProcessInfo.processInfo.environment["HOME"] ?? "/tmp"
         var dataDirectory = root ? "/var/lib/coreos" : home + "/.local/share/coreos"
@@ -88,7 +89,7 @@ enum NodeCommand {
         var inputs = NodePlan.Inputs(
             dataDirectory: dataDirectory, runDirectory: runDirectory ?? (root ? "/run" : dataDirectory + "/run"),
             machineID: machineID ?? (unitDirectory == nil ? loadMachineID(dataDirectory) : ""))
-        inputs.role = role
+        inputs.role = role ?? .core
         if let flannelNetwork { inputs.flannelNetwork = flannelNetwork }
         // Settings in this process's environment count as the config's, which overrides them.
         for (name, value) in ProcessInfo.processInfo.environment {
@@ -148,6 +149,8 @@ enum NodeCommand {
             }
         }
 
+        // A config that makes etcd a proxy is a worker's, unless --role says otherwise.
+        if role == nil && ["on", "readonly"].contains(inputs.etcd["ETCD_PROXY"] ?? "") { inputs.role = .worker }
         let plan: NodePlan
         do {
             plan = try NodePlan(inputs)
