@@ -169,7 +169,7 @@ public final class TCPTransport: Sendable {
                     }
                 }
                 .connectTimeout(.milliseconds(500))
-                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .connect(host: address.host, port: address.port)
                 .whenComplete { result in
                     self.connections.withLock { table in

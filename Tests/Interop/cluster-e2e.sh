@@ -115,8 +115,8 @@ check "… and fleet keeps answering" 0 wait_for 30 unit_on httpd.service "/$oth
 check "cluster status: two of three members, a new leader" 0 wait_for 30 status_has "etcd 2/3 members (leader core"
 check "cluster exec on a stopped node is refused" 1 cluster exec "$leader" -- true
 check "… saying how to boot it" 0 grep -q "cluster restart $leader" last.err
-check "cluster restart $leader (quiet)" 0 cluster restart --quiet "$leader"
-check "… says nothing" 0 test ! -s last.err
+check "cluster restart $leader, on a terminal" 0 script -qec "nsenter --net=/run/netns/$testns $ours cluster --dir $dir restart $leader" /dev/null
+check "… shows its wait as one line rewritten in place, with a clock" 0 grep -qP '\r\e\[Kwaiting for the nodes: 0/1 up \(\d+ s\)' last.out
 check "… it is a member again" 0 wait_for 30 status_has "etcd 3/3 members"
 check "… with the data written while it was down" 0 on "$leader" etcdctl get --print-value-only /e2e/after-leader-loss
 check "… yes" 0 grep -qx yes last.out
@@ -138,21 +138,33 @@ check "… through a token of the host's discovery service" 0 grep -q "^discover
 check "… the three masters registered there form etcd" 0 on worker1 etcdctl member list
 check "… three members" 0 bash -c "[ \$(grep -c ', started, core[123], ' last.out) = 3 ]"
 check "… and the worker proxies through discovery" 0 on worker1 etcdctl put /disc yes
-check "cluster down" 0 cluster down --quiet
+check "cluster down --quiet" 0 cluster down --quiet
+check "… says nothing" 0 test ! -s last.err
 check "… no namespace left" 1 bash -c "ip netns list | grep -q '^coreos-disc-'"
 check "… no process left" 1 processes_left "$dir"
 check "… no files left" 1 test -e "$dir"
 
-# --- loopback ports (what a user without root gets) -----------------------------------
-dir="$work/loopback"
-check "cluster up --loopback (1 master, 1 worker, ports from 42379)" 0 cluster up --loopback --size 1 --workers 1 --base-port 42379 --name loop
+# --- without root: loopback ports ---------------------------------------------------------
+user_home="$(mktemp -d)"   # searchable by the unprivileged user, unlike $work
+chmod 755 "$user_home"
+mkdir -m 777 "$user_home/home"
+dir="$user_home/home/cluster"
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups env HOME="$user_home/home" "$ours" cluster --dir "$dir" "$@"; }
+check "as an unprivileged user, cluster up (1 master, 1 worker, ports from 42379)" 0 as_nobody up --size 1 --workers 1 --base-port 42379 --name loop
+check "… says flannel does not run" 0 grep -q "flannel does not run here: not running as root" "$dir/nodes/core1/node.log"
 check "… no namespaces" 1 bash -c "ip netns list | grep -q '^coreos-loop-'"
-check "exec points etcdctl at the node's own etcd" 0 cluster exec worker1 -- sh -c 'echo $ETCDCTL_ENDPOINTS; etcdctl put /loop yes'
+check "exec points etcdctl at the node's own etcd" 0 as_nobody exec worker1 -- sh -c 'echo $ETCDCTL_ENDPOINTS; etcdctl put /loop yes'
 check "… the worker's proxy port" 0 grep -qx "http://127.0.0.1:42389" last.out
-check "… and fleetctl at its own fleetd" 0 cluster exec worker1 -- fleetctl list-machines --no-legend
+check "… and fleetctl at its own fleetd" 0 as_nobody exec worker1 -- fleetctl list-machines --no-legend
 check "… which sees both machines" 0 bash -c "[ \$(wc -l <last.out) = 2 ]"
-check "cluster down" 0 cluster down --quiet
+check "cluster status" 0 as_nobody status
+check "… a member and a proxy" 0 bash -c "grep -q '^core1  *core  *running  *127.0.0.1:42379  *leader' last.out && grep -q '^worker1  *worker  *running  *127.0.0.1:42389  *proxy' last.out"
+check "cluster kill core1 (process tree, no cgroups)" 0 as_nobody kill core1
+check "… gone" 0 bash -c "! grep -lsz -e '[${dir:0:1}]${dir:1}/nodes/core1/' /proc/[0-9]*/cmdline | grep -q ."
+check "cluster down" 0 as_nobody down --quiet
 check "… no process left" 1 processes_left "$dir"
+check "… no files left" 1 test -e "$dir"
+rm -rf "$user_home"
 
 # --- a crashed up is cleaned by down ------------------------------------------------------
 dir="$work/crashed"

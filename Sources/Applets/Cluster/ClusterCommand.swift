@@ -176,11 +176,22 @@ final class Progress: Sendable {
         terminal = isatty(2) == 1
     }
 
-    /// A state that will change (rewritten on a terminal; elsewhere said once per `key`).
-    func update(_ text: String) {
-        guard !quiet, terminal else { return }
-        sink.write("\r\u{1B}[K" + text)
-        open.withLock { $0 = true }
+    private let lastStable = Mutex("")
+
+    /// A state that will change: on a terminal `stable + detail` rewritten in place, elsewhere
+    /// `stable` once each time it changes (the detail, a clock, only on terminals).
+    func update(_ stable: String, detail: String = "") {
+        guard !quiet else { return }
+        if terminal {
+            sink.write("\r\u{1B}[K" + stable + detail)
+            open.withLock { $0 = true }
+            return
+        }
+        let changed = lastStable.withLock { last in
+            defer { last = stable }
+            return last != stable
+        }
+        if changed { sink.line(stable) }
     }
 
     /// A step done or begun: always its own line.

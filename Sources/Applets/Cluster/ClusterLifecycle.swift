@@ -143,7 +143,6 @@ enum ClusterLifecycle {
     static func waitUntilUp(_ state: ClusterState, _ directory: String, nodes: [ClusterLayout.Node], progress: Progress) async throws {
         let started = ContinuousClock.now
         let limit = Duration.seconds(240)
-        var lastCount = -1
         while true {
             var up: [String] = []
             var dead: [String] = []
@@ -170,9 +169,7 @@ enum ClusterLifecycle {
                 }
                 throw ClusterError(message + "\n(`coreos cluster down` removes what was started)")
             }
-            if up.count != lastCount { progress.say("waiting for the nodes: \(up.count)/\(nodes.count) up") }
-            lastCount = up.count
-            progress.update("waiting for the nodes: \(up.count)/\(nodes.count) up (\(elapsed) s)")
+            progress.update("waiting for the nodes: \(up.count)/\(nodes.count) up", detail: " (\(elapsed) s)")
             try await Task.sleep(for: .milliseconds(250))
         }
     }
@@ -226,7 +223,7 @@ enum ClusterLifecycle {
         while !ready() {
             let elapsed = ContinuousClock.now - started
             guard elapsed < .seconds(seconds) else { throw ClusterError("\(what) did not answer in \(seconds) s") }
-            progress.update("waiting for \(what) (\(Int(elapsed / .seconds(1))) s)")
+            progress.update("waiting for \(what)", detail: " (\(Int(elapsed / .seconds(1))) s)")
             try await Task.sleep(for: .milliseconds(200))
         }
         progress.finish()
