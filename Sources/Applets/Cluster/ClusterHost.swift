@@ -232,8 +232,10 @@ enum ClusterHost {
 
     static func isAlive(_ pid: pid_t) -> Bool {
         guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
-        // A zombie is not running.
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return false }
+        // A zombie is not running. /proc/PID/stat can fail to read while the process
+        // executes a new program (ip → coreos cluster boot-node → coreos node): the
+        // signal test decides then.
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), let close = stat.lastIndex(of: ")") else { return true }
         return !stat[stat.index(after: close)...].hasPrefix(" Z")
     }
 

@@ -143,6 +143,8 @@ enum ClusterLifecycle {
     static func waitUntilUp(_ state: ClusterState, _ directory: String, nodes: [ClusterLayout.Node], progress: Progress) async throws {
         let started = ContinuousClock.now
         let limit = Duration.seconds(240)
+        // A node is given up on when two looks in a row find its process gone.
+        var seenDead: Set<String> = []
         while true {
             var up: [String] = []
             var dead: [String] = []
@@ -151,7 +153,10 @@ enum ClusterLifecycle {
                 if log.contains("coreos node is up") {
                     up.append(node.name)
                 } else if let pid = state.nodePIDs[node.name], !ClusterHost.isAlive(pid) {
-                    dead.append(node.name)
+                    if seenDead.contains(node.name) { dead.append(node.name) }
+                    seenDead.insert(node.name)
+                } else {
+                    seenDead.remove(node.name)
                 }
             }
             let elapsed = Int((ContinuousClock.now - started) / .seconds(1))
