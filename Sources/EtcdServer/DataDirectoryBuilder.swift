@@ -21,7 +21,7 @@ public enum DataDirectoryBuilder {
         if let existing = try? FileManager.default.contentsOfDirectory(atPath: memberDirectory), !existing.isEmpty {
             throw EtcdServerError("data-dir \"\(directory)\" exists")
         }
-        try FileManager.default.createDirectory(atPath: memberDirectory, withIntermediateDirectories: true)
+        try EtcdServer.createPrivateDirectory(memberDirectory)
         var rewritten = state
         rewritten.members = members
         let membership = Membership(voters: Set(members.keys))

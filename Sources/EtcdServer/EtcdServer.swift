@@ -214,6 +214,19 @@ public enum EtcdServer {
         return (client, peer)
     }
 
+    /// Creates the data directory and what is missing above it with mode 0700, as etcd
+    /// does; an existing data directory open to others is reported as etcd 3.4 does
+    /// (its permissions are left to the administrator).
+    static func createPrivateDirectory(_ path: String) throws {
+        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let dataDirectory = String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])
+        if let mode = (try? FileManager.default.attributesOfItem(atPath: dataDirectory))?[.posixPermissions] as? Int, mode & 0o077 != 0 {
+            let shown = String(mode & 0o777, radix: 8)
+            FileHandle.standardError.write(
+                Data("etcd: check file permission: directory \"\(dataDirectory)\" exist, but the permission is 0\(shown). The recommended permission is 0700 to prevent possible unprivileged access to the data.\n".utf8))
+        }
+    }
+
     /// Serves until the task is cancelled. `ready` is called once clients can connect.
     public static func run(_ given: EtcdServerConfiguration, ready: @escaping @Sendable (String) -> Void = { _ in }) async throws {
         let configuration = try await discovered(given)
@@ -221,7 +234,7 @@ public enum EtcdServer {
         let storeThread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         defer { storeThread.shutdownGracefully { _ in } }
         let directory = configuration.resolvedDataDirectory
-        try FileManager.default.createDirectory(atPath: directory + "/member", withIntermediateDirectories: true)
+        try createPrivateDirectory(directory + "/member")
         if configuration.forceNewCluster {
             try await collapseToSingleMember(directory: directory, configuration: configuration, loop: storeThread.next())
         }

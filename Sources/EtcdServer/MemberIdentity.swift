@@ -42,6 +42,7 @@ struct MemberIdentity {
         }
         let temporary = path + ".tmp"
         try Data(text.utf8).write(to: URL(fileURLWithPath: temporary))
+        chmod(temporary, 0o600)
         let descriptor = open(temporary, O_RDONLY)
         if descriptor >= 0 {
             fsync(descriptor)
