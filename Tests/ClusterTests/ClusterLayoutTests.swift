@@ -6,6 +6,17 @@ import YAML
 @testable import Cluster
 @testable import Node
 
+/// The plan `coreos node` makes of a cloud-config's service sections, as NodeCommand reads them.
+func plan(_ userData: [UInt8], role: NodePlan.Role, machineID: String) throws -> NodePlan {
+    let config = CloudConfig(document: try YAMLParser.parse(userData))
+    var inputs = NodePlan.Inputs(dataDirectory: "/var/lib/coreos", runDirectory: "/run", machineID: machineID)
+    inputs.role = role
+    for variable in config.etcd2.variables { inputs.etcd[variable.name] = variable.value }
+    for variable in config.fleet.variables { inputs.fleet[variable.name] = variable.value }
+    for variable in config.flannel.variables { inputs.flannel[variable.name] = variable.value }
+    return try NodePlan(inputs)
+}
+
 @Suite struct ClusterLayoutTests {
     @Test func coresComeFirstWithAddressesOnTheBridgeAndNamesWithinLinkLimits() throws {
         let layout = try ClusterLayout.make(name: "lab", size: 3, workers: 2, mode: .namespaces)
@@ -59,13 +70,7 @@ import YAML
                 let text = ClusterCloudConfig.render(layout, node: node)
                 let findings = CloudConfigValidator.validate(userData: Array(text.utf8))
                 #expect(findings.isEmpty, "\(node.name): \(findings)")
-                let config = CloudConfig(document: try YAMLParser.parse(Array(text.utf8)))
-                var inputs = NodePlan.Inputs(dataDirectory: "/var/lib/coreos", runDirectory: "/run", machineID: node.machineID)
-                inputs.role = node.role == .core ? .core : .worker
-                for variable in config.etcd2.variables { inputs.etcd[variable.name] = variable.value }
-                for variable in config.fleet.variables { inputs.fleet[variable.name] = variable.value }
-                for variable in config.flannel.variables { inputs.flannel[variable.name] = variable.value }
-                let plan = try NodePlan(inputs)
+                let plan = try plan(Array(text.utf8), role: node.role == .core ? .core : .worker, machineID: node.machineID)
                 let etcd = plan.services[0].environment
                 #expect(etcd["ETCD_DISCOVERY"] == discovery)
                 #expect(etcd["ETCD_INITIAL_CLUSTER"] == (discovery == nil ? layout.initialCluster : nil))
@@ -139,13 +144,7 @@ import YAML
             let text = VariableSubstitution.apply(Array(raw), addresses: MetadataAddresses(publicIPv4: "10.0.0.21", privateIPv4: "10.0.0.21"))
             #expect(CloudConfigValidator.validate(userData: text).isEmpty, "\(file)")
             #expect(!String(decoding: text, as: UTF8.self).contains("$private_ipv4"))
-            let config = CloudConfig(document: try YAMLParser.parse(text))
-            var inputs = NodePlan.Inputs(dataDirectory: "/var/lib/coreos", runDirectory: "/run", machineID: "0123")
-            inputs.role = file.hasPrefix("worker") ? .worker : .core
-            for variable in config.etcd2.variables { inputs.etcd[variable.name] = variable.value }
-            for variable in config.fleet.variables { inputs.fleet[variable.name] = variable.value }
-            for variable in config.flannel.variables { inputs.flannel[variable.name] = variable.value }
-            let plan = try NodePlan(inputs)
+            let plan = try plan(text, role: file.hasPrefix("worker") ? .worker : .core, machineID: "0123")
             let etcd = plan.services[0].environment
             #expect(plan.services[2].environment["FLEET_PUBLIC_IP"] == "10.0.0.21")
             #expect(plan.services[1].environment["FLANNELD_IFACE"] == "10.0.0.21")

@@ -42,8 +42,7 @@ enum ClusterStatusQuery {
                 var seen = observations[node.name] ?? NodeObservation()
                 if let role = facts.members[node.name] { seen.etcd = role }
                 seen.machinePresent = facts.machines.contains(node.machineID)
-                seen.subnet = facts.subnets[node.address] ?? (layout.mode == .namespaces ? "-" : "")
-                if layout.mode == .loopback { seen.subnet = "-" }
+                seen.subnet = layout.mode == .namespaces ? facts.subnets[node.address] ?? "-" : "-"
                 seen.units = (facts.units[node.machineID] ?? []).sorted()
                 observations[node.name] = seen
             }
