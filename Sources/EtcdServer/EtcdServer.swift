@@ -145,6 +145,8 @@ public enum EtcdServer {
         var raftConfiguration = RaftConfiguration(id: identity.memberID, randomSeed: UInt64.random(in: 1...UInt64.max))
         raftConfiguration.electionTicks = max(configuration.electionTimeout / max(configuration.heartbeatInterval, 1), 2)
         raftConfiguration.preVote = configuration.preVote
+        let bugs = try InjectedBugs.fromEnvironment()
+        if bugs.commitWithoutQuorum { raftConfiguration.injectedBugs.insert(.commitWithoutQuorum) }
         let limits = StoreNode.Limits(
             maxRequestBytes: configuration.maxRequestBytes, maxTxnOperations: configuration.maxTxnOperations,
             quotaBytes: configuration.quotaBackendBytes > 0 ? configuration.quotaBackendBytes : 2 << 30)
@@ -156,6 +158,7 @@ public enum EtcdServer {
             loop: loop)
         // Before the log is replayed: mirrored writes must be replayed as they were applied.
         await node.shareV2Keyspace(configuration.v2SharedKeyspace)
+        if bugs.readWithoutReadIndex { await node.injectReadsWithoutReadIndex() }
         await node.recover()
         return node
     }

@@ -27,6 +27,17 @@ public struct RaftConfiguration: Sendable, Hashable {
     public var snapshotChunkBytes = 1 << 20
     /// Seeds the election-timeout randomization, so runs are reproducible.
     public var randomSeed: UInt64
+    /// Deliberate bugs, for the robustness suite to show that its checks catch them.
+    /// Empty everywhere else.
+    public var injectedBugs: InjectedBugs = []
+
+    /// Deliberate violations of Raft's rules (see `injectedBugs`).
+    public struct InjectedBugs: OptionSet, Sendable, Hashable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+        /// The leader counts an entry committed once it has it itself, without a quorum.
+        public static let commitWithoutQuorum = InjectedBugs(rawValue: 1)
+    }
 
     public init(id: NodeID, randomSeed: UInt64? = nil) {
         self.id = id
@@ -629,8 +640,9 @@ public struct RaftNode: Sendable {
     /// the current term (Raft §5.4.2).
     private mutating func maybeCommit() -> Bool {
         let matches = membership.voters.map { progress[$0]?.match ?? 0 }.sorted(by: >)
-        guard matches.count >= membership.quorum else { return false }
-        let candidate = matches[membership.quorum - 1]
+        let quorum = configuration.injectedBugs.contains(.commitWithoutQuorum) ? 1 : membership.quorum
+        guard matches.count >= quorum else { return false }
+        let candidate = matches[quorum - 1]
         guard candidate > log.committed, log.term(at: candidate) == term else { return false }
         let committedBefore = log.term(at: log.committed) == term
         log.commit(to: candidate)
