@@ -169,6 +169,7 @@ actor StoreNode {
         var leaderChanges: UInt64 = 0
         var proposalsFailed: UInt64 = 0
         var readIndexesFailed: UInt64 = 0
+        var slowDiskHandovers: UInt64 = 0
         var puts: UInt64 = 0
         var deletes: UInt64 = 0
         var txns: UInt64 = 0
@@ -208,6 +209,8 @@ actor StoreNode {
     private var processScheduled = false
     /// Set while `takeSubmissions` runs: it processes once at the end.
     private var takingSubmissions = false
+    /// Watches this member's log syncs while it leads (`--experimental-slow-disk-leader-transfer`).
+    var slowDisk = SlowDiskDetector(threshold: .zero)
     /// `InjectedBugs.readWithoutReadIndex`: linearizable reads skip the ReadIndex round.
     private var readsSkipReadIndex = false
     private var processing = false
@@ -344,6 +347,19 @@ actor StoreNode {
     }
 
     enum MoveLeaderOutcome { case moved, notLeader, badTransferee, timedOut }
+
+    /// The leader's syncs stayed slow: leadership goes to the voter with the most of the
+    /// log (Raft brings it level first, then tells it to campaign), so writes wait on a
+    /// healthy disk. Counted in /metrics; logged, as etcd logs slow syncs.
+    private func handOverFromSlowDisk() {
+        let candidates = raft.membership.voters.filter { $0 != memberID }
+        guard let target = candidates.max(by: { (raft.matchIndex(of: $0) ?? 0, $1) < (raft.matchIndex(of: $1) ?? 0, $0) })
+        else { return }
+        counters.slowDiskHandovers += 1
+        FileHandle.standardError.write(Data(
+            "etcd: log syncs slower than \(slowDisk.threshold) \(slowDisk.consecutive) times in a row; transferring leadership to \(String(target, radix: 16))\n".utf8))
+        raft.transferLeadership(to: target)
+    }
 
     /// Snapshots the state at the applied index and drops the log before it, so restart
     /// replays at most `snapshotCount` entries and the WAL stops growing.
@@ -677,6 +693,8 @@ actor StoreNode {
         return (store, header)
     }
 
+    func watchSlowDisk(threshold: Duration) { slowDisk = SlowDiskDetector(threshold: threshold) }
+
     /// Turns on `InjectedBugs.readWithoutReadIndex` (the robustness suite's proof that its
     /// linearizability check catches stale reads).
     func injectReadsWithoutReadIndex() { readsSkipReadIndex = true }
@@ -831,7 +849,13 @@ actor StoreNode {
                 transport?.send(early)
             }
             do {
+                let syncStarted = ContinuousClock.now
                 try log.persist(ready)
+                if ready.mustSync, raft.role == .leader,
+                    slowDisk.observe(ContinuousClock.now - syncStarted, at: ContinuousClock.now)
+                {
+                    handOverFromSlowDisk()
+                }
             } catch {
                 // The disk state is unknown after a failed sync: stop serving.
                 FileHandle.standardError.write(Data("etcd: storage failed: \(error)\n".utf8))

@@ -154,7 +154,7 @@ class Member:
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
             "--initial-cluster", self.cluster, "--initial-cluster-token", "robustness",
             "--heartbeat-interval", "100", "--election-timeout", "1000", "--snapshot-count", "2000",
-        ]
+        ] + self.options.server_flag
 
     def start(self):
         environment = dict(os.environ)
@@ -421,8 +421,8 @@ class Faults:
             raise RuntimeError("no leader before the fault")
         return leader
 
-    def _new_leader_after(self, began, old):
-        new = self.cluster.wait_for_leader(20, excluding=old)
+    def _new_leader_after(self, began, old, limit=20):
+        new = self.cluster.wait_for_leader(limit, excluding=old)
         return round(time.monotonic() - began, 3) if new else None
 
     def fault_kill_leader(self, seconds):
@@ -554,7 +554,7 @@ class Faults:
             with open(f"{group}/cgroup.procs", "w") as handle:
                 handle.write(str(leader.process.pid))
             began = time.monotonic()
-            changed = self._new_leader_after(began, leader) if self.options.server == "ours" else None
+            changed = self._new_leader_after(began, leader, limit=seconds)
             time.sleep(max(0, seconds - (time.monotonic() - began)))
         finally:
             with open("/sys/fs/cgroup/blkio/cgroup.procs", "w") as handle:
@@ -657,6 +657,7 @@ def main():
     parser.add_argument("--fault-seconds", type=float, default=5)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--pace", type=float, default=0.01, help="seconds each client waits between operations")
+    parser.add_argument("--server-flag", action="append", default=[], help="one more flag for every member")
     parser.add_argument("--inject", default="", help="COREOS_INJECT_BUGS for our members")
     parser.add_argument("--expect-violation", action="store_true", help="succeed only if a check fails")
     parser.add_argument("--nfq-delay", default="")

@@ -24,6 +24,7 @@ enum EtcdServerCommand {
         GoFlag(["max-txn-ops"], .int, default: "128", "Maximum number of operations permitted in a transaction."),
         GoFlag(["quota-backend-bytes"], .int, default: "0", "Raise alarms when backend size exceeds the given quota (0 defaults to low space quota)."),
         GoFlag(["snapshot-count"], .int, default: "100000", "Number of committed transactions to trigger a snapshot to disk."),
+        GoFlag(["experimental-slow-disk-leader-transfer"], .duration, default: "250ms", "A leader whose WAL syncs take this long three times in a row hands leadership to a caught-up follower (0 disables; not in etcd 3.4)."),
         GoFlag(["experimental-watch-progress-notify-interval"], .duration, default: "10m0s", "Duration of periodic watch progress notifications."),
         GoFlag(["auto-compaction-mode"], .string, default: "\"periodic\"", "Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration based retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision number based retention."),
         GoFlag(["auto-compaction-retention"], .string, default: "\"0\"", "Auto compaction retention for mvcc key value store. 0 means disable auto compaction."),
@@ -101,6 +102,13 @@ enum EtcdServerCommand {
         if let value = setting("max-txn-ops"), let count = Int(value) { configuration.maxTxnOperations = count }
         if let value = setting("quota-backend-bytes"), let bytes = Int64(value) { configuration.quotaBackendBytes = bytes }
         if let value = setting("snapshot-count"), let count = UInt64(value), count > 0 { configuration.snapshotCount = count }
+        if let value = setting("experimental-slow-disk-leader-transfer") {
+            guard let threshold = GoValues.parseDuration(value), threshold >= .zero else {
+                io.error.line("etcd: invalid value \"\(value)\" for flag -experimental-slow-disk-leader-transfer: parse error")
+                return ExitStatus.usage
+            }
+            configuration.slowDiskLeaderTransfer = threshold
+        }
         if let value = setting("experimental-watch-progress-notify-interval"), let interval = GoValues.parseDuration(value),
             interval > .zero
         {

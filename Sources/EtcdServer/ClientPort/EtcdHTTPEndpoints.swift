@@ -97,6 +97,9 @@ struct EtcdHTTPEndpoints: HTTPResponder {
         text.gauge("etcd_server_quota_backend_bytes", "Current backend storage quota size in bytes.", Double(quotaBytes))
         text.counter(
             "etcd_server_read_indexes_failed_total", "The total number of failed read indexes seen.", counters.readIndexesFailed)
+        text.counter(
+            "coreos_server_slow_disk_leader_transfers_total",
+            "Leadership handed over because this member's log syncs stayed slow.", counters.slowDiskHandovers)
         text.gauge(
             "etcd_server_version", "Which version is running. 1 for 'server_version' label with current version.", 1,
             labels: #"server_version="\#(MaintenanceService.version)""#)
