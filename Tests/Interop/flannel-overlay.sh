@@ -156,6 +156,9 @@ FLANNEL_IPMASQ=true" "$work/h1.env"
     lab_ns "$lab-h1" iptables -t nat -F FLANNEL-POSTRTG
     check "$label: a flushed masquerade chain is restored" 0 wait_for 5 bash -c "test \$(ip netns exec $lab-h1 iptables -t nat -S FLANNEL-POSTRTG | grep -c 'flanneld masq') = 4"
     check "$label: /healthz" 0 lab_ns "$lab-h1" curl -fsS "http://127.0.0.1:8471/healthz"
+    # (A CI run once found host 1's flanneld gone at this point: its last words, if so.)
+    lab_ns "$lab-h1" curl -fsS "http://127.0.0.1:8471/healthz" >/dev/null 2>&1 ||
+        tail -20 "$work/h1.flannel.log" | sed 's/^/    flanneld h1: /'
     check "$label: docker-opts" 0 "$ours" flannel docker-opts -f "$work/h1.env"
     check "$label: … as mk-docker-opts writes them" 0 grep -qx "DOCKER_OPTS=\" --bip=$(subnet_of 1) --ip-masq=false --mtu=$expected_mtu\"" last.out
 
