@@ -191,6 +191,12 @@ let package = Package(
             swiftSettings: strictSettings
         ),
         .executableTarget(name: "coreos", dependencies: ["Applets"], swiftSettings: strictSettings),
+        // Every parser of outside input as a fuzz target (coreos-fuzz; Documentation/reliability.md); not shipped.
+        .target(
+            name: "FuzzTargets",
+            dependencies: ["CloudInit", "EtcdServer", "Journal", "Raft", "Runtime", "Storage", "UnitFile", "YAML"],
+            swiftSettings: strictSettings),
+        .executableTarget(name: "coreos-fuzz", dependencies: ["FuzzTargets"], swiftSettings: strictSettings),
         // Benchmarks of Raft and Storage (contrib/bench/raft.sh); not shipped.
         .executableTarget(name: "coreos-bench", dependencies: ["Raft", "Storage"], swiftSettings: strictSettings),
         // The key-value node of the real-process Raft test (Tests/Interop/raft-kill-leader.sh); not shipped.

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo hello $private_ipv4
