@@ -65,9 +65,9 @@ public struct EtcdServerConfiguration: Sendable {
     /// `--experimental-watch-progress-notify-interval` (etcd's default: 10 minutes).
     public var watchProgressNotifyInterval: Duration = .seconds(600)
     /// `--experimental-slow-disk-leader-transfer`: a leader whose log syncs take at least
-    /// this long three times in a row hands leadership to a caught-up follower; `.zero`
+    /// this long five times in a row hands leadership to a caught-up follower; `.zero`
     /// keeps it leading whatever its disk does (etcd 3.4's behaviour).
-    public var slowDiskLeaderTransfer: Duration = .milliseconds(250)
+    public var slowDiskLeaderTransfer: Duration = .milliseconds(100)
     /// `--snapshot-count`: applied entries between snapshots of the state.
     public var snapshotCount: UInt64 = 100_000
     /// `--pre-vote` (etcd 3.4 defaults it off; our Raft always has it available).

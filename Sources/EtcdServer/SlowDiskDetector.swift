@@ -8,7 +8,7 @@
 struct SlowDiskDetector: Sendable {
     /// A sync at least this long counts as slow. `.zero` turns the detector off.
     var threshold: Duration
-    var consecutive = 3
+    var consecutive = 5
     var cooldown: Duration = .seconds(10)
 
     private(set) var slowInARow = 0

@@ -849,10 +849,8 @@ actor StoreNode {
                 transport?.send(early)
             }
             do {
-                let syncStarted = ContinuousClock.now
-                try log.persist(ready)
-                if ready.mustSync, raft.role == .leader,
-                    slowDisk.observe(ContinuousClock.now - syncStarted, at: ContinuousClock.now)
+                if let synced = try log.persist(ready), raft.role == .leader,
+                    slowDisk.observe(synced, at: ContinuousClock.now)
                 {
                     handOverFromSlowDisk()
                 }

@@ -151,14 +151,16 @@ public final class DurableLog: @unchecked Sendable {
     }
 
     /// Persists a Ready on the calling thread, for a host that keeps a thread of its own
-    /// for storage: written, and synced when the Ready says so (`mustSync`).
-    public func persist(_ ready: Ready) throws(StorageError) {
-        try onQueue { () throws(StorageError) in
+    /// for storage: written, and synced when the Ready says so (`mustSync`). Returns how
+    /// long the sync took, nil when nothing was synced (the host watches its disk by it).
+    @discardableResult
+    public func persist(_ ready: Ready) throws(StorageError) -> Duration? {
+        try onQueue { () throws(StorageError) -> Duration? in
             if let failure = state.withLock({ $0.failure }) { throw failure }
             if let snapshot = ready.snapshot { try snapshots.save(snapshot) }
             let records = Self.records(of: ready)
-            guard !records.isEmpty else { return }
-            try writeAndSync(records, sync: ready.mustSync)
+            guard !records.isEmpty else { return nil }
+            return try writeAndSync(records, sync: ready.mustSync)
         }
     }
 
@@ -182,21 +184,24 @@ public final class DurableLog: @unchecked Sendable {
     }
 
     /// On `queue`: appends, syncs when asked, counts; a failed write or sync poisons the log.
-    private func writeAndSync(_ records: [WALRecord], sync: Bool) throws(StorageError) {
+    @discardableResult
+    private func writeAndSync(_ records: [WALRecord], sync: Bool) throws(StorageError) -> Duration? {
         do throws(StorageError) {
             let bytes = UInt64(try wal.append(records))
             guard sync else {
                 state.withLock { $0.bytesWritten += bytes }
-                return
+                return nil
             }
             let started = ContinuousClock.now
             try wal.sync()
-            let (seconds, attoseconds) = (ContinuousClock.now - started).components
+            let took = ContinuousClock.now - started
+            let (seconds, attoseconds) = took.components
             state.withLock { group in
                 group.syncs += 1
                 group.syncDurations.observe(Double(seconds) + Double(attoseconds) / 1e18)
                 group.bytesWritten += bytes
             }
+            return took
         } catch {
             state.withLock { $0.failure = error }
             throw error
@@ -257,16 +262,15 @@ public final class DurableLog: @unchecked Sendable {
     }
 
     /// Runs `body` on the storage queue, keeping its typed error.
-    private func onQueue(_ body: () throws(StorageError) -> Void) throws(StorageError) {
-        let result: Result<Void, StorageError> = queue.sync {
+    private func onQueue<Value>(_ body: () throws(StorageError) -> Value) throws(StorageError) -> Value {
+        let result: Result<Value, StorageError> = queue.sync {
             do throws(StorageError) {
-                try body()
-                return .success(())
+                return .success(try body())
             } catch {
                 return .failure(error)
             }
         }
-        try result.get()
+        return try result.get()
     }
 
     /// The newest snapshot on disk, data included (for a host that released it from memory).

@@ -12,6 +12,7 @@ import Testing
 
     @Test func aRunOfSlowSyncsMovesLeadershipOnceAHiccupDoesNot() {
         var detector = SlowDiskDetector(threshold: .milliseconds(250))
+        detector.consecutive = 3
         // One slow sync between fast ones is a hiccup; three in a row are not.
         #expect(verdicts(&detector, [(900, 0), (2, 0), (300, 0), (300, 0), (300, 1)]) == [false, false, false, false, true])
         // Still slow, but within the cooldown: no second handover until it has passed.

@@ -541,7 +541,9 @@ class Faults:
         return {"member": victim.name, "member_exited": crashed}
 
     def fault_slow_disk(self, seconds):
-        """The leader's writes throttled to a few I/O operations a second (blkio)."""
+        """The leader's writes throttled to a few I/O operations a second (blkio): at 10
+        a second a sync takes about 300 ms, slow enough to starve writes, not enough to
+        delay heartbeats past an election timeout (at 4, elections move the leader anyway)."""
         leader = self._leader()
         group = f"/sys/fs/cgroup/blkio/coreos-rb-{os.getpid()}"
         device = block_device_of(leader.directory)
@@ -550,7 +552,7 @@ class Faults:
         os.makedirs(group, exist_ok=True)
         try:
             with open(f"{group}/blkio.throttle.write_iops_device", "w") as handle:
-                handle.write(f"{device} 4")
+                handle.write(f"{device} {self.options.slow_disk_iops}")
             with open(f"{group}/cgroup.procs", "w") as handle:
                 handle.write(str(leader.process.pid))
             began = time.monotonic()
@@ -585,7 +587,7 @@ ALL_FAULTS = ["kill_leader", "kill_follower", "pause_leader", "isolate_leader", 
 
 # ---------------------------------------------------------------- after the run
 
-def reference_events(member, final_revision, seconds=20):
+def reference_events(member, final_revision, seconds=8):
     """The member's whole event log up to `final_revision`, read by a watch from 1."""
     events = []
     if final_revision <= 1:
@@ -657,6 +659,7 @@ def main():
     parser.add_argument("--fault-seconds", type=float, default=5)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--pace", type=float, default=0.01, help="seconds each client waits between operations")
+    parser.add_argument("--slow-disk-iops", type=int, default=10, help="the slow_disk fault's write IOPS limit")
     parser.add_argument("--server-flag", action="append", default=[], help="one more flag for every member")
     parser.add_argument("--inject", default="", help="COREOS_INJECT_BUGS for our members")
     parser.add_argument("--expect-violation", action="store_true", help="succeed only if a check fails")
@@ -749,7 +752,7 @@ def main():
         logs = {m.name: reference_events(m, final_revision) for m in cluster.members}
         reference = logs[(leader or cluster.members[0]).name]
         # The watchers get until they have everything the log has for their prefix.
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 10
         for watcher in watchers:
             last = max((e["rev"] for e in reference if e["key"].startswith(watcher.prefix)), default=0)
             while time.monotonic() < deadline and watcher.last_revision < last:

@@ -24,7 +24,7 @@ enum EtcdServerCommand {
         GoFlag(["max-txn-ops"], .int, default: "128", "Maximum number of operations permitted in a transaction."),
         GoFlag(["quota-backend-bytes"], .int, default: "0", "Raise alarms when backend size exceeds the given quota (0 defaults to low space quota)."),
         GoFlag(["snapshot-count"], .int, default: "100000", "Number of committed transactions to trigger a snapshot to disk."),
-        GoFlag(["experimental-slow-disk-leader-transfer"], .duration, default: "250ms", "A leader whose WAL syncs take this long three times in a row hands leadership to a caught-up follower (0 disables; not in etcd 3.4)."),
+        GoFlag(["experimental-slow-disk-leader-transfer"], .duration, default: "100ms", "A leader whose WAL syncs take this long five times in a row hands leadership to a caught-up follower (0 disables; not in etcd 3.4)."),
         GoFlag(["experimental-watch-progress-notify-interval"], .duration, default: "10m0s", "Duration of periodic watch progress notifications."),
         GoFlag(["auto-compaction-mode"], .string, default: "\"periodic\"", "Interpret 'auto-compaction-retention' one of: periodic|revision. 'periodic' for duration based retention, defaulting to hours if no time unit is provided (e.g. '5m'). 'revision' for revision number based retention."),
         GoFlag(["auto-compaction-retention"], .string, default: "\"0\"", "Auto compaction retention for mvcc key value store. 0 means disable auto compaction."),
