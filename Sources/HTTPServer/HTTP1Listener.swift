@@ -49,6 +49,9 @@ public struct HTTP1Listener: Sendable {
             var status = stat()
             if lstat(path, &status) == 0, status.st_mode & S_IFMT == S_IFSOCK { unlink(path) }
             server = try await bootstrap.bind(unixDomainSocketPath: path).get()
+            // Owner and group only, whatever the umask: fleet.socket's SocketMode=0660.
+            // Connecting needs write permission, so others cannot drive the API.
+            chmod(path, 0o660)
         }
         if let bound = server.localAddress { ready(bound) }
         try await withTaskCancellationHandler {

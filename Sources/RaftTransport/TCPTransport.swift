@@ -142,6 +142,9 @@ public final class TCPTransport: Sendable {
         }
     }
 
+    /// TCP_USER_TIMEOUT (linux/tcp.h).
+    static let tcpUserTimeout: CInt = 18
+
     /// The open connection to `peer`, or nil while there is none (one attempt is started,
     /// at most every 200 ms).
     private func channel(to peer: NodeID) -> (any Channel)? {
@@ -170,6 +173,11 @@ public final class TCPTransport: Sendable {
                 }
                 .connectTimeout(.milliseconds(500))
                 .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                // A peer cut off by a partition leaves the connection with unacknowledged
+                // data and TCP's retransmissions backing off to seconds apart: after a
+                // heal, messages waited up to 7 s for the next one (robustness suite).
+                // Unacknowledged for 2 s, the connection is dropped and a fresh one dialed.
+                .channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: Self.tcpUserTimeout)), value: 2000)
                 .connect(host: address.host, port: address.port)
                 .whenComplete { result in
                     self.connections.withLock { table in
