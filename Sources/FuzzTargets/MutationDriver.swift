@@ -28,7 +28,7 @@ public struct MutationDriver {
             count += 1
         }
         while count < runs && ContinuousClock.now < deadline {
-            let input = mutate(seeds[Int(generator.next() % UInt64(seeds.count))])
+            let input = mutate(seeds[generator.below(seeds.count)])
             execute(input, crashFile: crashFile)
             count += 1
         }
@@ -49,37 +49,37 @@ public struct MutationDriver {
 
     mutating func mutate(_ original: [UInt8]) -> [UInt8] {
         var bytes = original
-        let steps = 1 + Int(generator.next() % 4)
+        let steps = 1 + generator.below(4)
         for _ in 0..<steps {
-            let position = bytes.isEmpty ? 0 : Int(generator.next() % UInt64(bytes.count))
+            let position = bytes.isEmpty ? 0 : generator.below(bytes.count)
             switch generator.next() % 9 {
             case 0 where !bytes.isEmpty:
                 bytes[position] ^= UInt8(1 << (generator.next() % 8))
             case 1 where !bytes.isEmpty:
                 bytes[position] = UInt8(truncatingIfNeeded: generator.next())
             case 2:
-                let run = Array(repeating: UInt8(truncatingIfNeeded: generator.next()), count: 1 + Int(generator.next() % 64))
+                let run = Array(repeating: UInt8(truncatingIfNeeded: generator.next()), count: 1 + generator.below(64))
                 bytes.insert(contentsOf: run, at: position)
             case 3 where !bytes.isEmpty:
-                let length = min(bytes.count - position, 1 + Int(generator.next() % 32))
+                let length = min(bytes.count - position, 1 + generator.below(32))
                 bytes.removeSubrange(position..<(position + length))
             case 4 where !bytes.isEmpty:
                 // A run repeated: deep nesting, long lines, many entries.
-                let length = min(bytes.count - position, 1 + Int(generator.next() % 16))
+                let length = min(bytes.count - position, 1 + generator.below(16))
                 let piece = Array(bytes[position..<(position + length)])
-                for _ in 0..<(1 + Int(generator.next() % 64)) { bytes.insert(contentsOf: piece, at: position) }
+                for _ in 0..<(1 + generator.below(64)) { bytes.insert(contentsOf: piece, at: position) }
             case 5:
-                let value = Self.interesting[Int(generator.next() % UInt64(Self.interesting.count))]
+                let value = Self.interesting[generator.below(Self.interesting.count)]
                 bytes.insert(contentsOf: value, at: position)
             case 6 where seeds.count > 1:
                 // A splice: this input's head, another seed's tail.
-                let other = seeds[Int(generator.next() % UInt64(seeds.count))]
-                let cut = other.isEmpty ? 0 : Int(generator.next() % UInt64(other.count))
+                let other = seeds[generator.below(seeds.count)]
+                let cut = other.isEmpty ? 0 : generator.below(other.count)
                 bytes = Array(bytes[..<position]) + other[cut...]
             case 7 where !bytes.isEmpty:
                 bytes.removeSubrange(position...)
             case 8 where bytes.count >= 2:
-                let other = Int(generator.next() % UInt64(bytes.count))
+                let other = generator.below(bytes.count)
                 bytes.swapAt(position, other)
             default:
                 bytes.append(UInt8(truncatingIfNeeded: generator.next()))
@@ -89,8 +89,11 @@ public struct MutationDriver {
     }
 }
 
-/// A seedable generator, so a run can be repeated.
+/// A seedable generator (SplitMix64), so a run can be repeated.
 struct SplitMix {
+    /// A number in `0..<bound` (`bound` > 0).
+    mutating func below(_ bound: Int) -> Int { Int(next() % UInt64(bound)) }
+
     var state: UInt64
     mutating func next() -> UInt64 {
         state &+= 0x9E37_79B9_7F4A_7C15

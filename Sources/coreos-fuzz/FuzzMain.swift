@@ -107,7 +107,7 @@ struct FuzzMain {
 enum Watchdog {
     static func start(limitSeconds: Int, maxRSSMegabytes: Int, crashFile: String) {
         let thread = Thread {
-            var lastSize: Int64 = -1
+            var lastStamp: Date?
             var sameFor = 0
             while true {
                 sleep(1)
@@ -115,11 +115,9 @@ enum Watchdog {
                     FuzzMain.fail("memory over \(maxRSSMegabytes) MiB; the input is in \(crashFile)", status: 1)
                 }
                 // The crash file is rewritten for every input; unchanged for the limit means one input is stuck.
-                let attributes = try? FileManager.default.attributesOfItem(atPath: crashFile)
-                let stamp = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-                let size = Int64(stamp * 1000)
-                sameFor = size == lastSize ? sameFor + 1 : 0
-                lastSize = size
+                let stamp = (try? FileManager.default.attributesOfItem(atPath: crashFile))?[.modificationDate] as? Date
+                sameFor = stamp == lastStamp ? sameFor + 1 : 0
+                lastStamp = stamp
                 if sameFor >= limitSeconds {
                     FuzzMain.fail("one input ran over \(limitSeconds) s (a hang); it is in \(crashFile)", status: 1)
                 }

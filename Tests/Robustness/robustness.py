@@ -244,7 +244,6 @@ class Recorder:
         self.lock = threading.Lock()
         self.operations = []
         self.leased = {}
-        self.watched = {}
         self.deleted_at = {}
 
     def add(self, operation):
@@ -356,7 +355,6 @@ class Watcher(threading.Thread):
         self.endpoint = None
         self.reconnects = 0
         self.cancels = []
-        recorder.watched[name] = self.events
 
     def requests(self, closed):
         end = self.prefix[:-1] + chr(ord(self.prefix[-1]) + 1)
