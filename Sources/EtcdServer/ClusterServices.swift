@@ -197,7 +197,7 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         let (store, header) = await node.readView()
         var response = Etcdserverpb_HashResponse()
         response.header = header
-        response.hash = CRC32C.checksum(store.encodedHistory(through: store.currentRevision))
+        response.hash = Self.historyHash(store, through: store.currentRevision)
         return response
     }
 
@@ -209,9 +209,18 @@ struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
         if request.revision > 0 && request.revision < store.compactedRevision { throw ProtoMapping.rpcError(.compacted) }
         var response = Etcdserverpb_HashKVResponse()
         response.header = header
-        response.hash = CRC32C.checksum(store.encodedHistory(through: request.revision > 0 ? request.revision : store.currentRevision))
+        response.hash = Self.historyHash(store, through: request.revision > 0 ? request.revision : store.currentRevision)
         response.compactRevision = store.compactedRevision
         return response
+    }
+
+    /// The checksum starts from the name of etcd's key bucket, as etcd's does, so that a
+    /// member with no history yet answers a non-zero hash (a client reads 0 as "unset").
+    private static func historyHash(_ store: MVCCStore, through revision: Int64) -> UInt32 {
+        var crc = CRC32C()
+        crc.update(Array("key".utf8))
+        crc.update(store.encodedHistory(through: revision))
+        return crc.value
     }
 
     /// Streams the replicated state as an `EtcdSnapshotFile`, in 32 KiB chunks.
