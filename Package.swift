@@ -52,6 +52,7 @@ let package = Package(
             dependencies: [
                 .product(name: "NIOCore", package: "swift-nio"), .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strictSettings),
         .target(
@@ -108,6 +109,7 @@ let package = Package(
             dependencies: [
                 "Fleet", "FleetRegistry", "Supervisor", "HTTPServer", "EtcdClient", "EtcdAPI", "UnitFile", "Platform",
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ],
             swiftSettings: strictSettings),
         // coreos node: a machine's services planned from cloud-config and supervised.

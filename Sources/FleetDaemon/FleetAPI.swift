@@ -1,4 +1,4 @@
-import EtcdClient
+public import EtcdClient
 import Fleet
 public import FleetRegistry
 import Foundation
@@ -16,8 +16,14 @@ public struct FleetAPI: HTTPResponder {
     let manager: (any UnitManager)?
     let engine: EngineLoop?
     let machineID: String
+    /// The CA and client certificate for forwarding to another machine's `https://` API.
+    let forwardingTLS: EtcdTLSConfiguration?
 
-    public init(registry: FleetRegistry, agent: FleetAgent?, manager: (any UnitManager)?, engine: EngineLoop?, machineID: String) {
+    public init(
+        registry: FleetRegistry, agent: FleetAgent?, manager: (any UnitManager)?, engine: EngineLoop?, machineID: String,
+        forwardingTLS: EtcdTLSConfiguration? = nil
+    ) {
+        self.forwardingTLS = forwardingTLS
         self.registry = registry
         self.agent = agent
         self.manager = manager
@@ -292,7 +298,7 @@ public struct FleetAPI: HTTPResponder {
             guard let record = try await registry.machines().first(where: { $0.id == machine }), let endpoint = record.endpoint else {
                 return error(502, "machine \(machine) publishes no endpoint")
             }
-            let target = try FleetEndpoint(endpoint)
+            let target = try FleetEndpoint(endpoint, tls: forwardingTLS)
             let uri = request.uri.contains("machine=") ? request.uri : request.uri + "&machine=" + machine
             let follow = Self.query(uri)["follow"].map { $0 == "true" || $0 == "1" } ?? false
             // The first answer (or its error) is relayed as it is; a follow then streams.

@@ -20,8 +20,14 @@ public struct FleetConfiguration: Sendable, Hashable {
     /// Ours: how long a machine that stopped renewing its presence keeps its units.
     public var machineGrace = Duration.seconds(60)
     public var machineID = ""
-    /// `unix:///path` or `http://host:port`, one or more.
+    /// `unix:///path`, `http://host:port` or `https://host:port`, one or more.
     public var listen = ["unix:///var/run/fleet.sock"]
+    /// Ours (fleet's TCP API has no authentication): the certificate and key an
+    /// `https://` listener serves, and the CA whose client certificates it requires. The
+    /// same files authenticate this machine when it forwards a request to another one.
+    public var apiCertFile: String?
+    public var apiKeyFile: String?
+    public var apiCAFile: String?
     /// Ours: `auto` (systemd when it is PID 1, else embedded), `systemd`, `embedded`.
     public var unitManager = "auto"
     /// Ours: where the embedded supervisor keeps unit logs and notify sockets.
@@ -96,6 +102,11 @@ public struct FleetConfiguration: Sendable, Hashable {
             }
         }
         if configuration.publicIP.isEmpty { configuration.publicIP = Self.detectPublicIP() }
+        if configuration.listen.contains(where: { $0.hasPrefix("https://") }),
+            configuration.apiCertFile == nil || configuration.apiKeyFile == nil
+        {
+            throw Failure(message: "listen: an https:// address needs api_certfile and api_keyfile")
+        }
         return configuration
     }
 
@@ -103,7 +114,7 @@ public struct FleetConfiguration: Sendable, Hashable {
     static let keys = [
         "etcd_servers", "etcd_key_prefix", "etcd_cafile", "etcd_certfile", "etcd_keyfile", "etcd_request_timeout", "public_ip",
         "metadata", "agent_ttl", "engine_reconcile_interval", "disable_engine", "machine_grace", "machine_id", "listen",
-        "unit_manager", "log_directory", "runtime_directory", "verbosity",
+        "api_certfile", "api_keyfile", "api_cafile", "unit_manager", "log_directory", "runtime_directory", "verbosity",
     ]
 
     mutating func set(_ key: String, _ value: String) throws(Failure) {
@@ -122,6 +133,9 @@ public struct FleetConfiguration: Sendable, Hashable {
         case "machine_grace": machineGrace = try Self.duration(value, key)
         case "machine_id": machineID = value
         case "listen": listen = Self.list(value)
+        case "api_certfile": apiCertFile = value.isEmpty ? nil : value
+        case "api_keyfile": apiKeyFile = value.isEmpty ? nil : value
+        case "api_cafile": apiCAFile = value.isEmpty ? nil : value
         case "unit_manager":
             guard ["auto", "systemd", "embedded"].contains(value) else {
                 throw Failure(message: "unit_manager must be auto, systemd or embedded, not \(value)")

@@ -2,6 +2,7 @@ import EtcdClient
 import FleetRegistry
 import Foundation
 import HTTPServer
+import NIOSSL
 import Platform
 import Synchronization
 
@@ -35,9 +36,14 @@ public enum FleetDaemon {
                 : EngineLoop(
                     registry: registry, machineID: machineID, interval: configuration.engineReconcileInterval,
                     grace: configuration.machineGrace, ttl: configuration.agentTTL)
-            let api = FleetAPI(registry: registry, agent: agent, manager: manager, engine: engine, machineID: machineID)
+            let api = FleetAPI(
+                registry: registry, agent: agent, manager: manager, engine: engine, machineID: machineID,
+                forwardingTLS: forwardingTLS(configuration))
             var listeners: [HTTP1Listener] = []
-            for address in configuration.listen { listeners.append(HTTP1Listener(address: try listenAddress(address), responder: api)) }
+            for address in configuration.listen {
+                let (socketAddress, secure) = try listenAddress(address)
+                listeners.append(HTTP1Listener(address: socketAddress, responder: api, tls: secure ? try serverTLS(configuration) : nil))
+            }
             let bound = BoundAddresses(expected: listeners.count, ready: ready)
             try await withTaskCancellationHandler {
                 try await withThrowingTaskGroup(of: Void.self) { group in
@@ -86,12 +92,41 @@ public enum FleetDaemon {
         ) { name in Task { await agent.unitChanged(name) } }
     }
 
-    static func listenAddress(_ text: String) throws -> HTTP1Listener.Address {
-        if text.hasPrefix("unix://") { return .unix(path: String(text.dropFirst(7))) }
-        if text.hasPrefix("/") { return .unix(path: text) }
+    static func listenAddress(_ text: String) throws -> (HTTP1Listener.Address, secure: Bool) {
+        if text.hasPrefix("unix://") { return (.unix(path: String(text.dropFirst(7))), false) }
+        if text.hasPrefix("/") { return (.unix(path: text), false) }
         let url = try HTTPURL(parsing: text)
-        guard !url.secure else { throw FleetConfiguration.Failure(message: "listen: https is not supported, use http:// or unix://") }
-        return .tcp(host: url.host, port: url.port)
+        return (.tcp(host: url.host, port: url.port), url.secure)
+    }
+
+    /// The context of an `https://` listener: TLS 1.2 or later, and with `api_cafile` a
+    /// client certificate signed by that CA required (fleet's TCP API has no access
+    /// control of its own; this is it).
+    static func serverTLS(_ configuration: FleetConfiguration) throws -> NIOSSLContext {
+        guard let certificateFile = configuration.apiCertFile, let keyFile = configuration.apiKeyFile else {
+            throw FleetConfiguration.Failure(message: "listen: an https:// address needs api_certfile and api_keyfile")
+        }
+        do {
+            var tls = TLSConfiguration.makeServerConfiguration(
+                certificateChain: try NIOSSLCertificate.fromPEMFile(certificateFile).map { .certificate($0) },
+                privateKey: .privateKey(try NIOSSLPrivateKey(file: keyFile, format: .pem)))
+            tls.minimumTLSVersion = .tlsv12
+            if let ca = configuration.apiCAFile {
+                tls.trustRoots = .file(ca)
+                tls.certificateVerification = .noHostnameVerification
+            }
+            return try NIOSSLContext(configuration: tls)
+        } catch {
+            throw FleetConfiguration.Failure(message: "listen: cannot use the API certificate \(certificateFile) or key \(keyFile): \(error)")
+        }
+    }
+
+    /// How this machine reaches another one's `https://` API: trusting `api_cafile` (the
+    /// system roots without it) and presenting its own API certificate.
+    static func forwardingTLS(_ configuration: FleetConfiguration) -> EtcdTLSConfiguration? {
+        guard configuration.apiCertFile != nil || configuration.apiCAFile != nil else { return nil }
+        return EtcdTLSConfiguration(
+            trustedCAFile: configuration.apiCAFile, certificateFile: configuration.apiCertFile, keyFile: configuration.apiKeyFile)
     }
 }
 

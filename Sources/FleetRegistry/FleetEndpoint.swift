@@ -1,12 +1,15 @@
 public import EtcdClient
 
 /// Where a fleetd answers: `unix:///var/run/fleet.sock` (fleet's default), a bare socket
-/// path, or `http://host:port`.
+/// path, `http://host:port`, or `https://host:port` (with `tls` for the CA and a client
+/// certificate).
 public struct FleetEndpoint: Sendable, Hashable, CustomStringConvertible {
     public let url: HTTPURL
     public let socketPath: String?
+    public let tls: EtcdTLSConfiguration?
 
-    public init(_ text: String) throws {
+    public init(_ text: String, tls: EtcdTLSConfiguration? = nil) throws {
+        self.tls = tls
         if text.hasPrefix("unix://") || text.hasPrefix("/") {
             socketPath = text.hasPrefix("unix://") ? String(text.dropFirst(7)) : text
             url = HTTPURL(secure: false, host: "domain-sock", port: 80)
@@ -27,7 +30,7 @@ public struct FleetEndpoint: Sendable, Hashable, CustomStringConvertible {
         var headers: [(String, String)] = []
         if let contentType { headers.append(("Content-Type", contentType)) }
         return try await HTTP1Exchange.perform(
-            method, url: url, pathAndQuery: pathAndQuery, headers: headers, body: body, dialTimeout: .seconds(5), headerTimeout: timeout,
+            method, url: url, pathAndQuery: pathAndQuery, headers: headers, body: body, tls: url.secure ? tls : nil, dialTimeout: .seconds(5), headerTimeout: timeout,
             bodySink: bodySink, unixSocket: socketPath)
     }
 }

@@ -239,10 +239,10 @@ public final class HTTP1Endpoint: ChannelInboundHandler, RemovableChannelHandler
     }
 
     public func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        // A request the decoder cannot parse: answer 400 and close, as Go's server does.
-        let head = HTTPResponseHead(version: .http1_1, status: .badRequest, headers: ["Connection": "close", "Content-Length": "0"])
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
-        let channel = context.channel
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        // A request the decoder cannot parse has had its 400 from NIO's protocol error
+        // handler before this one. Any other error (a failed TLS handshake, a reset in the
+        // middle of a response) leaves nothing to answer: a response written now could
+        // interleave with one in flight, which NIO treats as a programming error and traps.
+        context.close(promise: nil)
     }
 }

@@ -2,9 +2,10 @@ import Glibc
 public import NIOCore
 import NIOHTTP1
 import NIOPosix
+public import NIOSSL
 
-/// A plain HTTP/1.1 listener for a responder, on TCP or a unix socket (the discovery
-/// service, the v2 proxy, fleetd's API).
+/// An HTTP/1.1 listener for a responder, on TCP (plain or TLS) or a unix socket (the
+/// discovery service, the v2 proxy, fleetd's API).
 public struct HTTP1Listener: Sendable {
     public enum Address: Sendable, Hashable, CustomStringConvertible {
         case tcp(host: String, port: Int)
@@ -21,10 +22,14 @@ public struct HTTP1Listener: Sendable {
 
     public let address: Address
     public let responder: any HTTPResponder
+    /// Serve TLS with this context (its configuration says whether a client certificate
+    /// is required); `nil` serves plain HTTP.
+    public let tls: NIOSSLContext?
 
-    public init(address: Address, responder: any HTTPResponder) {
+    public init(address: Address, responder: any HTTPResponder, tls: NIOSSLContext? = nil) {
         self.address = address
         self.responder = responder
+        self.tls = tls
     }
 
     public init(host: String, port: Int, responder: any HTTPResponder) {
@@ -34,10 +39,18 @@ public struct HTTP1Listener: Sendable {
     /// Serves until cancelled; `ready` gets the bound address first.
     public func run(ready: @Sendable (SocketAddress) -> Void) async throws {
         let responder = self.responder
+        let tls = self.tls
         let bootstrap = ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
-                channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
+                if let tls {
+                    do {
+                        try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                    } catch {
+                        return channel.eventLoop.makeFailedFuture(error)
+                    }
+                }
+                return channel.pipeline.configureHTTPServerPipeline().flatMapThrowing {
                     try channel.pipeline.syncOperations.addHandler(HTTP1Endpoint(responder: responder))
                 }
             }

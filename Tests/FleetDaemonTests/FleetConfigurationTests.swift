@@ -52,6 +52,20 @@ import Testing
         }
     }
 
+    @Test func httpsListenersNeedACertificate() throws {
+        #expect(throws: FleetConfiguration.Failure(message: "listen: an https:// address needs api_certfile and api_keyfile")) {
+            try FleetConfiguration.load(
+                arguments: ["--config", "/nonexistent", "--machine-id", "x", "--listen", "https://127.0.0.1:1", "--api_certfile", "c.pem"],
+                environment: [:])
+        }
+        let configuration = try FleetConfiguration.load(
+            arguments: ["--config", "/nonexistent", "--machine-id", "x", "--listen", "unix:///run/f.sock,https://127.0.0.1:1"],
+            environment: ["FLEET_API_CERTFILE": "c.pem", "FLEET_API_KEYFILE": "k.pem", "FLEET_API_CAFILE": "ca.pem"])
+        #expect(configuration.apiCertFile == "c.pem" && configuration.apiKeyFile == "k.pem" && configuration.apiCAFile == "ca.pem")
+        #expect(try FleetDaemon.listenAddress("https://127.0.0.1:1").secure)
+        #expect(try !FleetDaemon.listenAddress("http://127.0.0.1:1").secure)
+    }
+
     @Test func goDurations() throws {
         #expect(try FleetConfiguration.duration("1m30s", "k") == .seconds(90))
         #expect(try FleetConfiguration.duration("500ms", "k") == .milliseconds(500))

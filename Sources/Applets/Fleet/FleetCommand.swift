@@ -20,7 +20,9 @@ enum FleetCommand {
           --machine_grace DURATION          how long a lost machine keeps its units (default 60s)
           --disable_engine                  never lead the engine on this machine
           --machine-id ID                   this machine's ID (default /etc/machine-id)
-          --listen unix://PATH|http://HOST:PORT   API listeners, comma-separated (default unix:///var/run/fleet.sock)
+          --listen unix://PATH|http(s)://HOST:PORT   API listeners, comma-separated (default unix:///var/run/fleet.sock)
+          --api_certfile/--api_keyfile PATH the certificate an https:// listener serves
+          --api_cafile PATH                 require client certificates signed by this CA on https:// listeners
           --unit_manager auto|systemd|embedded    who runs units (default auto)
           --log_directory PATH              embedded supervisor's unit logs (default /var/log/fleet)
           --verbosity N                     0 quiet, 1 engine decisions

@@ -44,19 +44,30 @@ struct Context {
             tunnel = opened
             endpoint = opened.localEndpoint
         }
+        // fleetctl's --ca-file/--cert-file/--key-file serve an https:// API endpoint as well
+        // as etcd; the --etcd-* spellings are etcd's only.
+        let ca = value("ca-file")
+        let cert = value("cert-file")
+        let key = value("key-file")
+        let tls =
+            ca.isEmpty && cert.isEmpty
+            ? nil
+            : EtcdTLSConfiguration(
+                trustedCAFile: ca.isEmpty ? nil : ca, certificateFile: cert.isEmpty ? nil : cert, keyFile: key.isEmpty ? nil : key)
         switch value("driver") {
         case "api":
-            client = APIFleetClient(endpoint: try FleetEndpoint(endpoint), timeout: requestTimeout)
+            client = APIFleetClient(endpoint: try FleetEndpoint(endpoint, tls: tls), timeout: requestTimeout)
             return try await body(&self)
         case "etcd":
             var configuration = EtcdClientConfiguration(
                 endpoints: try endpoint.split(separator: ",").map { try EtcdEndpoint(parsing: String($0)) }, requestTimeout: requestTimeout)
-            let ca = value("ca-file").isEmpty ? value("etcd-cafile") : value("ca-file")
-            let cert = value("cert-file").isEmpty ? value("etcd-certfile") : value("cert-file")
-            let key = value("key-file").isEmpty ? value("etcd-keyfile") : value("key-file")
-            if !ca.isEmpty || !cert.isEmpty {
+            let etcdCA = ca.isEmpty ? value("etcd-cafile") : ca
+            let etcdCert = cert.isEmpty ? value("etcd-certfile") : cert
+            let etcdKey = key.isEmpty ? value("etcd-keyfile") : key
+            if !etcdCA.isEmpty || !etcdCert.isEmpty {
                 configuration.tls = EtcdTLSConfiguration(
-                    trustedCAFile: ca.isEmpty ? nil : ca, certificateFile: cert.isEmpty ? nil : cert, keyFile: key.isEmpty ? nil : key)
+                    trustedCAFile: etcdCA.isEmpty ? nil : etcdCA, certificateFile: etcdCert.isEmpty ? nil : etcdCert,
+                    keyFile: etcdKey.isEmpty ? nil : etcdKey)
             }
             let prefix = value("etcd-key-prefix")
             var context = self
