@@ -330,7 +330,16 @@ public struct RaftNode: Sendable {
             case .vote, .preVote:
                 let inLease = configuration.checkQuorum && leader != 0 && electionElapsed < configuration.electionTicks
                 if inLease && message.context != Self.transferContext { return }
-                if message.kind == .vote { becomeFollower(term: message.term, leader: 0) }
+                if message.kind == .vote {
+                    // A candidate whose log is behind ours will not get our vote. Taking
+                    // its term must not restart our election clock: otherwise each stale
+                    // candidate pushes back the member that can win, and a majority side
+                    // that is exactly a quorum waits several timeouts for a leader.
+                    let elapsed = electionElapsed
+                    let candidateBehind = !log.isUpToDate(index: message.index, term: message.logTerm)
+                    becomeFollower(term: message.term, leader: 0)
+                    if candidateBehind { electionElapsed = elapsed }
+                }
             case .preVoteResponse where !message.reject:
                 break
             case .append, .heartbeat, .snapshot:
