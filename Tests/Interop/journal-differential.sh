@@ -168,6 +168,16 @@ if cmp -s "$work/ref.cursor-run" "$work/our.cursor-run"; then passed=$((passed +
     echo "FAIL: --cursor-file"
     diff "$work/ref.cursor-run" "$work/our.cursor-run" | head -5
 fi
+# A planted symlink where a fixed temporary name would be is not followed.
+echo victim >"$work/victim"
+ln -sf "$work/victim" "$work/planted.cursor.tmp"
+"$ours" journal "${D[@]}" -n 1 --cursor-file="$work/planted.cursor" >/dev/null 2>&1
+if [ "$(cat "$work/victim")" = victim ] && [ -s "$work/planted.cursor" ] && [ ! -L "$work/planted.cursor" ]; then
+    passed=$((passed + 1))
+else
+    failed=$((failed + 1))
+    echo "FAIL: --cursor-file wrote through a planted symlink"
+fi
 run_case "${D[@]}" -o bogus
 run_case -D "$work/nonexistent" --no-pager
 run_case --file "$work/journal/*.journal" --no-pager -n 40

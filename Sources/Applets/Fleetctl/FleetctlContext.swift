@@ -153,15 +153,17 @@ struct SSHTunnel {
     let socket: String?
 
     static func open(to endpoint: String, through host: String, context: Context) throws -> SSHTunnel {
-        let local = NSTemporaryDirectory() + "fleetctl-tunnel-\(getpid()).sock"
-        unlink(local)
+        let url = endpoint.hasPrefix("unix://") || endpoint.hasPrefix("/") ? nil : try HTTPURL(parsing: endpoint)
+        // The socket goes in a fresh 0700 directory: at a predictable path in a shared
+        // /tmp, another user could bind it first and receive fleetctl's requests.
+        var template = Array((NSTemporaryDirectory() + "fleetctl-tunnel-XXXXXX").utf8CString)
+        guard mkdtemp(&template) != nil else {
+            throw FleetctlFailure("Unable to initialize client: mkdtemp: \(String(cString: strerror(errno)))")
+        }
+        let local = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self) + "/api.sock"
         var remote: String
         var localEndpoint: String
-        if endpoint.hasPrefix("unix://") || endpoint.hasPrefix("/") {
-            remote = endpoint.hasPrefix("unix://") ? String(endpoint.dropFirst(7)) : endpoint
-            localEndpoint = "unix://" + local
-        } else {
-            let url = try HTTPURL(parsing: endpoint)
+        if let url {
             remote = url.hostPort
             localEndpoint = "unix://" + local
             if context.value("driver") == "etcd" {
@@ -169,10 +171,20 @@ struct SSHTunnel {
                 let port = Int.random(in: 20000...60000)
                 remote = url.hostPort
                 localEndpoint = "http://127.0.0.1:\(port)"
+                rmdir((local as NSString).deletingLastPathComponent)
                 return try start(context: context, host: host, forward: "127.0.0.1:\(port):\(remote)", localEndpoint: localEndpoint, socket: nil)
             }
+        } else {
+            remote = endpoint.hasPrefix("unix://") ? String(endpoint.dropFirst(7)) : endpoint
+            localEndpoint = "unix://" + local
         }
-        return try start(context: context, host: host, forward: "\(local):\(remote)", localEndpoint: localEndpoint, socket: local)
+        do {
+            return try start(context: context, host: host, forward: "\(local):\(remote)", localEndpoint: localEndpoint, socket: local)
+        } catch {
+            unlink(local)
+            rmdir((local as NSString).deletingLastPathComponent)
+            throw error
+        }
     }
 
     private static func start(context: Context, host: String, forward: String, localEndpoint: String, socket: String?) throws -> SSHTunnel {
@@ -204,7 +216,10 @@ struct SSHTunnel {
 
     func close() {
         if process.isRunning { process.terminate() }
-        if let socket { unlink(socket) }
+        if let socket {
+            unlink(socket)
+            rmdir((socket as NSString).deletingLastPathComponent)
+        }
     }
 }
 

@@ -373,13 +373,21 @@ enum JournalCommand {
 
     static func readCursor(_ path: String) -> String? { JournalTime.firstLine(ofFile: path) }
 
-    /// Written to a temporary file renamed over the old one, so a crash never leaves half a cursor.
+    /// Written to a temporary file renamed over the old one, so a crash never leaves half a
+    /// cursor. The temporary file gets a fresh name (`mkstemp`, `O_EXCL`): a fixed one beside
+    /// a cursor file in a shared directory could be a planted symlink.
     static func writeCursor(_ cursor: String, to path: String) throws(Failure) {
-        let temporary = path + ".tmp"
-        guard let file = fopen(temporary, "w") else { throw Failure("Failed to write new cursor to \(path): \(String(cString: strerror(errno)))") }
-        let written = fputs(cursor + "\n", file) >= 0
-        guard fclose(file) == 0, written, rename(temporary, path) == 0 else {
-            throw Failure("Failed to write new cursor to \(path): \(String(cString: strerror(errno)))")
+        var template = Array((path + ".XXXXXX").utf8CString)
+        let descriptor = mkstemp(&template)
+        guard descriptor >= 0 else { throw Failure("Failed to write new cursor to \(path): \(String(cString: strerror(errno)))") }
+        let temporary = String(decoding: template.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let bytes = Array((cursor + "\n").utf8)
+        let written = bytes.withUnsafeBytes { write(descriptor, $0.baseAddress, $0.count) } == bytes.count
+        fchmod(descriptor, 0o644)
+        guard close(descriptor) == 0, written, rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw Failure("Failed to write new cursor to \(path): \(reason)")
         }
     }
 
