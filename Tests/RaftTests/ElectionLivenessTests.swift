@@ -46,4 +46,37 @@ import Testing
         #expect(mean < 25, "mean \(mean) ticks; sorted: \(samples)")
         #expect(p99 < 80, "p99 \(p99) ticks; sorted: \(samples)")
     }
+
+    /// The leader crashes just after a write: the four left need three votes, and only
+    /// members holding that write can win them. (Before the change: mean 21.9, p99 72.)
+    @Test func leaderCrashesOnFiveMembers() throws {
+        var samples: [Int] = []
+        for seed in UInt64(1)...200 {
+            var cluster = SimulatedCluster(nodes: [1, 2, 3, 4, 5], seed: seed) { id in
+                var configuration = RaftConfiguration(id: id)
+                configuration.preVote = false
+                return configuration
+            }
+            cluster.maxDelay = 1
+            _ = try cluster.run(upTo: 300) { $0.leader() != nil }
+            let leader = try #require(cluster.leader())
+            for step in 0..<20 {
+                _ = cluster.propose(at: leader, "w\(step)")
+                try cluster.advanceTime()
+            }
+            _ = cluster.propose(at: leader, "last")
+            try cluster.tickAll()
+            cluster.crash(leader)
+            var ticks = 0
+            while ticks < 1000, cluster.leader() == nil {
+                try cluster.advanceTime()
+                ticks += 1
+            }
+            samples.append(ticks)
+        }
+        samples.sort()
+        let mean = Double(samples.reduce(0, +)) / Double(samples.count)
+        #expect(mean < 20, "mean \(mean) ticks; sorted: \(samples)")
+        #expect(samples[samples.count * 99 / 100] < 60, "sorted: \(samples)")
+    }
 }
