@@ -2,14 +2,17 @@ import Testing
 
 @testable import Raft
 
-/// How long a cluster is without a leader after its leader is cut off into a minority,
-/// in simulated ticks over many seeds (deterministic: no clock). Writes run up to the cut
-/// and messages take up to a tick, so the members of the majority side hold logs of
-/// different lengths, which is what makes elections fail: only the most up-to-date member
-/// can win when the majority side is exactly a quorum.
+/// How long a cluster is without a leader after it loses its leader, in simulated ticks
+/// over many seeds (deterministic: no clock). Writes run up to the fault and messages take
+/// up to a tick, so the remaining members hold logs of different lengths, which is what
+/// makes elections fail: only the most up-to-date member can win when the members left are
+/// exactly a quorum.
 @Suite struct ElectionLivenessTests {
-    @Test(arguments: [(5, false), (5, true), (3, false), (3, true)])
-    func leaderCutOffIntoAMinority(size: Int, preVote: Bool) throws {
+    /// Sorted ticks to a new leader for seeds 1...200: `fault` cuts or crashes the leader
+    /// and returns the members that may not count as the new one.
+    private static func ticksToNewLeader(
+        size: Int, preVote: Bool, fault: (inout SimulatedCluster, NodeID) throws -> Set<NodeID>
+    ) throws -> [Int] {
         var samples: [Int] = []
         for seed in UInt64(1)...200 {
             var cluster = SimulatedCluster(nodes: (1...UInt64(size)).map { $0 }, seed: seed) { id in
@@ -24,19 +27,29 @@ import Testing
                 _ = cluster.propose(at: leader, "w\(step)")
                 try cluster.advanceTime()
             }
-            let partner = try #require(cluster.ids.first { $0 != leader })
-            let minority: Set<NodeID> = size == 5 ? [leader, partner] : [leader]
             _ = cluster.propose(at: leader, "last")
             try cluster.tickAll()
-            cluster.partition([minority, Set(cluster.ids).subtracting(minority)])
+            let excluded = try fault(&cluster, leader)
             var ticks = 0
-            while ticks < 1000, !cluster.nodes.values.contains(where: { !minority.contains($0.raft.id) && $0.raft.role == .leader }) {
+            while ticks < 1000,
+                !cluster.nodes.values.contains(where: { $0.running && !excluded.contains($0.raft.id) && $0.raft.role == .leader })
+            {
                 try cluster.advanceTime()
                 ticks += 1
             }
             samples.append(ticks)
         }
-        samples.sort()
+        return samples.sorted()
+    }
+
+    @Test(arguments: [(5, false), (5, true), (3, false), (3, true)])
+    func leaderCutOffIntoAMinority(size: Int, preVote: Bool) throws {
+        let samples = try Self.ticksToNewLeader(size: size, preVote: preVote) { cluster, leader in
+            let partner = try #require(cluster.ids.first { $0 != leader })
+            let minority: Set<NodeID> = size == 5 ? [leader, partner] : [leader]
+            cluster.partition([minority, Set(cluster.ids).subtracting(minority)])
+            return minority
+        }
         let mean = Double(samples.reduce(0, +)) / Double(samples.count)
         let p99 = samples[samples.count * 99 / 100]
         // The election timeout is 10 ticks (randomized up to 20), and check-quorum keeps
@@ -50,31 +63,10 @@ import Testing
     /// The leader crashes just after a write: the four left need three votes, and only
     /// members holding that write can win them. (Before the change: mean 21.9, p99 72.)
     @Test func leaderCrashesOnFiveMembers() throws {
-        var samples: [Int] = []
-        for seed in UInt64(1)...200 {
-            var cluster = SimulatedCluster(nodes: [1, 2, 3, 4, 5], seed: seed) { id in
-                var configuration = RaftConfiguration(id: id)
-                configuration.preVote = false
-                return configuration
-            }
-            cluster.maxDelay = 1
-            _ = try cluster.run(upTo: 300) { $0.leader() != nil }
-            let leader = try #require(cluster.leader())
-            for step in 0..<20 {
-                _ = cluster.propose(at: leader, "w\(step)")
-                try cluster.advanceTime()
-            }
-            _ = cluster.propose(at: leader, "last")
-            try cluster.tickAll()
+        let samples = try Self.ticksToNewLeader(size: 5, preVote: false) { cluster, leader in
             cluster.crash(leader)
-            var ticks = 0
-            while ticks < 1000, cluster.leader() == nil {
-                try cluster.advanceTime()
-                ticks += 1
-            }
-            samples.append(ticks)
+            return [leader]
         }
-        samples.sort()
         let mean = Double(samples.reduce(0, +)) / Double(samples.count)
         #expect(mean < 20, "mean \(mean) ticks; sorted: \(samples)")
         #expect(samples[samples.count * 99 / 100] < 60, "sorted: \(samples)")
