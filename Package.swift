@@ -152,7 +152,7 @@ let package = Package(
         .target(
             name: "EtcdServer",
             dependencies: [
-                "CLinux", "Checksums", "EtcdAPI", "EtcdAuth", "EtcdClient", "EtcdV2Store", "HTTPServer", "MVCC", "Net", "Raft", "RaftCoding", "RaftTransport", "Storage",
+                "CLinux", "Checksums", "EtcdAPI", "EtcdAuth", "EtcdClient", "EtcdV2Store", "GoFormat", "HTTPServer", "MVCC", "Net", "Raft", "RaftCoding", "RaftTransport", "Storage", "YAML",
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "X509", package: "swift-certificates"),
                 .product(name: "SwiftASN1", package: "swift-asn1"),

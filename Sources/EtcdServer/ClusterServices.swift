@@ -143,7 +143,7 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
 struct MaintenanceService: Etcdserverpb_Maintenance.SimpleServiceProtocol {
     let node: StoreNode
     /// The etcd release whose behaviour this server follows (clients gate features on it).
-    static let version = "3.4.23"
+    static let version = EtcdVersion.server
 
     func status(request: Etcdserverpb_StatusRequest, context: ServerContext) async throws -> Etcdserverpb_StatusResponse {
         var response = Etcdserverpb_StatusResponse()

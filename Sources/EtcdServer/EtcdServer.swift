@@ -3,9 +3,11 @@ import EtcdAPI
 import EtcdClient
 import Foundation
 import GRPCCore
+import HTTPServer
 import MVCC
 import NIOCore
 import NIOPosix
+import Net
 import Raft
 import RaftTransport
 import Storage
@@ -72,6 +74,16 @@ public struct EtcdServerConfiguration: Sendable {
     public var snapshotCount: UInt64 = 100_000
     /// `--pre-vote` (etcd 3.4 defaults it off; our Raft always has it available).
     public var preVote = false
+    /// `--strict-reconfig-check`.
+    public var strictReconfigCheck = true
+    /// `--max-concurrent-streams`: HTTP/2 streams one client connection may have open.
+    public var maxConcurrentStreams: UInt32 = .max
+    /// `--listen-metrics-urls`: extra listeners serving only `/metrics` and `/health`.
+    public var listenMetricsURLs: [String] = []
+    /// `--wal-dir`: the log's segments in a directory of their own (nil: `member/wal`).
+    public var walDirectory: String?
+    /// `--logger`, `--log-level`, `--log-outputs`.
+    public var log = ServerLog()
 
     public init() {}
 
@@ -84,6 +96,13 @@ public struct EtcdServerConfiguration: Sendable {
         let text = initialCluster ?? initialAdvertisePeerURLs.map { "\(name)=\($0)" }.joined(separator: ",")
         return try InitialCluster(parsing: text, token: initialClusterToken)
     }
+}
+
+/// The versions this member reports: etcd's server version, and the cluster version
+/// (etcd's capability level) it runs at.
+public enum EtcdVersion {
+    public static let server = "3.4.23"
+    public static let cluster = "3.4"
 }
 
 /// Member and cluster IDs as etcd computes them, so the same flags give the same IDs:
@@ -144,7 +163,8 @@ public enum EtcdServer {
         let membership = Membership(
             voters: Set(identity.members.filter { !$0.value.isLearner }.keys),
             learners: Set(identity.members.filter { $0.value.isLearner }.keys))
-        let (log, opened) = try DurableLog.open(path: directory + "/member", initialMembership: membership)
+        let (log, opened) = try DurableLog.open(
+            path: directory + "/member", walDirectory: configuration.walDirectory, initialMembership: membership)
         if let note = opened.truncatedTail { FileHandle.standardError.write(Data("etcd: \(note)\n".utf8)) }
         var raftConfiguration = RaftConfiguration(id: identity.memberID, randomSeed: UInt64.random(in: 1...UInt64.max))
         raftConfiguration.electionTicks = max(configuration.electionTimeout / max(configuration.heartbeatInterval, 1), 2)
@@ -164,6 +184,7 @@ public enum EtcdServer {
         await node.shareV2Keyspace(configuration.v2SharedKeyspace)
         if bugs.readWithoutReadIndex { await node.injectReadsWithoutReadIndex() }
         await node.watchSlowDisk(threshold: configuration.slowDiskLeaderTransfer)
+        await node.checkReconfigurationStrictly(configuration.strictReconfigCheck)
         await node.recover()
         return node
     }
@@ -235,8 +256,37 @@ public enum EtcdServer {
         }
     }
 
+    /// etcd's first lines: its version and the settings it runs with.
+    static func logStart(_ configuration: EtcdServerConfiguration) {
+        let log = configuration.log
+        let directory = configuration.resolvedDataDirectory
+        if log.format == .zap {
+            log.info(
+                "etcdmain", "", caller: "embed/etcd.go:305", message: "starting an etcd server",
+                [
+                    "etcd-version": .string(EtcdVersion.server), "name": .string(configuration.name), "data-dir": .string(directory),
+                    "member-dir": .string(directory + "/member"), "snapshot-count": .int(Int64(configuration.snapshotCount)),
+                    "advertise-client-urls": .strings(configuration.advertiseClientURLs),
+                    "listen-client-urls": .strings(configuration.listenClientURLs),
+                    "listen-peer-urls": .strings(configuration.listenPeerURLs),
+                    "initial-cluster-state": .string(configuration.initialClusterState.rawValue),
+                ])
+            return
+        }
+        log.info("etcdmain", "etcd Version: \(EtcdVersion.server)", caller: "")
+        log.info("embed", "name = \(configuration.name)", caller: "")
+        log.info("embed", "data dir = \(directory)", caller: "")
+        log.info("embed", "member dir = \(directory)/member", caller: "")
+        log.info("embed", "heartbeat = \(configuration.heartbeatInterval)ms", caller: "")
+        log.info("embed", "election = \(configuration.electionTimeout)ms", caller: "")
+        log.info("embed", "snapshot count = \(configuration.snapshotCount)", caller: "")
+        log.info("embed", "advertise client URLs = \(configuration.advertiseClientURLs.joined(separator: ","))", caller: "")
+    }
+
     /// Serves until the task is cancelled. `ready` is called once clients can connect.
     public static func run(_ given: EtcdServerConfiguration, ready: @escaping @Sendable (String) -> Void = { _ in }) async throws {
+        let log = given.log
+        logStart(given)
         let configuration = try await discovered(given)
         // The store's own thread: Raft, the log's writes and syncs, and the MVCC store.
         let storeThread = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -248,6 +298,11 @@ public enum EtcdServer {
         }
         let (clientTLS, peerTLS) = try tlsContexts(configuration)
         let identity = try await MemberIdentity.loadOrBootstrap(directory: directory + "/member", configuration: configuration)
+        log.info(
+            "etcdserver",
+            "starting member \(String(identity.memberID, radix: 16)) in cluster \(String(identity.clusterID, radix: 16))",
+            caller: "etcdserver/raft.go:536", message: "starting local member",
+            ["local-member-id": .string(String(identity.memberID, radix: 16)), "cluster-id": .string(String(identity.clusterID, radix: 16))])
         let node = try await openNode(directory: directory, identity: identity, configuration: configuration, loop: storeThread.next())
         let limits = node.limits
 
@@ -264,6 +319,11 @@ public enum EtcdServer {
         // Every member listens for peers, a lone one too: members may be added later.
         try await transport.start()
         defer { transport.shutdown() }
+        for address in peerListen {
+            log.info(
+                "embed", "listening for peers on \(address.host):\(address.port)", caller: "embed/etcd.go:587",
+                message: "serving peer traffic", ["address": .string("\(address.host):\(address.port)")])
+        }
         await node.campaignIfAlone()
 
         guard !configuration.listenClientURLs.isEmpty else {
@@ -296,21 +356,34 @@ public enum EtcdServer {
             let listener = ClientPortListener(
                 host: host, port: port, responder: endpoints, router: router,
                 maxMessageBytes: max(16 << 20, 4 * (configuration.maxRequestBytes + 512 * 1024)),
-                tls: secure ? clientTLS?.server : nil)
+                tls: secure ? clientTLS?.server : nil, maxConcurrentStreams: configuration.maxConcurrentStreams)
             return (listener: listener, host: host, port: port, secure: secure)
         }
+        // Bound now, accepting once the member is published: a client that connects early
+        // waits in the backlog instead of reaching a member that is not in the cluster yet.
+        var bound: [(channel: any Channel, address: String, secure: Bool)] = []
+        for item in listeners {
+            let channel = try await item.listener.bind()
+            let address = channel.localAddress
+            bound.append((channel, "\(address?.ipAddress ?? item.host):\(address?.port ?? item.port)", item.secure))
+        }
+        let servedChannels = bound
+        let metricsListeners = try configuration.listenMetricsURLs.map { url throws(EtcdServerError) in
+            let (host, port) = try hostAndPort(url, flag: "--listen-metrics-urls")
+            return HTTP1Listener(
+                address: .tcp(host: host, port: port), responder: MetricsResponder(endpoints: endpoints),
+                tls: url.hasPrefix("https://") ? clientTLS?.server : nil)
+        }
         try await withThrowingDiscardingTaskGroup { group in
-            for (index, item) in listeners.enumerated() {
+            for item in servedChannels {
+                group.addTask { try await ClientPortListener.serve(item.channel, ready: { _ in }) }
+            }
+            for listener in metricsListeners {
                 group.addTask {
-                    try await item.listener.run { address in
-                        let bound = "\(address.ipAddress ?? item.host):\(address.port ?? item.port)"
-                        guard index == 0 else {
-                            FileHandle.standardError.write(Data("etcd: serving client requests on \(bound)\n".utf8))
-                            return
-                        }
-                        lockElection.listening(
-                            on: EtcdEndpoint(host: address.ipAddress ?? item.host, port: address.port ?? item.port, secure: item.secure))
-                        ready(bound)
+                    try await listener.run { address in
+                        log.info(
+                            "embed", "listening for metrics on \(listener.address)", caller: "embed/etcd.go:708",
+                            message: "serving metrics", ["address": .string(listener.address.description)])
                     }
                 }
             }
@@ -322,6 +395,41 @@ public enum EtcdServer {
             }
             group.addTask {
                 await node.publish(name: configuration.name, clientURLs: configuration.advertiseClientURLs)
+                guard !Task.isCancelled else { return }
+                let memberHex = String(identity.memberID, radix: 16)
+                let clusterHex = String(identity.clusterID, radix: 16)
+                let attributes = "{Name:\(configuration.name) ClientURLs:[\(configuration.advertiseClientURLs.joined(separator: " "))]}"
+                log.info(
+                    "etcdserver", "published \(attributes) to cluster \(clusterHex)", caller: "etcdserver/server.go:2069",
+                    message: "published local member to cluster through raft",
+                    [
+                        "local-member-id": .string(memberHex), "local-member-attributes": .string(attributes),
+                        "request-path": .string("/0/members/\(memberHex)/attributes"), "cluster-id": .string(clusterHex),
+                        "publish-timeout": "7s",
+                    ])
+                log.info(
+                    "etcdserver/api", "enabled capabilities for version \(EtcdVersion.cluster)", caller: "api/capability.go:76",
+                    message: "enabled capabilities for version", ["cluster-version": .string(EtcdVersion.cluster)])
+                log.info("embed", "ready to serve client requests", caller: "embed/serve.go:97")
+                for item in servedChannels {
+                    try? await ClientPortListener.startAccepting(item.channel)
+                    if item.secure {
+                        log.info(
+                            "embed", "serving client requests on \(item.address)", caller: "embed/serve.go:191",
+                            message: "serving client traffic securely", ["address": .string(item.address)])
+                    } else {
+                        log.log(
+                            .notice, "embed", "serving insecure client requests on \(item.address), this is strongly discouraged!",
+                            caller: "embed/serve.go:140", message: "serving client traffic insecurely; this is strongly discouraged!",
+                            ["address": .string(item.address)])
+                    }
+                }
+                if let first = servedChannels.first, let address = first.channel.localAddress {
+                    lockElection.listening(
+                        on: EtcdEndpoint(host: address.ipAddress ?? "127.0.0.1", port: address.port ?? 0, secure: first.secure))
+                    ready(first.address)
+                }
+                SystemdNotify.send("READY=1")
             }
             group.addTask {
                 try await node.waitUntilRemoved()

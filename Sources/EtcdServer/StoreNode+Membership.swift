@@ -45,6 +45,7 @@ extension StoreNode {
     /// newcomer itself when it is known to be up). As etcd, a lone member may always add a
     /// second: that is how a cluster restored or forced down to one member grows again.
     private func canAddVoter(reachableExtra: Int) -> Bool {
+        guard strictReconfigCheck else { return true }
         let voters = currentMembership.voters.count
         if voters == 1 && startedVoters() == 1 { return true }
         return startedVoters() + reachableExtra >= (voters + 1) / 2 + 1
@@ -100,7 +101,7 @@ extension StoreNode {
         if !record.isLearner {
             let remaining = currentMembership.voters.count - 1
             guard remaining > 0 else { return Self.notEnoughStarted }
-            if startedVoters(excluding: id) < remaining / 2 + 1 { return Self.notEnoughStarted }
+            if strictReconfigCheck && startedVoters(excluding: id) < remaining / 2 + 1 { return Self.notEnoughStarted }
         }
         if id == memberID {
             let others = currentMembership.voters.subtracting([memberID])

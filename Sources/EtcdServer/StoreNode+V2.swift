@@ -122,15 +122,26 @@ extension StoreNode {
 
     /// `wait=true`: the first event at or after `since` (0: after the current index) on
     /// `key`; from the history when it is there, else when it happens.
-    func v2Wait(key: String, recursive: Bool, since: UInt64) async -> Result<V2Event, V2Error> {
-        let start = since == 0 ? v2.currentIndex + 1 : since
+    /// What a long poll from `since` gets without waiting: the first event in history, an
+    /// error (index cleared, too many watchers), or nil when it must wait.
+    func v2PastEvent(key: String, recursive: Bool, since: UInt64) -> Result<V2Event?, V2Error> {
         do throws(V2Error) {
-            if let event = try v2.event(since: start, key: key, recursive: recursive) { return .success(event) }
+            if let event = try v2.event(since: since, key: key, recursive: recursive) { return .success(event) }
         } catch {
             return .failure(error)
         }
         guard v2Watchers.count < Self.maxV2Watchers else {
             return .failure(V2Error(.raftInternal, cause: "too many waiting watchers", index: v2.currentIndex))
+        }
+        return .success(nil)
+    }
+
+    func v2Wait(key: String, recursive: Bool, since: UInt64) async -> Result<V2Event, V2Error> {
+        let start = since == 0 ? v2.currentIndex + 1 : since
+        switch v2PastEvent(key: key, recursive: recursive, since: start) {
+        case .success(let event?): return .success(event)
+        case .failure(let error): return .failure(error)
+        case .success(nil): break
         }
         let cleaned = "/" + key.split(separator: "/").joined(separator: "/")
         nextV2Watcher += 1

@@ -211,6 +211,9 @@ actor StoreNode {
     private var takingSubmissions = false
     /// Watches this member's log syncs while it leads (`--experimental-slow-disk-leader-transfer`).
     var slowDisk = SlowDiskDetector(threshold: .zero)
+    /// `--strict-reconfig-check`: membership changes that would leave fewer started voters
+    /// than a quorum are refused.
+    var strictReconfigCheck = true
     /// `InjectedBugs.readWithoutReadIndex`: linearizable reads skip the ReadIndex round.
     private var readsSkipReadIndex = false
     private var processing = false
@@ -694,6 +697,8 @@ actor StoreNode {
     }
 
     func watchSlowDisk(threshold: Duration) { slowDisk = SlowDiskDetector(threshold: threshold) }
+
+    func checkReconfigurationStrictly(_ strict: Bool) { strictReconfigCheck = strict }
 
     /// Turns on `InjectedBugs.readWithoutReadIndex` (the robustness suite's proof that its
     /// linearizability check catches stale reads).

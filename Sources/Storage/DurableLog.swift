@@ -39,7 +39,9 @@ public final class DurableLog: @unchecked Sendable {
 
     /// Opens (creating if needed) the data directory at `path`. A new directory needs
     /// `initialMembership`; an existing one remembers its own.
-    public static func open(path: String, initialMembership: Membership? = nil, segmentBytes: Int = 4 << 20)
+    /// - Parameter walDirectory: where the log's segments are (etcd's `--wal-dir`, a
+    ///   dedicated device); `path/wal` when nil.
+    public static func open(path: String, walDirectory: String? = nil, initialMembership: Membership? = nil, segmentBytes: Int = 4 << 20)
         throws(StorageError) -> (DurableLog, Opened)
     {
         try FileIO.makeDirectory(path)
@@ -60,11 +62,12 @@ public final class DurableLog: @unchecked Sendable {
         }
         do throws(StorageError) {
             try checkVersion(path)
-            try FileIO.makeDirectory(path + "/wal")
+            let walPath = walDirectory ?? path + "/wal"
+            try FileIO.makeDirectory(walPath)
             try FileIO.makeDirectory(path + "/snap")
             let snapshots = SnapshotStore(directory: path + "/snap")
             let snapshot = try snapshots.loadNewest()
-            let (wal, recovered) = try WriteAheadLog.open(directory: path + "/wal", segmentBytes: segmentBytes)
+            let (wal, recovered) = try WriteAheadLog.open(directory: walPath, segmentBytes: segmentBytes)
             let log = DurableLog(path: path, wal: wal, snapshots: snapshots, lock: lock)
             var membership = recovered.initialMembership
             if membership == nil && snapshot == nil {

@@ -10,30 +10,18 @@ set -uo pipefail
 cd "$(dirname "$0")/../.."
 . contrib/lib/common.sh
 . Tests/Interop/lib/checks.sh
-ensure_apt_packages systemd-container debootstrap curl
-[ "$(id -u)" = 0 ] || die "needs root for systemd-nspawn"
-rootfs=/var/cache/coreos-test/nspawn-bookworm
-if [ ! -x "$rootfs/usr/lib/systemd/systemd" ] || [ ! -S "$rootfs/usr/lib/systemd/systemd" ] && [ ! -f "$rootfs/.complete" ]; then
-    log "debootstrapping a Debian 12 rootfs with systemd into $rootfs (once)"
-    rm -rf "$rootfs" && mkdir -p "$(dirname "$rootfs")"
-    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$rootfs" http://deb.debian.org/debian \
-        >/tmp/coreos-debootstrap.log 2>&1 || die "debootstrap failed (see /tmp/coreos-debootstrap.log)"
-    touch "$rootfs/.complete"
-fi
+. Tests/Interop/lib/nspawn-systemd.sh
+ensure_apt_packages curl
+nspawn_ensure_rootfs
 build_release >/dev/null || die "release build failed"
 binary="$(pwd)/$(release_binary)"
 work="$(mktemp -d)"
-machine=fleet-systemd-$$
 machine_id=5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d5d
 port=27480
-etcd_pid="" nspawn_pid=""
+etcd_pid=""
 cleanup() {
     pkill -f "coreos fleet --machine-id $machine_id" 2>/dev/null
-    if [ -n "$nspawn_pid" ]; then
-        kill -TERM "$nspawn_pid" 2>/dev/null # a clean power-off of the container
-        for _ in $(seq 100); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
-        kill -KILL "$nspawn_pid" 2>/dev/null
-    fi
+    nspawn_stop
     [ -n "$etcd_pid" ] && kill "$etcd_pid" 2>/dev/null
     wait 2>/dev/null || true
     [ -n "${KEEP:-}" ] && { echo "kept $work"; return; }
@@ -45,20 +33,7 @@ trap cleanup EXIT
     --advertise-client-urls "http://127.0.0.1:$port" --listen-peer-urls "http://127.0.0.1:$((port + 1))" \
     --initial-advertise-peer-urls "http://127.0.0.1:$((port + 1))" --initial-cluster "solo=http://127.0.0.1:$((port + 1))" >"$work/etcd.log" 2>&1 &
 etcd_pid=$!
-systemd-nspawn -D "$rootfs" --boot --register=no --keep-unit --console=pipe --machine="$machine" --volatile=overlay \
-    --bind-ro="$binary:/usr/local/bin/coreos" >"$work/boot.log" 2>&1 &
-nspawn_pid=$!
-# The container's PID 1, as the host numbers it: the child of nspawn that runs systemd.
-leader=""
-for _ in $(seq 200); do
-    leader=$(ps --ppid "$nspawn_pid" -o pid=,comm= 2>/dev/null | awk '$2 == "systemd" { print $1 }' | head -1)
-    [ -n "$leader" ] && break
-    sleep 0.1
-done
-[ -n "$leader" ] || die "the container did not start: $(tail -5 "$work/boot.log")"
-inside() { nsenter -t "$leader" -a "$@"; }
-# systemctl needs systemd's own socket, which appears a moment after PID 1 does.
-for _ in $(seq 300); do inside test -S /run/systemd/private 2>/dev/null && break; sleep 0.1; done
+nspawn_boot "$binary" "$work/boot.log"
 check "systemd boots in the container" 0 timeout 60 nsenter -t "$leader" -a systemctl is-system-running --wait
 check "... as PID 1" 0 test "$(inside cat /proc/1/comm)" = systemd
 

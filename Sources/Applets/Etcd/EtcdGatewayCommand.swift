@@ -15,18 +15,20 @@ enum EtcdGatewayCommand {
         PFlag("cacert", .string, default: "", "verify certificates of TLS-enabled secure etcd servers using this CA bundle"),
         PFlag("cert", .string, default: "", "identify secure client using this TLS certificate file"),
         PFlag("key", .string, default: "", "identify secure client using this TLS key file"),
+        PFlag("listen-cipher-suites", .string, default: "", "comma-separated TLS cipher suites between clients and the proxy (empty: the library's)"),
         PFlag("help", shorthand: "h", .bool, default: "false", "help"),
     ]
 
     static func run(_ arguments: [String], io: StandardStreams) async -> Int32 {
         let name = arguments.first ?? "grpc-proxy"
-        guard arguments.count >= 2, arguments[1] == "start" else {
-            io.error.line("Usage: coreos etcd \(name) start [flags]")
+        // cobra takes the flags on either side of `start` (`etcd gateway --endpoints=X start`).
+        let parsed: PFlagResult
+        do { parsed = try PFlagParser(flags).parse(Array(arguments.dropFirst())) } catch {
+            io.error.line("coreos etcd \(name): \(error.message)")
             return ExitStatus.usage
         }
-        let parsed: PFlagResult
-        do { parsed = try PFlagParser(flags).parse(Array(arguments.dropFirst(2))) } catch {
-            io.error.line("coreos etcd \(name): \(error.message)")
+        guard parsed.operands == ["start"] || parsed.bool("help") else {
+            io.error.line("Usage: coreos etcd \(name) start [flags]")
             return ExitStatus.usage
         }
         if parsed.bool("help") {
@@ -52,6 +54,17 @@ enum EtcdGatewayCommand {
             proxy.refreshInterval = interval
         }
         let ca = parsed.string("cacert") ?? "", cert = parsed.string("cert") ?? "", key = parsed.string("key") ?? ""
+        if name == "grpc-proxy", !cert.isEmpty {
+            do {
+                if let commonName = try commonName(ofCertificateFile: cert) {
+                    io.error.line("coreos etcd grpc-proxy: cert has non empty Common Name (\(commonName))")
+                    return 1
+                }
+            } catch {
+                io.error.line("coreos etcd grpc-proxy: cannot read the certificate \(cert): \(error)")
+                return 1
+            }
+        }
         if !ca.isEmpty || !cert.isEmpty {
             proxy.tls = EtcdTLSConfiguration(
                 trustedCAFile: ca.isEmpty ? nil : ca, certificateFile: cert.isEmpty ? nil : cert, keyFile: key.isEmpty ? nil : key)

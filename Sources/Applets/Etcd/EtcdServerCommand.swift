@@ -2,6 +2,7 @@ import CLI
 import EtcdClient
 import EtcdServer
 import Foundation
+import Net
 import Platform
 
 /// `coreos etcd [flags]`: the server, with etcd 3.4's flag names (Go `flag` syntax) and
@@ -32,6 +33,7 @@ enum EtcdServerCommand {
         GoFlag(["enable-v2"], .bool, default: "true", "Accept etcd V2 client requests."),
         GoFlag(["logger"], .string, default: "\"capnslog\"", "Specify 'zap' for structured logging or 'capnslog'."),
         GoFlag(["log-level"], .string, default: "\"info\"", "Configures log level. Only supports debug, info, warn, error, panic, or fatal."),
+        GoFlag(["log-outputs"], .string, default: "\"default\"", "Specify 'stdout' or 'stderr' to skip journald logging even when running under systemd, or list of comma separated output targets."),
         GoFlag(["discovery"], .string, default: "\"\"", "Discovery URL used to bootstrap the cluster."),
         GoFlag(["discovery-fallback"], .string, default: "\"proxy\"", "Valid values include 'exit', 'proxy'"),
         GoFlag(["discovery-srv"], .string, default: "\"\"", "DNS domain used to bootstrap initial cluster."),
@@ -56,7 +58,49 @@ enum EtcdServerCommand {
         GoFlag(["auth-token"], .string, default: "\"simple\"", "Specify auth token specific options."),
         GoFlag(["auth-token-ttl"], .int, default: "300", "The lifetime in seconds of the auth token."),
         GoFlag(["bcrypt-cost"], .int, default: "10", "Specify bcrypt algorithm cost factor for auth password hashing."),
-        GoFlag(["help", "h"], .bool, "show help"),
+        GoFlag(["config-file"], .string, default: "\"\"", "Path to the server configuration file (etcd's YAML; flags and ETCD_* variables are then ignored)."),
+        GoFlag(["version"], .bool, default: "false", "Print the version and exit."),
+        GoFlag(["listen-metrics-urls"], .string, default: "\"\"", "List of URLs to listen on for the metrics and health endpoints."),
+        GoFlag(["max-concurrent-streams"], .int, default: "4294967295", "Maximum concurrent streams that each client can open at a time."),
+        GoFlag(["strict-reconfig-check"], .bool, default: "true", "Reject reconfiguration requests that would cause quorum loss."),
+        GoFlag(["cors"], .string, default: "\"\"", "Comma-separated white list of origins for CORS, or cross-origin resource sharing, (empty or * means allow all)."),
+        GoFlag(["host-whitelist"], .string, default: "\"*\"", "Acceptable hostnames from HTTP client requests, if server is not secure (empty means allow all)."),
+        GoFlag(["debug"], .bool, default: "false", "Enable debug-level logging for etcd."),
+        GoFlag(["client-crl-file"], .string, default: "\"\"", "Path to the client certificate revocation list file."),
+        GoFlag(["peer-crl-file"], .string, default: "\"\"", "Path to the peer certificate revocation list file."),
+        GoFlag(["client-cert-allowed-hostname"], .string, default: "\"\"", "Allowed TLS hostname for client cert authentication."),
+        GoFlag(["peer-cert-allowed-cn"], .string, default: "\"\"", "Allowed CN for inter peer authentication."),
+        GoFlag(["peer-cert-allowed-hostname"], .string, default: "\"\"", "Allowed TLS hostname for inter peer authentication."),
+    ] + acceptedWithoutEffect.map { GoFlag([$0.name], $0.kind, default: $0.shownDefault, $0.usage) }
+
+    /// etcd 3.4 flags this member takes and names in its log without acting on them: each
+    /// tunes a part it does not have (bbolt, pprof, the v2 proxy's timers) or a check it
+    /// does differently. A start with one of them set is logged with the reason.
+    static let acceptedWithoutEffect: [(name: String, kind: GoFlag.Kind, shownDefault: String, usage: String, reason: String)] = [
+        ("backend-batch-interval", .duration, "0s", "BackendBatchInterval is the maximum time before commit the backend transaction.", "there is no bbolt backend; the store commits with each WAL sync"),
+        ("backend-batch-limit", .int, "0", "BackendBatchLimit is the maximum operations before commit the backend transaction.", "there is no bbolt backend; the store commits with each WAL sync"),
+        ("experimental-backend-bbolt-freelist-type", .string, "\"map\"", "ExperimentalBackendFreelistType specifies the type of freelist that boltdb backend uses(array and map are supported types)", "there is no bbolt backend"),
+        ("experimental-compaction-batch-limit", .int, "1000", "Sets the maximum revisions deleted in each compaction batch.", "compaction is applied in one step"),
+        ("experimental-corrupt-check-time", .duration, "0s", "Duration of time between cluster corruption check passes.", "periodic corruption checks are not built; hashkv compares members on demand"),
+        ("experimental-enable-lease-checkpoint", .bool, "false", "Enable to persist lease remaining TTL to prevent indefinite auto-renewal of long lived leases.", "lease checkpoints are not built"),
+        ("experimental-enable-v2v3", .string, "\"\"", "v3 prefix for serving emulated v2 state.", "v2 emulated over v3 is not built; --v2-shared-keyspace mirrors v2 keys into v3"),
+        ("experimental-initial-corrupt-check", .bool, "false", "Enable to check data corruption before serving any client/peer traffic.", "the start-up corruption check is not built"),
+        ("experimental-peer-skip-client-san-verification", .bool, "false", "Skip verification of SAN field in client certificate for peer connections.", "peer client certificates are checked against the CA only"),
+        ("experimental-warning-apply-duration", .duration, "100ms", "Time duration after which a warning is generated if request takes more time.", "slow applies are not logged"),
+        ("enable-pprof", .bool, "false", "Enable runtime profiling data via HTTP server. Address is at client URL + \"/debug/pprof/\"", "Go's pprof does not exist here"),
+        ("grpc-keepalive-min-time", .duration, "5s", "Minimum interval duration that a client should wait before pinging server.", "HTTP/2 pings are answered whenever they come"),
+        ("grpc-keepalive-interval", .duration, "2h0m0s", "Frequency duration of server-to-client ping to check if a connection is alive (0 to disable).", "the server sends no keepalive pings"),
+        ("grpc-keepalive-timeout", .duration, "20s", "Additional duration of wait before closing a non-responsive connection (0 to disable).", "the server sends no keepalive pings"),
+        ("initial-election-tick-advance", .bool, "true", "Whether to fast-forward initial election ticks on boot for faster election.", "a lone member campaigns at once; others wait one election timeout"),
+        ("log-package-levels", .string, "\"\"", "(To be deprecated) Specify a particular log level for each etcd package (eg: 'etcdmain=CRITICAL,etcdserver=DEBUG').", "one level for the whole log (--log-level)"),
+        ("max-snapshots", .int, "5", "Maximum number of snapshot files to retain (0 is unlimited).", "the store keeps its own newest snapshots"),
+        ("max-wals", .int, "5", "Maximum number of wal files to retain (0 is unlimited).", "WAL segments are removed once a snapshot covers them"),
+        ("metrics", .string, "\"basic\"", "Set level of detail for exported metrics, specify 'extensive' to include histogram metrics.", "one metrics level"),
+        ("discovery-proxy", .string, "\"\"", "HTTP proxy to use for traffic to discovery service.", "discovery connects directly"),
+        ("proxy-failure-wait", .int, "5000", "Time (in milliseconds) an endpoint will be held in a failed state.", "the proxy retries the next member at once"),
+        ("proxy-dial-timeout", .int, "1000", "Time (in milliseconds) for a dial to timeout.", "the proxy uses its own connect timeout"),
+        ("proxy-write-timeout", .int, "5000", "Time (in milliseconds) for a write to timeout.", "the proxy uses its own timeouts"),
+        ("proxy-read-timeout", .int, "0", "Time (in milliseconds) for a read to timeout.", "the proxy uses its own timeouts"),
     ]
 
     static func run(_ arguments: [String], io: StandardStreams, environment: [String: String]) async -> Int32 {
@@ -75,8 +119,31 @@ enum EtcdServerCommand {
             io.error.line("etcd: '\(parsed.arguments[0])' is not a valid flag")
             return ExitStatus.usage
         }
-        func setting(_ name: String) -> String? {
+        if parsed.bool("version") {
+            io.output.write(
+                "etcd Version: \(EtcdVersion.server)\nGit SHA: coreos \(MultiCall.version)\nGo Version: none (Swift)\nGo OS/Arch: linux/\(Self.architecture)\n")
+            return ExitStatus.success
+        }
+        func fromCommandLine(_ name: String) -> String? {
             parsed.string(name) ?? environment["ETCD_" + String(name.uppercased().map { $0 == "-" ? "_" : $0 })]
+        }
+        // etcd: with a configuration file, the other flags and ETCD_* variables are ignored.
+        var fileSettings: [String: String]?
+        if let path = fromCommandLine("config-file"), !path.isEmpty {
+            guard let bytes = FileManager.default.contents(atPath: path) else {
+                io.error.line("etcd: error verifying flags, open \(path): no such file or directory. See 'etcd --help'.")
+                return ExitStatus.usage
+            }
+            do {
+                fileSettings = try EtcdConfigFile.settings(Array(bytes), path: path)
+            } catch {
+                io.error.line("etcd: \(error)")
+                return ExitStatus.usage
+            }
+        }
+        func setting(_ name: String) -> String? {
+            if let fileSettings { return fileSettings[name] }
+            return fromCommandLine(name)
         }
         var configuration = EtcdServerConfiguration()
         if let name = setting("name") { configuration.name = name }
@@ -122,20 +189,51 @@ enum EtcdServerCommand {
             io.error.line("etcd: \(error)")
             return ExitStatus.usage
         }
-        if let logger = setting("logger"), logger != "zap" && logger != "capnslog" {
+        let logger = setting("logger") ?? "capnslog"
+        guard let format = ServerLog.Format(rawValue: logger) else {
             io.error.line("etcd: unknown logger option \"\(logger)\"")
             return ExitStatus.usage
         }
-        if let level = setting("log-level"), !["debug", "info", "warn", "error", "panic", "fatal"].contains(level) {
-            io.error.line("etcd: unrecognized level: \"\(level)\"")
+        let levelName = setting("debug").map { $0 == "true" || $0 == "1" } == true ? "debug" : setting("log-level") ?? "info"
+        guard let level = ServerLog.Level(flag: levelName) else {
+            io.error.line("etcd: unrecognized level: \"\(levelName)\"")
             return ExitStatus.usage
         }
-        if let walDirectory = setting("wal-dir"), !walDirectory.isEmpty {
-            // Our WAL lives in the data directory's member/wal; a separate WAL device is not
-            // supported yet, and silently ignoring the flag would put the WAL elsewhere than asked.
-            io.error.line("etcd: --wal-dir is not supported by this build (the WAL stays in <data-dir>/member/wal)")
+        let outputs = (setting("log-outputs") ?? "default").split(separator: ",").map { ServerLog.Output(flag: String($0)) }
+        do {
+            configuration.log = try ServerLog.open(format: format, level: level, outputs: outputs)
+        } catch {
+            io.error.line("etcd: \(error)")
             return ExitStatus.usage
         }
+        if format == .capnslog, setting("logger") != nil {
+            io.error.line("[WARNING] Deprecated '--logger=capnslog' flag is set; use '--logger=zap' flag instead")
+        }
+        if let walDirectory = setting("wal-dir"), !walDirectory.isEmpty { configuration.walDirectory = walDirectory }
+        // Certificate checks this member does not make yet: refused, since accepting them
+        // would let in peers or clients the administrator meant to keep out.
+        for name in ["client-crl-file", "peer-crl-file", "client-cert-allowed-hostname", "peer-cert-allowed-cn", "peer-cert-allowed-hostname"] {
+            if let value = setting(name), !value.isEmpty {
+                io.error.line("etcd: --\(name) is not supported by this build yet (refusing to start without the check it asks for)")
+                return ExitStatus.usage
+            }
+        }
+        if let value = setting("max-concurrent-streams") {
+            guard let streams = UInt32(value), streams > 0 else {
+                io.error.line("etcd: invalid value \"\(value)\" for flag -max-concurrent-streams: parse error")
+                return ExitStatus.usage
+            }
+            configuration.maxConcurrentStreams = streams
+        }
+        if let urls = setting("listen-metrics-urls"), !urls.isEmpty {
+            configuration.listenMetricsURLs = urls.split(separator: ",").map(String.init)
+        }
+        if let value = setting("strict-reconfig-check") { configuration.strictReconfigCheck = value == "true" || value == "1" }
+        let ignored = Self.acceptedWithoutEffect.compactMap { flag -> String? in
+            guard let value = setting(flag.name), value != flag.shownDefault.trimmingCharacters(in: ["\""]) else { return nil }
+            return "--\(flag.name)=\(value) has no effect here: \(flag.reason)"
+        }
+        for note in ignored { configuration.log.warning("etcdmain", note, caller: "etcdmain/config.go") }
         if let url = setting("discovery"), !url.isEmpty { configuration.discoveryURL = url }
         if let domain = setting("discovery-srv"), !domain.isEmpty { configuration.discoverySRV = domain }
         if let name = setting("discovery-srv-name") { configuration.discoverySRVName = name }
@@ -234,13 +332,10 @@ enum EtcdServerCommand {
             return await runProxy(proxy, io: io)
         }
         let settings = configuration
-        let errors = io.error
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    try await EtcdServer.run(settings) { address in
-                        errors.line("etcd: serving client requests on \(address)")
-                    }
+                    try await EtcdServer.run(settings)
                 }
                 group.addTask {
                     await Termination.wait()
@@ -259,6 +354,16 @@ enum EtcdServerCommand {
         return ExitStatus.success
     }
 
+    static var architecture: String {
+        #if arch(x86_64)
+            "amd64"
+        #elseif arch(arm64)
+            "arm64"
+        #else
+            "unknown"
+        #endif
+    }
+
     /// Runs the proxy until terminated.
     static func runProxy(_ proxy: EtcdProxyConfiguration, io: StandardStreams) async -> Int32 {
         let errors = io.error
@@ -267,6 +372,7 @@ enum EtcdServerCommand {
                 group.addTask {
                     try await EtcdProxy.run(proxy) { address in
                         errors.line("etcd: proxy\(proxy.readOnly ? " (read-only)" : "") serving client requests on \(address)")
+                        SystemdNotify.send("READY=1")
                     }
                 }
                 group.addTask { await Termination.wait() }

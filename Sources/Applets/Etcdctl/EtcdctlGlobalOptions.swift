@@ -1,5 +1,6 @@
 import CLI
 import EtcdClient
+import GoFormat
 
 /// etcdctl's global flags, also read from `ETCDCTL_<FLAG>` environment variables.
 struct EtcdctlGlobalOptions: Sendable {
@@ -52,7 +53,7 @@ struct EtcdctlGlobalOptions: Sendable {
                 // etcdctl 3.4 refuses ambiguous configuration (pkg/flags, logged at CRITICAL level).
                 throw EtcdctlFailure(
                     EtcdctlExit.error,
-                    "\(EtcdctlLogTime.capnslog()) C | pkg/flags: conflicting environment variable \"\(variable)\" is shadowed by corresponding command-line flag (either unset environment variable or disable flag)"
+                    "\(GoLogTime.capnslog()) C | pkg/flags: conflicting environment variable \"\(variable)\" is shadowed by corresponding command-line flag (either unset environment variable or disable flag)"
                 )
             }
             values[flag.name] = fromFlag ?? fromEnvironment ?? flag.defaultValue

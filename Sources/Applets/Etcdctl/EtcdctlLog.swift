@@ -1,30 +1,8 @@
 import CLI
 import EtcdClient
+import GoFormat
 import Glibc
 import Platform
-
-/// Timestamps in the formats etcdctl's loggers use.
-enum EtcdctlLogTime {
-    /// zap's ISO 8601 with milliseconds in UTC: `2026-11-26T17:05:30.180Z`.
-    static func zap() -> String { format("%Y-%m-%dT%H:%M:%S", fractionDigits: 3) + "Z" }
-
-    /// capnslog's `2006-01-02 15:04:05.000000` (local time).
-    static func capnslog() -> String { format("%Y-%m-%d %H:%M:%S", fractionDigits: 6, local: true) }
-
-    private static func format(_ pattern: String, fractionDigits: Int, local: Bool = false) -> String {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        var seconds = now.tv_sec
-        var parts = tm()
-        if local { localtime_r(&seconds, &parts) } else { gmtime_r(&seconds, &parts) }
-        var buffer = [CChar](repeating: 0, count: 64)
-        let length = strftime(&buffer, buffer.count, pattern, &parts)
-        let base = String(decoding: buffer[0..<length].map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        var fraction = String(Int(now.tv_nsec))
-        fraction = String(repeating: "0", count: 9 - fraction.count) + fraction
-        return base + "." + fraction.prefix(fractionDigits)
-    }
-}
 
 /// The warning clientv3's retry interceptor logs for each failed unary call, which etcdctl
 /// 3.4 prints to stderr before its `Error:` line.
@@ -50,7 +28,7 @@ enum EtcdCallLog {
         }
         let target = singleEndpoint ? "passthrough:///\(endpoint)" : "endpoint://client-\(randomUUID())/\(endpoint)"
         io.error.line(
-            "{\"level\":\"warn\",\"ts\":\"\(EtcdctlLogTime.zap())\",\"caller\":\"clientv3/retry_interceptor.go:62\","
+            "{\"level\":\"warn\",\"ts\":\"\(GoLogTime.zap())\",\"caller\":\"clientv3/retry_interceptor.go:62\","
                 + "\"msg\":\"retrying of unary invoker failed\",\"target\":\"\(target)\",\"attempt\":0,"
                 + "\"error\":\(GoJSON.quote("rpc error: code = \(code) desc = \(description)"))}")
         return wrapped

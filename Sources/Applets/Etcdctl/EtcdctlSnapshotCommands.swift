@@ -4,6 +4,7 @@ import EtcdAPI
 import EtcdClient
 import EtcdServer
 import Glibc
+import GoFormat
 import Synchronization
 
 #if canImport(FoundationEssentials)
@@ -147,7 +148,7 @@ enum EtcdctlSnapshotCommands {
         do {
             total = try await invocation.withClient { client in
                 io.error.line(
-                    "{\"level\":\"info\",\"ts\":\"\(EtcdctlLogTime.zap())\",\"caller\":\"clientv3/maintenance.go:200\",\"msg\":\"opened snapshot stream; downloading\"}"
+                    "{\"level\":\"info\",\"ts\":\"\(GoLogTime.zap())\",\"caller\":\"clientv3/maintenance.go:200\",\"msg\":\"opened snapshot stream; downloading\"}"
                 )
                 zapInfo(
                     "snapshot/v3_snapshot.go:127", "fetching snapshot", [("endpoint", GoJSON.quote(endpoints[0]))], io: io)
@@ -169,7 +170,7 @@ enum EtcdctlSnapshotCommands {
                     if failed { throw EtcdError(.internal, "write \(partial): \(String(cString: strerror(writeFailure.withLock { $0 })))") }
                 }
                 io.error.line(
-                    "{\"level\":\"info\",\"ts\":\"\(EtcdctlLogTime.zap())\",\"caller\":\"clientv3/maintenance.go:208\",\"msg\":\"completed snapshot read; closing\"}"
+                    "{\"level\":\"info\",\"ts\":\"\(GoLogTime.zap())\",\"caller\":\"clientv3/maintenance.go:208\",\"msg\":\"completed snapshot read; closing\"}"
                 )
                 return received
             }

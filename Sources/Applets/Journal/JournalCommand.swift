@@ -1,4 +1,5 @@
 import CLI
+import Foundation
 import Journal
 import Platform
 

@@ -171,3 +171,13 @@ struct PrometheusText {
         return sign + String(digits[...exponent]) + "." + String(digits[(exponent + 1)...])
     }
 }
+
+/// `--listen-metrics-urls`: `/metrics` and `/health` only, as etcd's metrics listeners.
+struct MetricsResponder: HTTPResponder {
+    let endpoints: EtcdHTTPEndpoints
+
+    func respond(to request: HTTPRequest) async -> HTTPResponse {
+        guard request.path == "/metrics" || request.path == "/health" else { return .notFound }
+        return await endpoints.respond(to: request)
+    }
+}

@@ -23,11 +23,13 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     private let responder: any HTTPResponder
     private let router: GRPCRouter
     private let maxMessageBytes: Int
+    private let maxConcurrentStreams: UInt32
 
-    init(responder: any HTTPResponder, router: GRPCRouter, maxMessageBytes: Int) {
+    init(responder: any HTTPResponder, router: GRPCRouter, maxMessageBytes: Int, maxConcurrentStreams: UInt32 = .max) {
         self.responder = responder
         self.router = router
         self.maxMessageBytes = maxMessageBytes
+        self.maxConcurrentStreams = maxConcurrentStreams
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -64,9 +66,10 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
         let router = self.router
         let maxMessageBytes = self.maxMessageBytes
         var connection = NIOHTTP2Handler.ConnectionConfiguration()
-        // etcd lets a client open as many concurrent streams as it likes.
+        // etcd lets a client open as many concurrent streams as it likes, unless
+        // --max-concurrent-streams says otherwise (a million is as good as unlimited).
         connection.initialSettings = [
-            HTTP2Setting(parameter: .maxConcurrentStreams, value: 1 << 20),
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: Int(min(maxConcurrentStreams, 1 << 20))),
             HTTP2Setting(parameter: .maxHeaderListSize, value: 1 << 14),
             HTTP2Setting(parameter: .initialWindowSize, value: GRPCConnectionHandler.streamWindow),
         ]

@@ -32,10 +32,24 @@ struct V2KeysAPI {
         case .GET, .HEAD:
             if form.wait {
                 let start = await node.v2.currentIndex
-                switch await node.v2Wait(key: key, recursive: form.recursive, since: form.waitIndex ?? 0) {
-                case .success(let event): return await eventResponse(event, index: start, created: false)
+                let since = form.waitIndex.flatMap { $0 == 0 ? nil : $0 } ?? start + 1
+                switch await node.v2PastEvent(key: key, recursive: form.recursive, since: since) {
+                case .success(let event?): return await eventResponse(event, index: start, created: false)
                 case .failure(let error): return Self.errorResponse(error)
+                case .success(nil): break
                 }
+                // etcd sends the status and headers of a long poll at once and the event when
+                // it comes: clients tell a quiet watch (their read times out) from a dead server.
+                let (_, raftIndex, raftTerm) = await node.v2ReadView()
+                var response = HTTPResponse(.ok, contentType: "application/json", body: "")
+                response.headers += [("X-Etcd-Index", String(start)), ("X-Raft-Index", String(raftIndex)), ("X-Raft-Term", String(raftTerm))]
+                let node = self.node
+                let recursive = form.recursive
+                response.stream = HTTPBodyStream { writer in
+                    guard case .success(let event) = await node.v2Wait(key: key, recursive: recursive, since: since) else { return }
+                    try? await writer.write(Array(V2JSON.event(event).utf8))
+                }
+                return response
             }
             if form.quorum, !(await node.linearizableBarrier()) {
                 return Self.errorResponse(V2Error(.raftInternal, cause: "etcdserver: request timed out", index: await node.v2.currentIndex))

@@ -156,6 +156,15 @@ func commonName(of certificate: NIOSSLCertificate) -> String? {
     return nil
 }
 
+/// The common name of the first certificate in a PEM file (nil when it has none); throws
+/// when the file is not a certificate. etcd's grpc-proxy refuses a client certificate with
+/// a common name, which members would take as a user name.
+public func commonName(ofCertificateFile path: String) throws -> String? {
+    guard let first = try NIOSSLCertificate.fromPEMFile(path).first else { return nil }
+    let name = commonName(of: first)
+    return name?.isEmpty == true ? nil : name
+}
+
 /// A dotted IPv4 address.
 private struct IPv4Address {
     let bytes: [UInt8]
