@@ -1,6 +1,8 @@
 import Crypto
 import CryptoExtras
 import Foundation
+import SwiftASN1
+import X509
 
 /// etcd's `--auth-token jwt,pub-key=…,priv-key=…,sign-method=…,ttl=…`: a token is signed
 /// claims (`exp`, `revision`, `username`), checked on any member by its signature and
@@ -35,7 +37,17 @@ struct JWTTokens: Sendable {
                 throw Failure(description: "jwt: cannot read \(path): \(error)")
             }
         }
-        let publicPEM = try pem(publicPath)
+        // etcd takes the public key from a certificate as well (its e2e suite signs with the
+        // server's key and verifies with server.crt).
+        var publicPEM = try pem(publicPath)
+        if publicPEM.contains("-----BEGIN CERTIFICATE-----") {
+            do {
+                let certificate = try Certificate(pemEncoded: publicPEM)
+                publicPEM = try certificate.publicKey.serializeAsPEM().pemString
+            } catch {
+                throw Failure(description: "jwt: cannot read the public key of the certificate \(publicPath): \(error)")
+            }
+        }
         let privatePEM = try settings["priv-key"].map(pem)
         do {
             switch method {
