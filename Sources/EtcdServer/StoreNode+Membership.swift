@@ -1,4 +1,5 @@
 import EtcdAPI
+import EtcdV2Store
 import Foundation
 import Raft
 import RaftTransport
@@ -213,6 +214,7 @@ extension StoreNode {
         case .promote:
             members[change.node]?.isLearner = false
         }
+        v2.countInternalWrite()
         waiters.removeValue(forKey: request)?(.membersChanged, header)
     }
 
@@ -220,6 +222,7 @@ extension StoreNode {
         guard members[member.id] != nil else { return .memberFailed("etcdserver: member not found") }
         members[member.id]?.peerURLs = member.peerUrls
         setTransportPeer(member.id)
+        v2.countInternalWrite()
         return .membersChanged
     }
 

@@ -974,6 +974,7 @@ actor StoreNode {
                 if members[message.id] != nil {
                     members[message.id]?.name = message.name
                     members[message.id]?.clientURLs = message.clientUrls
+                    v2.countInternalWrite()
                 }
                 outcome = .published
             case .memberUpdate:

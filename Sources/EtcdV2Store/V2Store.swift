@@ -110,6 +110,12 @@ public struct V2Store: Sendable, Equatable {
         return remove(path, old: old, action: .compareAndDelete, now: now)
     }
 
+    /// Counts a write etcd makes to this store outside the keys: it keeps the cluster's
+    /// members (added, removed, updated, published) under `/0` of the same store, so its
+    /// indexes count them, and clients rely on that numbering (`etcdctl watch
+    /// --after-index=1` on a new cluster waits for the first key written).
+    public mutating func countInternalWrite() { currentIndex += 1 }
+
     /// Removes every node whose time ran out by `now`, one `expire` event each (the
     /// leader proposes this, so every member expires the same nodes at the same index).
     public mutating func expire(now: Time) -> [V2Event] {
