@@ -330,7 +330,8 @@ public enum EtcdServer {
             throw EtcdServerError("--listen-client-urls is empty")
         }
         let endpoints = EtcdHTTPEndpoints(
-            node: node, quotaBytes: limits.quotaBytes, enableV2: configuration.enableV2, maxLearners: configuration.maxLearners)
+            node: node, quotaBytes: limits.quotaBytes, enableV2: configuration.enableV2, maxLearners: configuration.maxLearners,
+            bcryptCost: configuration.bcryptCost)
         let lockElection = LockElectionService()
         let router = GRPCRouter(
             kv: KVService(node: node),

@@ -47,6 +47,7 @@ extension StoreNode {
         case .delete: bump(\.deleteSuccess, \.deleteFail)
         case .compareAndDelete: bump(\.compareAndDeleteSuccess, \.compareAndDeleteFail)
         case .expire: if case .success(let events) = result { v2Stats.expireCount += UInt64(events.count) }
+        case .authCreate, .authUpdate, .authDelete, .authEnable: break
         }
     }
 
@@ -120,8 +121,6 @@ extension StoreNode {
         await propose(.v2, request.encoded())
     }
 
-    /// `wait=true`: the first event at or after `since` (0: after the current index) on
-    /// `key`; from the history when it is there, else when it happens.
     /// What a long poll from `since` gets without waiting: the first event in history, an
     /// error (index cleared, too many watchers), or nil when it must wait.
     func v2PastEvent(key: String, recursive: Bool, since: UInt64) -> Result<V2Event?, V2Error> {
@@ -136,6 +135,8 @@ extension StoreNode {
         return .success(nil)
     }
 
+    /// `wait=true`: the first event at or after `since` (0: after the current index) on
+    /// `key`; from the history when it is there, else when it happens.
     func v2Wait(key: String, recursive: Bool, since: UInt64) async -> Result<V2Event, V2Error> {
         let start = since == 0 ? v2.currentIndex + 1 : since
         switch v2PastEvent(key: key, recursive: recursive, since: start) {

@@ -11,6 +11,13 @@ public struct V2Request: Sendable, Equatable {
         case compareAndDelete = 7
         /// Removes what has expired by `now` (proposed by the leader).
         case expire = 8
+        /// v2 auth records (`key` is `users/NAME` or `roles/NAME`, `value` their JSON):
+        /// create (must not exist), update (must exist), delete; `authEnable` sets
+        /// whether auth is on (`value` `true` or `false`).
+        case authCreate = 9
+        case authUpdate = 10
+        case authDelete = 11
+        case authEnable = 12
     }
 
     public var operation: Operation
@@ -118,6 +125,9 @@ extension V2Store {
                 ])
             case .expire:
                 return .success(expire(now: request.now))
+            case .authCreate, .authUpdate, .authDelete, .authEnable:
+                try applyAuth(request)
+                return .success([])
             }
         } catch {
             return .failure(error)
@@ -130,17 +140,77 @@ extension V2Store {
         var bytes: [UInt8] = Array("V2STORE1".utf8)
         V2Bytes.append(currentIndex, to: &bytes)
         root.encode(into: &bytes)
+        // v2 auth, after the tree (older snapshots end with the tree: no auth).
+        if auth != V2AuthState() {
+            bytes += Array("AUTH".utf8)
+            bytes.append(auth.enabled ? 1 : 0)
+            V2Bytes.append(UInt64(auth.users.count), to: &bytes)
+            for name in auth.users.keys.sorted() { V2Bytes.append(auth.users[name]!.json(withPassword: true), to: &bytes) }
+            V2Bytes.append(UInt64(auth.roles.count), to: &bytes)
+            for name in auth.roles.keys.sorted() { V2Bytes.append(auth.roles[name]!.json, to: &bytes) }
+        }
         return bytes
     }
 
     public init?(decoding bytes: [UInt8]) {
         var reader = V2Bytes.Reader(bytes: bytes)
-        guard reader.take(8) == Array("V2STORE1".utf8), let index = reader.u64(), let root = V2Node.decode(&reader, depth: 0),
-            reader.isAtEnd
+        guard reader.take(8) == Array("V2STORE1".utf8), let index = reader.u64(), let root = V2Node.decode(&reader, depth: 0)
         else { return nil }
         self.init()
         currentIndex = index
         self.root = root
+        if !reader.isAtEnd {
+            guard reader.take(4) == Array("AUTH".utf8), let enabled = reader.byte(), let users = reader.u64(),
+                users <= UInt64(reader.remaining)
+            else { return nil }
+            auth.enabled = enabled == 1
+            for _ in 0..<users {
+                guard let text = reader.string(), let user = V2User(json: text) else { return nil }
+                auth.users[user.name] = user
+            }
+            guard let roles = reader.u64(), roles <= UInt64(reader.remaining) else { return nil }
+            for _ in 0..<roles {
+                guard let text = reader.string(), let role = V2Role(json: text) else { return nil }
+                auth.roles[role.name] = role
+            }
+        }
+        guard reader.isAtEnd else { return nil }
+    }
+
+    /// A v2 auth change, as etcd's writes under `/2`: they fail as those writes would
+    /// (a record created twice exists, one missing is not found) and count in the index.
+    mutating func applyAuth(_ request: V2Request) throws(V2Error) {
+        let path = "/2/" + request.key
+        if request.operation == .authEnable {
+            auth.enabled = request.value == "true"
+            currentIndex += 1
+            return
+        }
+        let parts = request.key.split(separator: "/", maxSplits: 1).map(String.init)
+        guard parts.count == 2, parts[0] == "users" || parts[0] == "roles" else {
+            throw V2Error(.invalidForm, cause: "invalid auth record \(path)", index: currentIndex)
+        }
+        let name = parts[1], isUser = parts[0] == "users"
+        let exists = isUser ? auth.users[name] != nil : auth.roles[name] != nil
+        switch request.operation {
+        case .authCreate where exists: throw V2Error(.nodeExists, cause: path, index: currentIndex)
+        case .authUpdate where !exists, .authDelete where !exists: throw V2Error(.keyNotFound, cause: path, index: currentIndex)
+        default: break
+        }
+        if request.operation == .authDelete {
+            if isUser { auth.users[name] = nil } else { auth.roles[name] = nil }
+        } else if isUser {
+            guard let user = V2User(json: request.value ?? ""), user.name == name else {
+                throw V2Error(.invalidForm, cause: "invalid user record \(path)", index: currentIndex)
+            }
+            auth.users[name] = user
+        } else {
+            guard let role = V2Role(json: request.value ?? ""), role.name == name else {
+                throw V2Error(.invalidForm, cause: "invalid role record \(path)", index: currentIndex)
+            }
+            auth.roles[name] = role
+        }
+        currentIndex += 1
     }
 }
 

@@ -11,6 +11,8 @@ public struct V2Store: Sendable, Equatable {
     public typealias Time = Int64
 
     public internal(set) var currentIndex: UInt64 = 0
+    /// v2 authentication's users, roles and switch (etcd keeps them under `/2`).
+    public internal(set) var auth = V2AuthState()
     var root = V2Node(name: "", isDirectory: true, value: "", createdIndex: 0, modifiedIndex: 0, expiration: nil)
     /// The newest events, oldest first (at most `historyCapacity`).
     public private(set) var history: [V2Event] = []

@@ -1,4 +1,5 @@
 import HTTPServer
+import EtcdV2Store
 import Foundation
 import NIOHTTP1
 import Storage
@@ -12,6 +13,8 @@ struct EtcdHTTPEndpoints: HTTPResponder {
     /// `--enable-v2`: without it `/v2/keys` is Go's 404, as on etcd 3.4.
     var enableV2 = true
     var maxLearners = 1
+    /// `--bcrypt-cost`, for v2 auth's passwords.
+    var bcryptCost = 10
 
     func respond(to request: HTTPRequest) async -> HTTPResponse {
         var response: HTTPResponse
@@ -29,9 +32,16 @@ struct EtcdHTTPEndpoints: HTTPResponder {
             response = .methodNotAllowed(allow: "GET", nosniff: true)
         case (_, let path) where enableV2 && (path == "/v2/keys" || path.hasPrefix("/v2/keys/")):
             response = await V2KeysAPI(node: node).respond(to: request)
+        case (_, let path) where enableV2 && (path == "/v2/auth" || path.hasPrefix("/v2/auth/")):
+            response = await V2AuthAPI(node: node, bcryptCost: bcryptCost).respond(to: request)
         case (_, let path) where enableV2 && path.hasPrefix("/v2/stats/"):
             response = await V2StatsAPI(node: node).respond(to: request)
         case (_, let path) where enableV2 && (path == "/v2/members" || path.hasPrefix("/v2/members/") || path == "/v2/machines"):
+            // With v2 auth on, changing the members takes the root role, as on etcd.
+            if request.method != .GET && request.method != .HEAD, !(await V2AuthAPI.isRoot(request, node.v2.auth)) {
+                response = V2AuthAPI.insufficientCredentials
+                break
+            }
             response = await V2MembersAPI(node: node, maxLearners: maxLearners).respond(to: request)
             response.headers.append(("X-Etcd-Cluster-Id", String(node.clusterID, radix: 16)))
         default:

@@ -28,6 +28,10 @@ struct V2KeysAPI {
             return Self.errorResponse(error)
         }
         let key = form.key
+        let auth = await node.v2.auth
+        if auth.enabled, !(await V2AuthAPI.allowsKeys(request, key: key, recursive: form.recursive, state: auth)) {
+            return Self.errorResponse(V2Error(.unauthorized, cause: "Insufficient credentials", index: 0))
+        }
         switch request.method {
         case .GET, .HEAD:
             if form.wait {
