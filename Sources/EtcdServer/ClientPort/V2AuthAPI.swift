@@ -248,7 +248,7 @@ struct V2AuthAPI {
         HTTPResponse(status, contentType: "application/json", body: body)
     }
 
-    private static func methodNotAllowed(_ allow: String) -> HTTPResponse { .methodNotAllowed(allow: allow) }
+    private static func methodNotAllowed(_ allow: String) -> HTTPResponse { .methodNotAllowed(allow: allow, nosniff: true) }
 
     private static func object(_ body: [UInt8]) -> [String: Any]? {
         (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any]
