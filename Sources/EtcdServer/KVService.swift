@@ -87,6 +87,8 @@ struct KVService: Sendable {
     /// The txn's limits (`--max-txn-ops`, duplicate keys) are checked here, off the store
     /// thread; the node reports a violation after its quota check, in etcd's order.
     func txn(request: Etcdserverpb_TxnRequest, bytes: [UInt8], reply: GRPCReply) {
+        // etcd refuses an operation that names no request before anything else.
+        if Self.hasEmptyOperation(request) { return reply.fail(RPCError(code: .invalidArgument, message: "etcdserver: key not found")) }
         if let denial = node.permitTxn(reply.sink.caller, request) { return reply.fail(denial) }
         var invalid: MVCCError?
         do throws(MVCCError) {
@@ -99,6 +101,16 @@ struct KVService: Sendable {
             var current = header
             current.revision = outcome.revision
             return ProtoMapping.txnResponse(outcome.value, header: current)
+        }
+    }
+
+    private static func hasEmptyOperation(_ request: Etcdserverpb_TxnRequest) -> Bool {
+        (request.success + request.failure).contains { operation in
+            switch operation.request {
+            case nil: true
+            case .requestTxn(let nested): hasEmptyOperation(nested)
+            default: false
+            }
         }
     }
 

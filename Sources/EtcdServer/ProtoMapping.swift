@@ -124,8 +124,9 @@ enum ProtoMapping {
             delete.prevKvs = deleted.previous.map(keyValue)
             op.response = .responseDeleteRange(delete)
         case .txn(let nested):
+            // etcd: a nested txn's own header is empty; its responses carry the revision.
             var txn = txnResponse(nested, header: header)
-            txn.header = header
+            txn.header = Etcdserverpb_ResponseHeader()
             op.response = .responseTxn(txn)
         }
         return op

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 ensure_apt_packages etcd-server etcd-client curl
 . Tests/Interop/lib/server-pair.sh
 # A low bcrypt cost on both: the debug build hashes slowly, and the cost changes no answer.
-start_server_pair 25410 25412 --enable-v2=true --bcrypt-cost=4
+start_server_pair 25420 25422 --enable-v2=true --bcrypt-cost=4
 
 session() { # PORT
     local url="http://127.0.0.1:$1" command
@@ -82,8 +82,8 @@ role remove foo
 role remove root
 COMMANDS
 }
-session 25410 >"$work/reference.out"
-session 25412 >"$work/ours.out"
+session 25420 >"$work/reference.out"
+session 25422 >"$work/ours.out"
 failed=0
 if ! diff "$work/reference.out" "$work/ours.out"; then
     echo "v2 auth: coreos etcd answers differ from etcd 3.4"
@@ -91,7 +91,7 @@ if ! diff "$work/reference.out" "$work/ours.out"; then
 fi
 
 # A long poll: the status line and the index come at once, the event when it happens.
-for port in 25410 25412; do
+for port in 25420 25422; do
     curl -sS -N -D "$work/headers.$port" -o "$work/body.$port" "http://127.0.0.1:$port/v2/keys/poll?wait=true" &
     poller=$!
     for _ in $(seq 50); do [ -s "$work/headers.$port" ] && break; sleep 0.1; done

@@ -44,7 +44,8 @@ struct V3JSONGateway: HTTPResponder {
         do {
             messages = try Self.requestMessages(request.body, route: route)
         } catch {
-            return Self.errorResponse(error, fromCall: false)
+            // grpc-gateway reports what a stream's body does not decode to as Unknown (500).
+            return Self.errorResponse(route.streams ? RPCError(code: .unknown, message: error.message) : error, fromCall: false)
         }
         let context = ServerContext(
             descriptor: method.descriptor, remotePeer: "gateway", localPeer: "gateway", cancellation: .init())

@@ -79,6 +79,11 @@ def stream(label, path, body, lines, during=None):
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     print(f"{label}: {status} {headers.get('content-type')} transfer-encoding={headers.get('transfer-encoding')}")
+    if headers.get("transfer-encoding") != "chunked":
+        # Refused before streaming (a request that does not decode): one plain body.
+        print(f"{label} body: {show(reader.read(int(headers.get('content-length', '0'))).decode())}")
+        sock.close()
+        return
     buffered = b""
     seen = 0
     while seen < lines:
@@ -118,6 +123,11 @@ call("txn failure", "/v3/kv/txn", {
                 {"target": "VERSION", "key": b64("foo"), "version": "99", "result": "EQUAL"}],
     "success": [{"request_delete_range": {"key": b64("foo")}}],
     "failure": [{"request_range": {"key": b64("foo"), "keys_only": True}}]})
+call("txn with an empty operation", "/v3/kv/txn", {"success": [{}]})
+call("txn with an empty operation nested", "/v3/kv/txn",
+     {"success": [{"request_txn": {"failure": [{"request_range": {"key": b64("foo")}}, {}]}}]})
+call("nested txn", "/v3/kv/txn",
+     {"success": [{"request_txn": {"success": [{"request_range": {"key": b64("foo")}}]}}]})
 call("deleterange prev_kv", "/v3/kv/deleterange", {"key": b64("foo2"), "prev_kv": True})
 call("deleterange none", "/v3/kv/deleterange", {"key": b64("foo2")})
 
@@ -139,6 +149,7 @@ stream("watch", "/v3/watch", {"create_request": {"key": b64("w"), "prev_kv": Tru
        during=lambda: (time.sleep(0.3), post("/v3/kv/put", {"key": b64("w"), "value": b64("1")}),
                        post("/v3/kv/put", {"key": b64("w"), "value": b64("2")})))
 stream("watch from revision", "/v3/watch", {"create_request": {"key": b64("w"), "start_revision": "1"}}, 2)
+stream("watch with a bad base64", "/v3/watch", {"create_request": {"key": "%%%"}}, 1)
 
 # Compaction, then a read below it.
 call("compaction", "/v3/kv/compaction", {"revision": "3"})
