@@ -81,8 +81,12 @@ final class LockElectionService: Sendable {
         }
     }
 
+    /// etcd's answer to a Proclaim or Resign without its `leader` field.
+    static let missingLeader = RPCError(code: .unknown, message: "\"leader\" field must be provided")
+
     func proclaim(request: V3electionpb_ProclaimRequest, caller: CallerCredentials) async throws -> V3electionpb_ProclaimResponse {
-        try await asCaller(caller) { client in
+        guard request.hasLeader else { throw Self.missingLeader }
+        return try await asCaller(caller) { client in
             try await client.proclaim(String(decoding: request.value, as: UTF8.self), as: Self.leadership(request.leader))
             var response = V3electionpb_ProclaimResponse()
             response.header = try await client.get(String(decoding: request.leader.key, as: UTF8.self)).header
@@ -103,7 +107,8 @@ final class LockElectionService: Sendable {
     }
 
     func resign(request: V3electionpb_ResignRequest, caller: CallerCredentials) async throws -> V3electionpb_ResignResponse {
-        try await asCaller(caller) { client in
+        guard request.hasLeader else { throw Self.missingLeader }
+        return try await asCaller(caller) { client in
             try await client.resign(Self.leadership(request.leader))
             var response = V3electionpb_ResignResponse()
             response.header = try await client.get(String(decoding: request.leader.key, as: UTF8.self)).header

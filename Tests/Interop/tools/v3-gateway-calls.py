@@ -178,6 +178,8 @@ call("proclaim", "/v3/election/proclaim", {"leader": leader_key, "value": b64("s
 stream("observe", "/v3/election/observe", {"name": b64("vote")}, 2,
        during=lambda: (time.sleep(0.3), post("/v3/election/proclaim", {"leader": leader_key, "value": b64("third")})))
 call("resign", "/v3/election/resign", {"leader": leader_key})
+call("resign without a leader", "/v3/election/resign", {})
+call("proclaim without a leader", "/v3/election/proclaim", {"value": b64("x")})
 call("proclaim after resign", "/v3/election/proclaim", {"leader": leader_key, "value": b64("x")})
 call("election leader after resign", "/v3/election/leader", {"name": b64("vote")})
 
