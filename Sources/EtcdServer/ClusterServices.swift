@@ -45,12 +45,12 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         return member
     }
 
-    func memberAdd(request: Etcdserverpb_MemberAddRequest, context: ServerContext) async throws
+    func memberAdd(request: Etcdserverpb_MemberAddRequest, caller: CallerCredentials) async throws
         -> Etcdserverpb_MemberAddResponse
     {
         let outcome = await node.addMember(peerURLs: request.peerUrls, learner: request.isLearner, maxLearners: maxLearners)
         guard let id = try Self.check(outcome) else {
-            return try await Self.forward(outcome) { try await $0.memberAdd(peerURLs: request.peerUrls, learner: request.isLearner) }
+            return try await Self.forward(outcome, caller) { try await $0.memberAdd(peerURLs: request.peerUrls, learner: request.isLearner) }
         }
         var response = Etcdserverpb_MemberAddResponse()
         response.header = await header()
@@ -59,23 +59,23 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         return response
     }
 
-    func memberRemove(request: Etcdserverpb_MemberRemoveRequest, context: ServerContext) async throws
+    func memberRemove(request: Etcdserverpb_MemberRemoveRequest, caller: CallerCredentials) async throws
         -> Etcdserverpb_MemberRemoveResponse
     {
         let outcome = await node.removeMember(request.id)
-        guard try Self.check(outcome) != nil else { return try await Self.forward(outcome) { try await $0.memberRemove(id: request.id) } }
+        guard try Self.check(outcome) != nil else { return try await Self.forward(outcome, caller) { try await $0.memberRemove(id: request.id) } }
         var response = Etcdserverpb_MemberRemoveResponse()
         response.header = await header()
         response.members = await members()
         return response
     }
 
-    func memberUpdate(request: Etcdserverpb_MemberUpdateRequest, context: ServerContext) async throws
+    func memberUpdate(request: Etcdserverpb_MemberUpdateRequest, caller: CallerCredentials) async throws
         -> Etcdserverpb_MemberUpdateResponse
     {
         let outcome = await node.updateMember(request.id, peerURLs: request.peerUrls)
         guard try Self.check(outcome) != nil else {
-            return try await Self.forward(outcome) { try await $0.memberUpdate(id: request.id, peerURLs: request.peerUrls) }
+            return try await Self.forward(outcome, caller) { try await $0.memberUpdate(id: request.id, peerURLs: request.peerUrls) }
         }
         var response = Etcdserverpb_MemberUpdateResponse()
         response.header = await header()
@@ -83,15 +83,33 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
         return response
     }
 
-    func memberPromote(request: Etcdserverpb_MemberPromoteRequest, context: ServerContext) async throws
+    func memberPromote(request: Etcdserverpb_MemberPromoteRequest, caller: CallerCredentials) async throws
         -> Etcdserverpb_MemberPromoteResponse
     {
         let outcome = await node.promoteMember(request.id)
-        guard try Self.check(outcome) != nil else { return try await Self.forward(outcome) { try await $0.memberPromote(id: request.id) } }
+        guard try Self.check(outcome) != nil else { return try await Self.forward(outcome, caller) { try await $0.memberPromote(id: request.id) } }
         var response = Etcdserverpb_MemberPromoteResponse()
         response.header = await header()
         response.members = await members()
         return response
+    }
+
+
+    // The generated protocol's forms (no caller: nothing to pass on to the leader).
+    func memberAdd(request: Etcdserverpb_MemberAddRequest, context: ServerContext) async throws -> Etcdserverpb_MemberAddResponse {
+        try await memberAdd(request: request, caller: CallerCredentials())
+    }
+
+    func memberRemove(request: Etcdserverpb_MemberRemoveRequest, context: ServerContext) async throws -> Etcdserverpb_MemberRemoveResponse {
+        try await memberRemove(request: request, caller: CallerCredentials())
+    }
+
+    func memberUpdate(request: Etcdserverpb_MemberUpdateRequest, context: ServerContext) async throws -> Etcdserverpb_MemberUpdateResponse {
+        try await memberUpdate(request: request, caller: CallerCredentials())
+    }
+
+    func memberPromote(request: Etcdserverpb_MemberPromoteRequest, context: ServerContext) async throws -> Etcdserverpb_MemberPromoteResponse {
+        try await memberPromote(request: request, caller: CallerCredentials())
     }
 
     /// The member ID a change was made for; nil when it belongs to the leader (forward it).
@@ -115,13 +133,15 @@ struct ClusterService: Etcdserverpb_Cluster.SimpleServiceProtocol {
 
     /// Passes the request to the leader's client URL and returns its answer.
     private static func forward<Response: Sendable>(
-        _ outcome: StoreNode.MembershipOutcome, _ call: @Sendable (EtcdClient) async throws -> Response
+        _ outcome: StoreNode.MembershipOutcome, _ caller: CallerCredentials, _ call: @Sendable (EtcdClient) async throws -> Response
     ) async throws -> Response {
         guard case .notLeader(let url?) = outcome, let endpoint = try? EtcdEndpoint(parsing: url) else {
             throw RPCError(code: .unavailable, message: "etcdserver: no leader")
         }
         do {
-            let configuration = EtcdClientConfiguration(endpoints: [endpoint], tls: MemberTLS.forClientPort(secure: endpoint.secure))
+            var configuration = EtcdClientConfiguration(endpoints: [endpoint], tls: MemberTLS.forClientPort(secure: endpoint.secure))
+            // In the caller's name: with auth on, the leader checks its token too.
+            configuration.token = caller.token
             return try await EtcdClient.withClient(configuration) { client in try await call(client) }
         } catch let error as EtcdError {
             throw RPCError(code: rpcCode(error.code), message: error.message)

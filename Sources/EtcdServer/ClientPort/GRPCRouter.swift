@@ -61,6 +61,19 @@ enum GRPCMethod: Sendable {
         }
     }
 
+    /// `unary` with `permit`, for a method that acts in the caller's name elsewhere (a
+    /// membership change passed on to the leader carries the caller's token).
+    static func unary<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
+        _ body: @escaping @Sendable (Request, CallerCredentials) async throws -> Response,
+        permit: @escaping @Sendable (Request, CallerCredentials) async -> RPCError?
+    ) -> GRPCMethod {
+        .unary { bytes, _, caller in
+            let request: Request = try decode(bytes)
+            if let denial = await permit(request, caller) { throw denial }
+            return try await body(request, caller).serializedBytes()
+        }
+    }
+
     /// `streaming` for a method that checks its caller itself.
     static func streaming<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(
         _ body: @escaping @Sendable (RPCAsyncSequence<Request, any Error>, RPCWriter<Response>, ServerContext, CallerCredentials)
@@ -170,11 +183,11 @@ struct GRPCRouter: Sendable {
         add("Lease", "LeaseKeepAlive", .streaming(lease.leaseKeepAlive))
         add("Lease", "LeaseTimeToLive", .unary(lease.leaseTimeToLive))
         add("Lease", "LeaseLeases", .unary(lease.leaseLeases))
-        add("Cluster", "MemberAdd", .unary(cluster.memberAdd) { _, caller in cluster.node.permitAdmin(caller) })
-        add("Cluster", "MemberRemove", .unary(cluster.memberRemove) { _, caller in cluster.node.permitAdmin(caller) })
-        add("Cluster", "MemberUpdate", .unary(cluster.memberUpdate) { _, caller in cluster.node.permitAdmin(caller) })
+        add("Cluster", "MemberAdd", .unary(cluster.memberAdd(request:caller:)) { _, caller in cluster.node.permitAdmin(caller) })
+        add("Cluster", "MemberRemove", .unary(cluster.memberRemove(request:caller:)) { _, caller in cluster.node.permitAdmin(caller) })
+        add("Cluster", "MemberUpdate", .unary(cluster.memberUpdate(request:caller:)) { _, caller in cluster.node.permitAdmin(caller) })
         add("Cluster", "MemberList", .unary(cluster.memberList))
-        add("Cluster", "MemberPromote", .unary(cluster.memberPromote) { _, caller in cluster.node.permitAdmin(caller) })
+        add("Cluster", "MemberPromote", .unary(cluster.memberPromote(request:caller:)) { _, caller in cluster.node.permitAdmin(caller) })
         add("Maintenance", "Alarm", .unary(maintenance.alarm))
         add("Maintenance", "Status", .unary(maintenance.status))
         add("Maintenance", "Defragment", .unary(maintenance.defragment) { _, caller in maintenance.node.permitAdmin(caller) })

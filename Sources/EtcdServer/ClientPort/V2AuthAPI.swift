@@ -23,7 +23,9 @@ struct V2AuthAPI {
 
     private func answer(_ request: HTTPRequest) async -> HTTPResponse {
         // etcd cleans the path, then splits "/users/NAME".
-        let pieces = String(request.path.dropFirst("/v2/auth".count)).split(separator: "/").map(String.init)
+        let pieces = String(request.path.dropFirst("/v2/auth".count)).split(separator: "/").map {
+            $0.removingPercentEncoding ?? String($0)
+        }
         let state = await node.v2.auth
         switch pieces.first {
         case "enable" where pieces.count == 1:

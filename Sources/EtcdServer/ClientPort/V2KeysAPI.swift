@@ -29,7 +29,12 @@ struct V2KeysAPI {
         }
         let key = form.key
         let auth = await node.v2.auth
-        if auth.enabled, !(await V2AuthAPI.allowsKeys(request, key: key, recursive: form.recursive, state: auth)) {
+        // etcd checks the path as the request spells it (`/foo/` matches `/foo/*`).
+        let spelled = String(request.path.dropFirst("/v2/keys".count))
+        if auth.enabled,
+            !(await V2AuthAPI.allowsKeys(
+                request, key: spelled.removingPercentEncoding ?? spelled, recursive: form.recursive, state: auth))
+        {
             return Self.errorResponse(V2Error(.unauthorized, cause: "Insufficient credentials", index: 0))
         }
         switch request.method {
