@@ -329,7 +329,7 @@ public enum EtcdServer {
         guard !configuration.listenClientURLs.isEmpty else {
             throw EtcdServerError("--listen-client-urls is empty")
         }
-        let endpoints = EtcdHTTPEndpoints(
+        var endpoints = EtcdHTTPEndpoints(
             node: node, quotaBytes: limits.quotaBytes, enableV2: configuration.enableV2, maxLearners: configuration.maxLearners,
             bcryptCost: configuration.bcryptCost)
         let lockElection = LockElectionService()
@@ -341,6 +341,7 @@ public enum EtcdServer {
             lease: LeaseService(node: node), cluster: ClusterService(node: node, maxLearners: configuration.maxLearners),
             maintenance: MaintenanceService(node: node), auth: AuthService(node: node, bcryptCost: configuration.bcryptCost),
             lockElection: lockElection, isLearner: { node.isLearnerNow })
+        endpoints.grpcMetrics = router.metrics
         StoreNode.tokenLifetime.withLock { $0 = configuration.authTokenTTL }
         if configuration.authToken.hasPrefix("jwt,") {
             let tokens = try JWTTokens(options: String(configuration.authToken.dropFirst(4)))

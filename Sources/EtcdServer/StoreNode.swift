@@ -185,6 +185,7 @@ actor StoreNode {
     var walSyncDurations: DurationHistogram { log.syncDurations }
     var walBytesWritten: UInt64 { log.bytesWritten }
     var logicalSize: Int { store.logicalSize }
+    var liveKeys: Int { store.liveKeyCount }
     var spaceAlarmRaised: Bool { alarms.contains { $0.alarm == .nospace } }
     var raft: RaftNode
     private let log: DurableLog

@@ -481,4 +481,8 @@ public struct MVCCStore: Sendable {
 
     /// Keys with any history (for tests and status).
     public var keyCount: Int { keys.count }
+
+    /// Keys that exist now (their newest change is not a tombstone): etcd's
+    /// `etcd_debugging_mvcc_keys_total`.
+    public var liveKeyCount: Int { histories.values.reduce(0) { $0 + ($1.last?.stored == nil ? 0 : 1) } }
 }

@@ -70,6 +70,17 @@ enum EtcdGatewayCommand {
                 trustedCAFile: ca.isEmpty ? nil : ca, certificateFile: cert.isEmpty ? nil : cert, keyFile: key.isEmpty ? nil : key)
         }
         Termination.install()
-        return await EtcdServerCommand.runProxy(proxy, io: io)
+        // etcd 3.4's gateway and grpc-proxy log with zap.
+        let log = ServerLog(format: .zap)
+        let endpoints = proxy.endpoints.map { "\($0.host):\($0.port)" }
+        return await EtcdServerCommand.runProxy(proxy, io: io) { address in
+            if name == "gateway" {
+                log.info(
+                    "tcpproxy", "ready to proxy client requests to \(endpoints)", caller: "tcpproxy/userspace.go:90",
+                    message: "ready to proxy client requests", ["endpoints": .strings(endpoints)])
+            } else {
+                log.info("etcdmain", "started gRPC proxy", caller: "etcdmain/grpc_proxy.go:240", ["address": .string(address)])
+            }
+        }
     }
 }

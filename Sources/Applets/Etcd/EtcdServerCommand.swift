@@ -365,13 +365,23 @@ enum EtcdServerCommand {
     }
 
     /// Runs the proxy until terminated.
-    static func runProxy(_ proxy: EtcdProxyConfiguration, io: StandardStreams) async -> Int32 {
-        let errors = io.error
+    /// - Parameter announce: logs that it serves (each kind of proxy in etcd's words);
+    ///   by default the v2 proxy's line.
+    static func runProxy(
+        _ proxy: EtcdProxyConfiguration, io: StandardStreams, announce: (@Sendable (String) -> Void)? = nil
+    ) async -> Int32 {
+        let log = ServerLog()
+        let announce =
+            announce ?? { address in
+                log.info(
+                    "etcdmain", "v2 proxy started listening on client requests on \"\(address)\"\(proxy.readOnly ? " (read-only)" : "")",
+                    caller: "etcdmain/etcd.go:542")
+            }
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     try await EtcdProxy.run(proxy) { address in
-                        errors.line("etcd: proxy\(proxy.readOnly ? " (read-only)" : "") serving client requests on \(address)")
+                        announce(address)
                         SystemdNotify.send("READY=1")
                     }
                 }

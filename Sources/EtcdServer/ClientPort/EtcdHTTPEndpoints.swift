@@ -15,6 +15,8 @@ struct EtcdHTTPEndpoints: HTTPResponder {
     var maxLearners = 1
     /// `--bcrypt-cost`, for v2 auth's passwords.
     var bcryptCost = 10
+    /// Completed gRPC calls, for `grpc_server_*`.
+    var grpcMetrics: GRPCMetrics? = nil
 
     func respond(to request: HTTPRequest) async -> HTTPResponse {
         var response: HTTPResponse
@@ -73,6 +75,10 @@ struct EtcdHTTPEndpoints: HTTPResponder {
         let memberID = node.memberID
         var text = PrometheusText()
         text.gauge(
+            "etcd_cluster_version", "Which version is running. 1 for 'cluster_version' label with current cluster version", 1,
+            labels: #"cluster_version="\#(EtcdVersion.cluster)""#)
+        text.gauge("etcd_debugging_mvcc_keys_total", "Total number of keys.", Double(await node.liveKeys))
+        text.gauge(
             "etcd_debugging_mvcc_slow_watcher_total", "Total number of unsynced slow watchers.", Double(counters.slowWatchers))
         text.histogram(
             "etcd_disk_wal_fsync_duration_seconds", "The latency distributions of fsync called by WAL.", await node.walSyncDurations)
@@ -113,6 +119,17 @@ struct EtcdHTTPEndpoints: HTTPResponder {
         text.gauge(
             "etcd_server_version", "Which version is running. 1 for 'server_version' label with current version.", 1,
             labels: #"server_version="\#(MaintenanceService.version)""#)
+        if let grpcMetrics {
+            let (started, handled) = grpcMetrics.snapshot()
+            text.counters(
+                "grpc_server_handled_total", "Total number of RPCs completed on the server, regardless of success or failure.",
+                handled.map { (key, count) in
+                    (#"grpc_code="\#(key.code)",grpc_method="\#(key.method)",grpc_service="\#(key.service)",grpc_type="\#(key.type)""#, count)
+                })
+            text.counters(
+                "grpc_server_started_total", "Total number of RPCs started on the server.",
+                started.map { (key, count) in (#"grpc_method="\#(key.method)",grpc_service="\#(key.service)",grpc_type="\#(key.type)""#, count) })
+        }
         return text.output
     }
 }
@@ -124,6 +141,13 @@ struct PrometheusText {
     mutating func counter(_ name: String, _ help: String, _ value: UInt64) {
         header(name, help, "counter")
         output += "\(name) \(value)\n"
+    }
+
+    /// One counter family with a sample per label set (sorted, as Go's client sorts them).
+    mutating func counters(_ name: String, _ help: String, _ samples: [(labels: String, value: UInt64)]) {
+        guard !samples.isEmpty else { return }
+        header(name, help, "counter")
+        for sample in samples.sorted(by: { $0.labels < $1.labels }) { output += "\(name){\(sample.labels)} \(sample.value)\n" }
     }
 
     mutating func gauge(_ name: String, _ help: String, _ value: Double, labels: String? = nil) {

@@ -31,6 +31,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         var task: Task<Void, Never>?
         var cancellation: ServerContext.RPCCancellationHandle?
         var started = false
+        /// A streaming method (counted apart from unary ones in the metrics).
+        var streams = false
         /// Answered with an error already: later frames of the stream are ignored.
         var done = false
         var headersSent = false
@@ -118,7 +120,12 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
             takeMessages(id)
             if data.endStream { endOfRequests(id) }
         case .rstStream:
-            if var call = calls.removeValue(forKey: id) { abort(&call) }
+            if var call = calls.removeValue(forKey: id) {
+                if !call.done, let descriptor = call.descriptor {
+                    router.metrics.handled(descriptor, streaming: call.streams, code: .cancelled)
+                }
+                abort(&call)
+            }
         default:
             break
         }
@@ -155,6 +162,8 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
         }
         calls[id]!.method = route.method
         calls[id]!.descriptor = route.descriptor
+        if case .streaming = route.method { calls[id]!.streams = true }
+        router.metrics.started(route.descriptor, streaming: calls[id]!.streams)
         // etcd's clients send the token as metadata `token`; grpc-gateway forwards
         // `Authorization` as `authorization`.
         calls[id]!.caller.token = headers.first(name: "token") ?? headers.first(name: "authorization")
@@ -292,7 +301,11 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     private func abortAll() {
         let all = calls
         calls = [:]
-        for var call in all.values { abort(&call) }
+        for var call in all.values {
+            // A call cut off with its connection ends as Canceled, as grpc-go counts it.
+            if !call.done, let descriptor = call.descriptor { router.metrics.handled(descriptor, streaming: call.streams, code: .cancelled) }
+            abort(&call)
+        }
     }
 
     /// Answers a plain HTTP request through the responder: headers, then the body (in
@@ -372,6 +385,9 @@ final class GRPCConnectionHandler: ChannelInboundHandler {
     fileprivate func writeTrailers(_ id: HTTP2StreamID, _ error: RPCError?) {
         guard let context, calls[id] != nil else { return }
         let headersSent = calls[id]!.headersSent
+        if !calls[id]!.done, let descriptor = calls[id]!.descriptor {
+            router.metrics.handled(descriptor, streaming: calls[id]!.streams, code: error?.code)
+        }
         calls[id]!.done = true
         var trailers: HPACKHeaders = headersSent ? [:] : Self.responseHeaders
         trailers.add(name: "grpc-status", value: String(error?.code.rawValue ?? 0))

@@ -147,6 +147,8 @@ struct GRPCRouter: Sendable {
     let methods: [String: (descriptor: MethodDescriptor, method: GRPCMethod)]
     /// Whether this member is a learner now: a learner serves only Status and serializable
     /// ranges (checked by the KV service), as etcd's learners.
+    /// Calls started and completed, for `/metrics`.
+    let metrics = GRPCMetrics()
     let isLearner: @Sendable () -> Bool
 
     static let learnerPaths: Set<String> = ["/etcdserverpb.KV/Range", "/etcdserverpb.Maintenance/Status"]
