@@ -352,14 +352,24 @@ public enum EtcdServer {
         // `StoreNode.propose`); above, the stream gets that status at once.
         // One listener per client URL, TLS on the https ones (etcd serves e.g. plain HTTP on
         // loopback and TLS outside at once).
-        let listeners = try configuration.listenClientURLs.map { url throws(EtcdServerError) in
+        // One listener per address; an http and an https URL on one address share it.
+        var addresses: [(host: String, port: Int, plain: Bool, secure: Bool)] = []
+        for url in configuration.listenClientURLs {
             let (host, port) = try hostAndPort(url, flag: "--listen-client-urls")
             let secure = url.hasPrefix("https://")
-            let listener = ClientPortListener(
-                host: host, port: port, responder: endpoints, router: router,
+            if let index = addresses.firstIndex(where: { $0.host == host && $0.port == port && port != 0 }) {
+                if secure { addresses[index].secure = true } else { addresses[index].plain = true }
+            } else {
+                addresses.append((host, port, !secure, secure))
+            }
+        }
+        let listeners = addresses.map { address in
+            var listener = ClientPortListener(
+                host: address.host, port: address.port, responder: endpoints, router: router,
                 maxMessageBytes: max(16 << 20, 4 * (configuration.maxRequestBytes + 512 * 1024)),
-                tls: secure ? clientTLS?.server : nil, maxConcurrentStreams: configuration.maxConcurrentStreams)
-            return (listener: listener, host: host, port: port, secure: secure)
+                tls: address.secure ? clientTLS?.server : nil, maxConcurrentStreams: configuration.maxConcurrentStreams)
+            listener.alsoPlain = address.secure && address.plain
+            return (listener: listener, host: address.host, port: address.port, secure: address.secure)
         }
         // Bound now, accepting once the member is published: a client that connects early
         // waits in the backlog instead of reaching a member that is not in the cluster yet.

@@ -15,6 +15,9 @@ struct ClientPortListener {
     let maxMessageBytes: Int
     /// TLS (https client URLs): NIO SSL's handler goes first on every connection.
     var tls: NIOSSLContext? = nil
+    /// With `tls`: plain connections are served too (an http and an https client URL on
+    /// one port, as etcd allows), told apart by their first byte.
+    var alsoPlain = false
     /// `--max-concurrent-streams`.
     var maxConcurrentStreams: UInt32 = .max
 
@@ -22,18 +25,24 @@ struct ClientPortListener {
     /// backlog until `startAccepting`, as etcd's wait until its member is published.
     func bind() async throws -> any Channel {
         // HTTP `/v3/…` is the JSON gateway over the same router gRPC uses; CORS wraps all.
-        let responder = CORSResponder(wrapped: V3JSONGateway(router: router, fallback: self.responder))
+        var gateway = V3JSONGateway(router: router, fallback: self.responder)
+        if maxConcurrentStreams != .max { gateway.streamLimit = StreamLimiter(limit: Int(maxConcurrentStreams)) }
+        let responder = CORSResponder(wrapped: gateway)
         let router = self.router
         let maxMessageBytes = self.maxMessageBytes
         let tls = self.tls
         let maxConcurrentStreams = self.maxConcurrentStreams
+        let alsoPlain = self.alsoPlain
         return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.autoRead, value: false)
             .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+                    if let tls {
+                        try channel.pipeline.syncOperations.addHandler(
+                            alsoPlain ? TLSSniffer(context: tls) as any ChannelHandler : NIOSSLServerHandler(context: tls))
+                    }
                     try channel.pipeline.syncOperations.addHandler(
                         ProtocolSniffer(
                             responder: responder, router: router, maxMessageBytes: maxMessageBytes,
@@ -64,5 +73,30 @@ struct ClientPortListener {
         } onCancel: {
             server.close(promise: nil)
         }
+    }
+}
+
+/// The first handler where one port serves TLS and plain connections: a TLS record starts
+/// with the handshake content type (22); then NIO SSL's handler goes in before the rest.
+final class TLSSniffer: ChannelInboundHandler, RemovableChannelHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    private let context: NIOSSLContext
+
+    init(context: NIOSSLContext) { self.context = context }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let bytes = unwrapInboundIn(data)
+        if bytes.readableBytesView.first == 22 {
+            do {
+                try context.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: self.context), position: .after(self))
+            } catch {
+                context.close(promise: nil)
+                return
+            }
+        }
+        context.fireChannelRead(data)
+        context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
     }
 }

@@ -20,6 +20,8 @@ struct V3JSONGateway: HTTPResponder {
     let router: GRPCRouter
     /// Everything that is not `/v3/…`.
     let fallback: any HTTPResponder
+    /// `--max-concurrent-streams` over the gateway's calls, as etcd's one connection has it.
+    var streamLimit: StreamLimiter? = nil
 
     func respond(to request: HTTPRequest) async -> HTTPResponse {
         let path = request.path
@@ -53,7 +55,11 @@ struct V3JSONGateway: HTTPResponder {
             return streamingResponse(route: route, method: method.method, messages: messages, context: context, caller: caller)
         }
         let message = messages.first ?? []
+        if let streamLimit {
+            guard await streamLimit.acquire() else { return Self.errorResponse(RPCError(code: .cancelled, message: "context canceled")) }
+        }
         let result = await Self.callOnce(method.method, message, context: context, caller: caller)
+        streamLimit?.release()
         switch result {
         case .success(let bytes):
             do {
@@ -147,7 +153,12 @@ struct V3JSONGateway: HTTPResponder {
     ) -> HTTPResponse {
         var response = HTTPResponse(.ok, contentType: "application/json", body: "")
         response.headers.append(Self.metadataHeader)
+        let streamLimit = self.streamLimit
         response.stream = HTTPBodyStream { writer in
+            if let streamLimit {
+                guard await streamLimit.acquire() else { return }
+            }
+            defer { streamLimit?.release() }
             let (requests, continuation) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
             for message in messages { continuation.yield(message) }
             // etcd's watch stream outlives the request body; a keep-alive stream ends with it.
