@@ -305,16 +305,16 @@ enum EtcdServerCommand {
         if let value = setting("proxy-refresh-interval"), let milliseconds = Int(value), milliseconds > 0 {
             proxy.refreshInterval = .milliseconds(milliseconds)
         }
-        do {
-            let url = try HTTPURL(parsing: configuration.listenClientURLs.first ?? "http://127.0.0.1:2379")
-            proxy.listenHost = url.host == "localhost" ? "127.0.0.1" : url.host
-            proxy.listenPort = url.port
-        } catch {
-            io.error.line("etcd: invalid --listen-client-urls: \(error)")
-            return ExitStatus.usage
-        }
         Termination.install()
         if proxyMode != "off" {
+            do {
+                let url = try HTTPURL(parsing: configuration.listenClientURLs.first ?? "http://127.0.0.1:2379")
+                proxy.listenHost = url.host == "localhost" ? "127.0.0.1" : url.host
+                proxy.listenPort = url.port
+            } catch {
+                io.error.line("etcd: invalid --listen-client-urls: \(error)")
+                return ExitStatus.usage
+            }
             // etcd's v2-era proxy: the cluster's peer URLs come from --initial-cluster, or
             // from the discovery token when only --discovery is given.
             let cluster = configuration.initialCluster ?? ""
