@@ -307,8 +307,7 @@ public enum EtcdServer {
         let limits = node.limits
 
         let peerListen = try configuration.listenPeerURLs.map { url throws(EtcdServerError) in
-            let (host, port) = try hostAndPort(url, flag: "--listen-peer-urls")
-            return TCPTransport.Address(host: host, port: port)
+            try peerAddress(url, flag: "--listen-peer-urls")
         }
         let clusterID = identity.clusterID
         let transport = TCPTransport(
@@ -320,9 +319,10 @@ public enum EtcdServer {
         try await transport.start()
         defer { transport.shutdown() }
         for address in peerListen {
+            let shown = address.unixPath ?? "\(address.host):\(address.port)"
             log.info(
-                "embed", "listening for peers on \(address.host):\(address.port)", caller: "embed/etcd.go:587",
-                message: "serving peer traffic", ["address": .string("\(address.host):\(address.port)")])
+                "embed", "listening for peers on \(shown)", caller: "embed/etcd.go:587", message: "serving peer traffic",
+                ["address": .string(shown)])
         }
         await node.campaignIfAlone()
 

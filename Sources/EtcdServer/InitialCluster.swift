@@ -1,4 +1,5 @@
 import Foundation
+import RaftTransport
 
 /// The members a new cluster starts with, from `--initial-cluster name=peerURL,…` (a name
 /// may repeat for a member with several peer URLs), with the IDs etcd derives from it.
@@ -22,9 +23,9 @@ public struct InitialCluster: Sendable, Equatable {
             }
             let name = String(item[..<equals])
             let url = String(item[item.index(after: equals)...])
-            guard let components = URLComponents(string: url), components.scheme == "http" || components.scheme == "https",
-                components.host?.isEmpty == false, components.port != nil
-            else { throw EtcdServerError("--initial-cluster: URL scheme must be http or https with a host and port: \(url)") }
+            guard (try? peerAddress(url, flag: "--initial-cluster")) != nil else {
+                throw EtcdServerError("--initial-cluster: URL scheme must be http, https, unix or unixs with a host and port: \(url)")
+            }
             if let position = urlsByName.firstIndex(where: { $0.name == name }) {
                 urlsByName[position].urls.append(url)
             } else {
@@ -60,6 +61,21 @@ public struct InitialCluster: Sendable, Equatable {
 
 /// Splits a URL into the host and port to bind or dial (`localhost` as 127.0.0.1, as the
 /// rest of the stack only speaks IPv4 loopback for it).
+/// Where a peer URL points: host and port, or a unix socket for etcd's `unix://` and
+/// `unixs://` (the rest of the URL is the socket's path, `unix://etcd.unix:1`).
+func peerAddress(_ url: String, flag: String) throws(EtcdServerError) -> TCPTransport.Address {
+    for scheme in ["unix://", "unixs://"] where url.hasPrefix(scheme) {
+        let path = String(url.dropFirst(scheme.count))
+        guard !path.isEmpty else { throw EtcdServerError("invalid \(flag) \(url): a unix URL names a socket path") }
+        return TCPTransport.Address(unixPath: path)
+    }
+    guard url.hasPrefix("http://") || url.hasPrefix("https://") else {
+        throw EtcdServerError("invalid \(flag) \(url): want scheme://host:port")
+    }
+    let (host, port) = try hostAndPort(url, flag: flag)
+    return TCPTransport.Address(host: host, port: port)
+}
+
 func hostAndPort(_ url: String, flag: String) throws(EtcdServerError) -> (host: String, port: Int) {
     guard let components = URLComponents(string: url), let host = components.host, !host.isEmpty,
         let port = components.port

@@ -64,7 +64,7 @@ extension StoreNode {
         if let gate = leaderGate { return gate }
         guard !peerURLs.isEmpty else { return .refused(code: .invalidArgument, message: "etcdserver: member peer URLs are empty") }
         for url in peerURLs {
-            if (try? hostAndPort(url, flag: "peer URL")) == nil {
+            if (try? peerAddress(url, flag: "peer URL")) == nil {
                 return .refused(code: .invalidArgument, message: "etcdserver: invalid peer URL \(url)")
             }
         }
@@ -233,9 +233,9 @@ extension StoreNode {
     }
 
     private func setTransportPeer(_ id: UInt64) {
-        guard id != memberID, let url = members[id]?.peerURLs.first, let (host, port) = try? hostAndPort(url, flag: "peer URL")
+        guard id != memberID, let url = members[id]?.peerURLs.first, let address = try? peerAddress(url, flag: "peer URL")
         else { return }
-        transport?.setPeer(id, TCPTransport.Address(host: host, port: port))
+        transport?.setPeer(id, address)
     }
 
     /// What a member sends a removed member that calls it (a heartbeat answer in term 0,

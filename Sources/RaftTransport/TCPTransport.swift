@@ -11,9 +11,16 @@ public final class TCPTransport: Sendable {
     public struct Address: Sendable, Hashable {
         public var host: String
         public var port: Int
+        /// A unix socket instead (etcd's `unix://` peer URLs), relative to the working directory.
+        public var unixPath: String?
         public init(host: String, port: Int) {
             self.host = host
             self.port = port
+        }
+
+        public init(unixPath: String) {
+            self.init(host: "", port: 0)
+            self.unixPath = unixPath
         }
     }
 
@@ -106,7 +113,7 @@ public final class TCPTransport: Sendable {
         let deliver = self.deliver
         let responder = self.httpResponder
         let tls = self.tls
-        let channel = try await ServerBootstrap(group: group)
+        let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
@@ -115,7 +122,12 @@ public final class TCPTransport: Sendable {
                     try channel.pipeline.syncOperations.addHandler(InboundMessages(deliver: deliver))
                 }
             }
-            .bind(host: address.host, port: address.port).get()
+        let channel =
+            if let path = address.unixPath {
+                try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true).get()
+            } else {
+                try await bootstrap.bind(host: address.host, port: address.port).get()
+            }
         servers.withLock { $0.append(channel) }
     }
 
@@ -163,7 +175,7 @@ public final class TCPTransport: Sendable {
         }
         if start {
             let tls = self.tls
-            ClientBootstrap(group: group)
+            let bootstrap = ClientBootstrap(group: group)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let tls {
@@ -172,13 +184,19 @@ public final class TCPTransport: Sendable {
                     }
                 }
                 .connectTimeout(.milliseconds(500))
-                .channelOption(.tcpOption(.tcp_nodelay), value: 1)
-                // A peer cut off by a partition leaves the connection with unacknowledged
-                // data and TCP's retransmissions backing off to seconds apart: after a
-                // heal, messages waited up to 7 s for the next one (robustness suite).
-                // Unacknowledged for 2 s, the connection is dropped and a fresh one dialed.
-                .channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: Self.tcpUserTimeout)), value: 2000)
-                .connect(host: address.host, port: address.port)
+            let connected =
+                if let path = address.unixPath {
+                    bootstrap.connect(unixDomainSocketPath: path)
+                } else {
+                    bootstrap.channelOption(.tcpOption(.tcp_nodelay), value: 1)
+                        // A peer cut off by a partition leaves the connection with unacknowledged
+                        // data and TCP's retransmissions backing off to seconds apart: after a
+                        // heal, messages waited up to 7 s for the next one (robustness suite).
+                        // Unacknowledged for 2 s, the connection is dropped and a fresh one dialed.
+                        .channelOption(.tcpOption(NIOBSDSocket.Option(rawValue: Self.tcpUserTimeout)), value: 2000)
+                        .connect(host: address.host, port: address.port)
+                }
+            connected
                 .whenComplete { result in
                     self.connections.withLock { table in
                         table[peer]?.connecting = false
