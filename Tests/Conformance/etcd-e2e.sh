@@ -15,10 +15,10 @@
 # reported but do not fail the run: a test in neither list that fails does.
 #
 # Usage: etcd-e2e.sh [--server coreos|etcd] [--binary PATH] [--jobs N] [--run REGEX]
-#                    [--share ci|all] [--record] [--timeout SECONDS] [--keep-logs DIR]
-#   --share ci  the fixed share CI runs (every test whose name's position in the sorted
-#               list is in etcd-e2e.ci-share); all (default) is the whole suite.
+#                    [--record] [--timeout SECONDS] [--keep-logs DIR]
 #   --record    with --server etcd: write the tests that pass to etcd-e2e.expected.
+# The whole suite takes about two minutes on two cores (three tests at a time), so CI runs
+# all of it.
 # Prints a line per test and closes with "N passed, M failed".
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -29,7 +29,6 @@ server=coreos
 binary=""
 jobs=3
 run_regex=""
-share=all
 record=0
 timeout_seconds=300
 keep_logs=""
@@ -39,16 +38,14 @@ while [ $# -gt 0 ]; do
     --binary) binary="$2"; shift 2 ;;
     --jobs) jobs="$2"; shift 2 ;;
     --run) run_regex="$2"; shift 2 ;;
-    --share) share="$2"; shift 2 ;;
     --record) record=1; shift ;;
     --timeout) timeout_seconds="$2"; shift 2 ;;
     --keep-logs) keep_logs="$2"; shift 2 ;;
-    -h | --help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
     esac
 done
 case "$server" in coreos | etcd) ;; *) die "--server is coreos or etcd" ;; esac
-case "$share" in ci | all) ;; *) die "--share is ci or all" ;; esac
 
 ensure_apt_packages golang-go golang-etcd-server-dev etcd-server etcd-client iproute2 curl
 gosrc=/usr/share/gocode
@@ -103,15 +100,13 @@ ln -s /usr/bin/etcdctl "$work/bin/etcdctl"
 # The tests: every top-level test in the binary, sorted, filtered.
 mapfile -t all_tests < <("$e2e_bin" -test.list '.*' | grep '^Test' | sort)
 list_file() { grep -v '^#' "$here/$1" 2>/dev/null | awk 'NF { print $1 }'; }
-declare -A expected=() data_format=() open=() ci_share=()
+declare -A expected=() data_format=() open=()
 for name in $(list_file etcd-e2e.expected); do expected[$name]=1; done
 for name in $(list_file etcd-e2e.data-format); do data_format[$name]=1; done
 for name in $(list_file etcd-e2e.open); do open[$name]=1; done
-for name in $(list_file etcd-e2e.ci-share); do ci_share[$name]=1; done
 selected=()
 for name in "${all_tests[@]}"; do
     [ -n "$run_regex" ] && ! [[ $name =~ $run_regex ]] && continue
-    [ "$share" = ci ] && [ -z "${ci_share[$name]:-}" ] && continue
     if [ "$record" -eq 0 ] && [ ${#expected[@]} -gt 0 ] && [ -z "${expected[$name]:-}" ]; then continue; fi
     selected+=("$name")
 done
@@ -161,12 +156,32 @@ for name in "${selected[@]}"; do
 done
 wait
 
+# A failure outside the known lists gets one more run, alone: etcd's suite has tests that
+# fail now and then on etcd itself here (seen: TestCtlV3AuthAndWatchJWT, TestCtlV3UserListNoTLS).
+# A pass on the second run is reported as such.
+retried=()
+for ((i = 1; i <= index; i++)); do
+    read -r verdict _ name <"$work/result.$i" 2>/dev/null || continue
+    [ "$verdict" = FAIL ] || continue
+    [ -n "${data_format[$name]:-}${open[$name]:-}" ] && continue
+    [ "$record" -eq 1 ] && continue
+    mv "$work/logs/$name.log" "$work/logs/$name.first.log"
+    namespaces+=("coreos-e2e-$$-$i")
+    run_one "$i" "$name"
+    read -r verdict _ _ <"$work/result.$i"
+    [ "$verdict" = PASS ] && retried+=("$name")
+done
+
 passed=0 failed=0 skipped=0 known=0 regressions=() recorded=()
 for ((i = 1; i <= index; i++)); do
     read -r verdict seconds name <"$work/result.$i" || { verdict=FAIL seconds=0 name="${selected[$((i - 1))]}"; }
     kind=""
     [ -n "${data_format[$name]:-}" ] && kind=" (data formats: known)"
     [ -z "$kind" ] && [ -n "${open[$name]:-}" ] && kind=" (open: known)"
+    [[ " ${retried[*]} " == *" $name "* ]] && kind=" (on its second run)"
+    if [ "$verdict" = PASS ] && [ -n "${data_format[$name]:-}${open[$name]:-}" ]; then
+        kind=" (listed as known: take it off the list)"
+    fi
     printf '%-4s %4ss  %s%s\n' "$verdict" "$seconds" "$name" "$kind"
     if [ "$verdict" = PASS ]; then
         passed=$((passed + 1))
