@@ -363,12 +363,19 @@ public enum EtcdServer {
                 addresses.append((host, port, !secure, secure))
             }
         }
+        let revocations: RevocationList?
+        do {
+            revocations = try configuration.clientTLS.revocationListFile.map { path in try RevocationList(contentsOf: path) }
+        } catch {
+            throw EtcdServerError("--client-crl-file: \(error)")
+        }
         let listeners = addresses.map { address in
             var listener = ClientPortListener(
                 host: address.host, port: address.port, responder: endpoints, router: router,
                 maxMessageBytes: max(16 << 20, 4 * (configuration.maxRequestBytes + 512 * 1024)),
                 tls: address.secure ? clientTLS?.server : nil, maxConcurrentStreams: configuration.maxConcurrentStreams)
             listener.alsoPlain = address.secure && address.plain
+            listener.revocations = revocations
             return (listener: listener, host: address.host, port: address.port, secure: address.secure)
         }
         // Bound now, accepting once the member is published: a client that connects early

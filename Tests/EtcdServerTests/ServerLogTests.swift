@@ -102,3 +102,30 @@ import Testing
         #expect((try? EtcdConfigFile.settings([], path: "empty.yml")) == [:])
     }
 }
+
+@Suite struct RevocationListTests {
+    /// Made with `openssl ca -gencrl` after revoking the certificate with serial 0x1000.
+    static let pem = """
+        -----BEGIN X509 CRL-----
+        MIHAMGkCAQEwCgYIKoZIzj0EAwIwEjEQMA4GA1UEAwwHdGVzdC1jYRcNMjYxMjA4
+        MDIwMzUzWhcNMzYxMjA1MDIwMzUzWjAVMBMCAhAAFw0yNjEyMDgwMjAzNTNaoA8w
+        DTALBgNVHRQEBAICEAEwCgYIKoZIzj0EAwIDRwAwRAIgF8o/YBYlCqAEQ8RygJHX
+        3rjPgZq/KTV6NkqhYqZehJkCIFZemdS+4xUyJT4su9X3CSgSC2ym6f0145toeNUF
+        kuDe
+        -----END X509 CRL-----
+        """
+
+    @Test func revokedSerialsFromPEMAndDER() throws {
+        let list = try RevocationList(bytes: Array(Self.pem.utf8))
+        #expect(list.serials == [[0x10, 0x00]])
+        let base64 = Self.pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        let der = try #require(Data(base64Encoded: base64))
+        #expect(try RevocationList(bytes: Array(der)).serials == list.serials)
+    }
+
+    @Test func whatIsNoCRLIsRefused() {
+        for bytes: [UInt8] in [[], [0x30, 0x03, 0x02, 0x01, 0x01], Array("-----BEGIN X509 CRL-----\nnot base64\n-----END X509 CRL-----".utf8)] {
+            #expect(throws: RevocationList.ParseError.self) { try RevocationList(bytes: bytes) }
+        }
+    }
+}

@@ -212,7 +212,7 @@ enum EtcdServerCommand {
         if let walDirectory = setting("wal-dir"), !walDirectory.isEmpty { configuration.walDirectory = walDirectory }
         // Certificate checks this member does not make yet: refused, since accepting them
         // would let in peers or clients the administrator meant to keep out.
-        for name in ["client-crl-file", "peer-crl-file", "client-cert-allowed-hostname", "peer-cert-allowed-cn", "peer-cert-allowed-hostname"] {
+        for name in ["peer-crl-file", "client-cert-allowed-hostname", "peer-cert-allowed-cn", "peer-cert-allowed-hostname"] {
             if let value = setting(name), !value.isEmpty {
                 io.error.line("etcd: --\(name) is not supported by this build yet (refusing to start without the check it asks for)")
                 return ExitStatus.usage
@@ -272,6 +272,7 @@ enum EtcdServerCommand {
             return settings
         }
         configuration.clientTLS = tls("")
+        configuration.clientTLS.revocationListFile = path("client-crl-file")
         configuration.peerTLS = tls("peer-")
         if let value = setting("auth-token") {
             guard value == "simple" || value.hasPrefix("jwt,") else {

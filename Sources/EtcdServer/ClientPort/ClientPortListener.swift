@@ -20,6 +20,8 @@ struct ClientPortListener {
     var alsoPlain = false
     /// `--max-concurrent-streams`.
     var maxConcurrentStreams: UInt32 = .max
+    /// `--client-crl-file`.
+    var revocations: RevocationList? = nil
 
     /// Binds the listening socket without accepting: connections wait in the kernel's
     /// backlog until `startAccepting`, as etcd's wait until its member is published.
@@ -33,6 +35,7 @@ struct ClientPortListener {
         let tls = self.tls
         let maxConcurrentStreams = self.maxConcurrentStreams
         let alsoPlain = self.alsoPlain
+        let revocations = self.revocations
         return try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .serverChannelOption(.autoRead, value: false)
@@ -46,7 +49,7 @@ struct ClientPortListener {
                     try channel.pipeline.syncOperations.addHandler(
                         ProtocolSniffer(
                             responder: responder, router: router, maxMessageBytes: maxMessageBytes,
-                            maxConcurrentStreams: maxConcurrentStreams))
+                            maxConcurrentStreams: maxConcurrentStreams, revocations: revocations))
                 }
             }
             .bind(host: host, port: port).get()

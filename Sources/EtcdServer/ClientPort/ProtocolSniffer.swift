@@ -25,11 +25,17 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
     private let maxMessageBytes: Int
     private let maxConcurrentStreams: UInt32
 
-    init(responder: any HTTPResponder, router: GRPCRouter, maxMessageBytes: Int, maxConcurrentStreams: UInt32 = .max) {
+    private let revocations: RevocationList?
+
+    init(
+        responder: any HTTPResponder, router: GRPCRouter, maxMessageBytes: Int, maxConcurrentStreams: UInt32 = .max,
+        revocations: RevocationList? = nil
+    ) {
         self.responder = responder
         self.router = router
         self.maxMessageBytes = maxMessageBytes
         self.maxConcurrentStreams = maxConcurrentStreams
+        self.revocations = revocations
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -39,8 +45,14 @@ final class ProtocolSniffer: ChannelInboundHandler, RemovableChannelHandler {
         let compared = min(bytes.count, Self.preface.count)
         let isHTTP2 = bytes.prefix(compared).elementsEqual(Self.preface.prefix(compared))
         if isHTTP2 && compared < Self.preface.count { return }  // a prefix of the preface: wait
-        // Over TLS the handshake is done by now: a verified client certificate names the caller.
-        let certificateName = (try? context.pipeline.syncOperations.nioSSL_peerCertificate()).flatMap { $0 }.flatMap(commonName)
+        // Over TLS the handshake is done by now: a verified client certificate names the caller,
+        // unless the revocation list names it (then the connection goes, as on etcd).
+        let certificate = (try? context.pipeline.syncOperations.nioSSL_peerCertificate()).flatMap { $0 }
+        if let revocations, let certificate, revocations.revokes(certificate) {
+            context.close(promise: nil)
+            return
+        }
+        let certificateName = certificate.flatMap(commonName)
         do {
             if isHTTP2 {
                 try addHTTP2(context: context, certificateName: certificateName)

@@ -19,6 +19,8 @@ public struct TLSSettings: Sendable {
     public var autoTLS = false
     /// Go's names of the TLS 1.2 cipher suites to allow (empty: the library's defaults).
     public var cipherSuites: [String] = []
+    /// `--client-crl-file`: client certificates this list names are refused.
+    public var revocationListFile: String?
 
     public init() {}
 
