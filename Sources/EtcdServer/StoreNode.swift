@@ -494,12 +494,12 @@ actor StoreNode {
         }
     }
 
-    /// Seconds left for a lease on the leader's clock (the granted TTL elsewhere).
+    /// Whole seconds left for a lease on the leader's clock (the granted TTL elsewhere),
+    /// truncated as etcd's `int64(Remaining().Seconds())`: a fresh 60 s lease has 59 left.
     func remaining(_ id: Int64) -> Int64? {
         guard let ttl = leases[id] else { return nil }
         guard let expiry = expiries[id] else { return ttl }
-        let (seconds, attoseconds) = (expiry - ContinuousClock.now).components
-        return max(0, seconds + (attoseconds > 0 ? 1 : 0))
+        return max(0, (expiry - ContinuousClock.now).components.seconds)
     }
 
     func keys(attachedTo id: Int64) -> [[UInt8]] {
