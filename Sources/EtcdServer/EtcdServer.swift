@@ -149,7 +149,11 @@ public enum EtcdServer {
         }
         var result = configuration
         switch try await Bootstrap.discover(configuration) {
-        case .initialCluster(let text): result.initialCluster = text
+        case .initialCluster(let text):
+            result.initialCluster = text
+            // As etcd: a cluster formed by a discovery token takes the token URL as its
+            // cluster token, so member and cluster IDs come out as etcd's.
+            if let url = configuration.discoveryURL, !url.isEmpty { result.initialClusterToken = url }
         case .proxy(let peerURLs): throw EtcdServerError.becomeProxy(peerURLs: peerURLs)
         case nil: break
         }

@@ -75,6 +75,15 @@ listing=$(curl -s "$token")
 [ "$(echo "$listing" | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["node"]["nodes"]))')" = 3 ] ||
     fail "the registry does not list three members: $listing"
 
+# Member IDs as etcd derives them for a discovery cluster: the token URL is the cluster
+# token (SHA-1 of the peer URL and the token URL, its first 8 bytes).
+expected_ids=$(for i in 1 2 3; do
+    /usr/bin/python3 -c 'import hashlib,sys; print(hashlib.sha1((sys.argv[1] + sys.argv[2]).encode()).hexdigest()[:16].lstrip("0"))' \
+        "http://127.0.0.1:$((25051 + 2 * i))" "$token"
+done | sort)
+actual_ids=$(ctl --endpoints=127.0.0.1:25052 member list 2>/dev/null | grep ', started, ' | cut -d, -f1 | sort)
+[ "$expected_ids" = "$actual_ids" ] || fail "member IDs are not etcd's for a discovery token (want $expected_ids, got $actual_ids)"
+
 # 2. Debian's discovery.etcd.io over real etcd 3.4 (v2 on).
 etcd --name reference --data-dir "$work/reference.etcd" --listen-client-urls http://127.0.0.1:25070 \
     --advertise-client-urls http://127.0.0.1:25070 --listen-peer-urls http://127.0.0.1:25071 --enable-v2 \

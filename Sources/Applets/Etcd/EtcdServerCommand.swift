@@ -306,16 +306,21 @@ enum EtcdServerCommand {
         if let value = setting("proxy-refresh-interval"), let milliseconds = Int(value), milliseconds > 0 {
             proxy.refreshInterval = .milliseconds(milliseconds)
         }
-        Termination.install()
-        if proxyMode != "off" {
+        // The v2 proxy (by flag, or discovery's fallback) listens on the first client URL.
+        func proxyListens(on urls: [String]) -> Bool {
             do {
-                let url = try HTTPURL(parsing: configuration.listenClientURLs.first ?? "http://127.0.0.1:2379")
+                let url = try HTTPURL(parsing: urls.first ?? "http://127.0.0.1:2379")
                 proxy.listenHost = url.host == "localhost" ? "127.0.0.1" : url.host
                 proxy.listenPort = url.port
+                return true
             } catch {
                 io.error.line("etcd: invalid --listen-client-urls: \(error)")
-                return ExitStatus.usage
+                return false
             }
+        }
+        Termination.install()
+        if proxyMode != "off" {
+            guard proxyListens(on: configuration.listenClientURLs) else { return ExitStatus.usage }
             // etcd's v2-era proxy: the cluster's peer URLs come from --initial-cluster, or
             // from the discovery token when only --discovery is given.
             let cluster = configuration.initialCluster ?? ""
@@ -347,6 +352,7 @@ enum EtcdServerCommand {
         } catch let error as EtcdServerError where error.proxyPeerURLs != nil {
             io.error.line("etcd: \(error)")
             proxy.peerURLs = error.proxyPeerURLs ?? []
+            guard proxyListens(on: settings.listenClientURLs) else { return ExitStatus.usage }
             return await runProxy(proxy, io: io)
         } catch {
             io.error.line("etcd: \(error)")

@@ -22,8 +22,8 @@ public enum Bootstrap {
     static func discover(_ configuration: EtcdServerConfiguration) async throws -> Discovered? {
         let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("etcd: \($0)\n".utf8)) }
         if let url = configuration.discoveryURL, !url.isEmpty {
-            let memberID = EtcdIdentity.memberID(
-                peerURLs: configuration.initialAdvertisePeerURLs, token: configuration.initialClusterToken)
+            // etcd bootstraps a discovery cluster with the discovery URL as its token.
+            let memberID = EtcdIdentity.memberID(peerURLs: configuration.initialAdvertisePeerURLs, token: url)
             var client = try DiscoveryClient(url: url, memberID: memberID)
             client.log = log
             let value = configuration.initialAdvertisePeerURLs.map { "\(configuration.name)=\($0)" }.joined(separator: ",")
