@@ -23,7 +23,7 @@ coreos="$(pwd)/$(release_binary)"
 work="$(mktemp -d)"
 pid=""
 trap '[ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
-tar -xJf "$originals" -C "$work" etcd-benchmark
+tar -xJf "$originals" -C "$work" ./etcd-benchmark
 bench="$work/etcd-benchmark"
 
 start() { # SERVER: a fresh member on 127.0.0.1:25701
@@ -72,21 +72,21 @@ done
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 column() { awk -v c="$2" '{ print $c }' "$work/$1" | median; }
-row() { # LABEL FILE COLUMN UNIT
+row() { # LABEL FILE COLUMN UNIT FORMAT
     local ours theirs
     theirs=$(column "etcd-$2" "$3")
     ours=$(column "coreos-$2" "$3")
-    printf '| %s | %s %s | %s %s | %.2f× |\n' "$1" "$theirs" "$4" "$ours" "$4" "$(echo "$ours / $theirs" | bc -l)"
+    printf "| %s | $5 %s | $5 %s | %.2f× |\n" "$1" "$theirs" "$4" "$ours" "$4" "$(echo "$ours / $theirs" | bc -l)"
 }
 echo
 echo "etcd tools/benchmark v3.4.23, $rounds rounds, medians ($total requests a run; 8-byte keys, 256-byte values)"
 echo
 echo "| workload | etcd 3.4.23 | coreos etcd | coreos / etcd |"
 echo "|---|---|---|---|"
-row "put, 64 clients / 8 conns" put-64 1 "req/s"
-row "put, 8 clients / 1 conn" put-8 1 "req/s"
-row "put, 1 client, p50" put-1 2 ms
-row "put, 1 client, p99" put-1 3 ms
-row "put, 1 client" put-1 1 "req/s"
-row "range linearizable, 64 / 8" range-l 1 "req/s"
-row "range serializable, 64 / 8" range-s 1 "req/s"
+row "put, 64 clients / 8 conns" put-64 1 "req/s" %.0f
+row "put, 8 clients / 1 conn" put-8 1 "req/s" %.0f
+row "put, 1 client, p50" put-1 2 ms %.3f
+row "put, 1 client, p99" put-1 3 ms %.3f
+row "put, 1 client" put-1 1 "req/s" %.0f
+row "range linearizable, 64 / 8" range-l 1 "req/s" %.0f
+row "range serializable, 64 / 8" range-s 1 "req/s" %.0f
