@@ -234,6 +234,8 @@ struct WatchService: Etcdserverpb_Watch.SimpleServiceProtocol {
     static func canceled(_ id: Int64, _ compactRevision: Int64, header: Etcdserverpb_ResponseHeader) -> Etcdserverpb_WatchResponse {
         var canceled = Etcdserverpb_WatchResponse()
         canceled.header = header
+        // etcd's store answers a compacted watcher with no revision of its own.
+        canceled.header.revision = 0
         canceled.watchID = id
         canceled.canceled = true
         canceled.compactRevision = compactRevision

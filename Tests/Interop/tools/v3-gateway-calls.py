@@ -154,6 +154,7 @@ stream("watch with a bad base64", "/v3/watch", {"create_request": {"key": "%%%"}
 # Compaction, then a read below it.
 call("compaction", "/v3/kv/compaction", {"revision": "3"})
 call("range compacted", "/v3/kv/range", {"key": b64("foo"), "revision": "2"})
+stream("watch from a compacted revision", "/v3/watch", {"create_request": {"key": b64("foo"), "start_revision": "2"}}, 2)
 call("range future", "/v3/kv/range", {"key": b64("foo"), "revision": "1000"})
 
 # Cluster and maintenance
