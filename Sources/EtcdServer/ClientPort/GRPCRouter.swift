@@ -55,9 +55,7 @@ enum GRPCMethod: Sendable {
         permit: @escaping @Sendable (Request, CallerCredentials) async -> RPCError?
     ) -> GRPCMethod {
         .unary { bytes, context, caller in
-            let request: Request = try decode(bytes)
-            if let denial = await permit(request, caller) { throw denial }
-            return try await body(request, context).serializedBytes()
+            try await body(try await permitted(bytes, caller, permit), context).serializedBytes()
         }
     }
 
@@ -68,10 +66,17 @@ enum GRPCMethod: Sendable {
         permit: @escaping @Sendable (Request, CallerCredentials) async -> RPCError?
     ) -> GRPCMethod {
         .unary { bytes, _, caller in
-            let request: Request = try decode(bytes)
-            if let denial = await permit(request, caller) { throw denial }
-            return try await body(request, caller).serializedBytes()
+            try await body(try await permitted(bytes, caller, permit), caller).serializedBytes()
         }
+    }
+
+    /// The request, once `permit` lets the caller make it.
+    private static func permitted<Request: SwiftProtobuf.Message>(
+        _ bytes: [UInt8], _ caller: CallerCredentials, _ permit: @Sendable (Request, CallerCredentials) async -> RPCError?
+    ) async throws -> Request {
+        let request: Request = try decode(bytes)
+        if let denial = await permit(request, caller) { throw denial }
+        return request
     }
 
     /// `streaming` for a method that checks its caller itself.
