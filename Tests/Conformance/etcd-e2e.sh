@@ -54,7 +54,7 @@ fixtures="$gosrc/src/go.etcd.io/etcd/integration/fixtures"
 [ -d "$e2e_src" ] || die "etcd's e2e sources are not at $e2e_src"
 
 # The test binary, built once per etcd sources and Go version.
-cache="${XDG_CACHE_HOME:-$HOME/.cache}/coreos/etcd-e2e"
+cache="${XDG_CACHE_HOME:-${HOME:-/var/cache}/.cache}/coreos/etcd-e2e"
 key=$( (dpkg-query -W -f='${Version}' golang-etcd-server-dev; go version) | sha256sum | cut -c1-16)
 e2e_bin="$cache/e2e-$key.test"
 if [ ! -x "$e2e_bin" ]; then
