@@ -89,8 +89,8 @@ scenario() {
         "$api_flag" --force "{\"Network\":\"10.77.0.0/16\",\"Backend\":{\"Type\":\"$backend\"}}"
     for n in "${hosts[@]}"; do lab_add_host "$n"; start_flannel "$n"; done
     for n in "${hosts[@]}"; do
-        check "$label: host $n wrote subnet.env" 0 wait_for 20 test -s "$work/h$n.env"
-        [ -s "$work/h$n.env" ] || tail -5 "$work/h$n.flannel.log" | sed 's/^/    flanneld: /'
+        check "$label: host $n wrote subnet.env" 0 wait_for 40 test -s "$work/h$n.env"
+        [ -s "$work/h$n.env" ] || tail -20 "$work/h$n.flannel.log" | sed 's/^/    flanneld: /'
     done
     for n in "${hosts[@]}"; do lab_add_container "$n" "$work/h$n.env"; done
     check "$label: subnets differ" 0 test "$(for n in "${hosts[@]}"; do subnet_of "$n"; done | sort -u | wc -l)" = "${#hosts[@]}"
