@@ -63,6 +63,22 @@ struct MultiCallTests {
         #expect(list.standardOutput.split(separator: "\n").contains("systemd-escape"))
     }
 
+    /// `etcd --help` and `--version` as etcd 3.4 has them, and every etcd 3.4 server flag
+    /// listed (an experimental or tuning flag of a part we lack is accepted, not refused).
+    @Test func etcdHelpVersionAndFlags() throws {
+        for arguments in [["etcd", "--help"], ["etcd", "-h"]] {
+            let help = try ProcessRunner.run(coreos, arguments)
+            #expect(help.status == 0)
+            for flag in ["--config-file", "--wal-dir", "--listen-metrics-urls", "--max-concurrent-streams", "--client-crl-file", "--log-outputs", "--max-wals"] {
+                #expect(help.standardOutput.contains(flag), "\(flag) is not in etcd --help")
+            }
+        }
+        let version = try ProcessRunner.run(coreos, ["etcd", "--version"])
+        #expect(version.status == 0 && version.standardOutput.hasPrefix("etcd Version: 3.4.23\n"))
+        let unknown = try ProcessRunner.run(coreos, ["etcd", "--no-such-flag"])
+        #expect(unknown.status == 2 && unknown.standardError.contains("flag provided but not defined: -no-such-flag"))
+    }
+
     @Test func unknownAppletIsAUsageError() throws {
         let run = try ProcessRunner.run(coreos, ["no-such-applet"])
         #expect(run.status == 2)

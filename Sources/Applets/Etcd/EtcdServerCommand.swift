@@ -71,6 +71,7 @@ enum EtcdServerCommand {
         GoFlag(["client-cert-allowed-hostname"], .string, default: "\"\"", "Allowed TLS hostname for client cert authentication."),
         GoFlag(["peer-cert-allowed-cn"], .string, default: "\"\"", "Allowed CN for inter peer authentication."),
         GoFlag(["peer-cert-allowed-hostname"], .string, default: "\"\"", "Allowed TLS hostname for inter peer authentication."),
+        GoFlag(["help", "h"], .bool, "show help"),
     ] + acceptedWithoutEffect.map { GoFlag([$0.name], $0.kind, default: $0.shownDefault, $0.usage) }
 
     /// etcd 3.4 flags this member takes and names in its log without acting on them: each
