@@ -86,7 +86,16 @@ public enum Provisioner {
         let command = SystemdBus.isSystemdRunning && options.root.isLiveSystem
             ? ["systemd-run", "--wait", "--collect", "--quiet", "--unit", "coreos-cloudinit-\(now.tv_sec)-\(getpid())", hostPath]
             : [hostPath]
-        guard let outcome = ChildProcess.run(command) else {
+        // A child another thread forks while the script's file is still open for writing
+        // holds it open until that child execs; exec then fails with ETXTBSY for a moment.
+        var outcome = ChildProcess.run(command)
+        var attempts = 1
+        while outcome == nil && errno == ETXTBSY && attempts < 50 {
+            usleep(10_000)
+            outcome = ChildProcess.run(command)
+            attempts += 1
+        }
+        guard let outcome else {
             throw ProvisioningError("cannot run the user-data script \(path): \(String(cString: strerror(errno)))")
         }
         for line in outcome.output.split(separator: "\n") { log("script: \(line)") }
