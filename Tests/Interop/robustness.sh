@@ -19,11 +19,24 @@ suite() { # DESCRIPTION ARGS...
         failed=1
     fi
 }
+# An injected bug shows only when the faults and the load meet it (a stale read needs a
+# read on the cut-off leader in the seconds it still thinks it leads): one of two runs
+# must catch it. One full CI run saw the first run miss it (2026-12-08).
+suite_catching() { # DESCRIPTION ARGS...
+    local description="$1" attempt
+    shift
+    for attempt in 1 2; do
+        log "robustness: $description (run $attempt of at most 2)"
+        if Tests/Robustness/run.sh --binary "$binary" --fault-seconds 4 "$@"; then return 0; fi
+    done
+    echo "robustness: FAILED: $description (the injected bug was caught in neither run)"
+    failed=1
+}
 suite "3 members, every fault" --members 3
 suite "5 members, partitions" --members 5 --faults kill_leader,leader_in_minority,minority_partition,no_quorum,asymmetric
-suite "injected: read without ReadIndex" --members 3 --faults isolate_leader,minority_partition \
+suite_catching "injected: read without ReadIndex" --members 3 --faults isolate_leader,minority_partition \
     --inject read-without-readindex --expect-violation
-suite "injected: commit without quorum" --members 3 --faults isolate_leader \
+suite_catching "injected: commit without quorum" --members 3 --faults isolate_leader \
     --inject commit-without-quorum --expect-violation
 [ "$failed" = 0 ] && echo "robustness: every run as expected"
 exit "$failed"
